@@ -1,0 +1,1 @@
+"""Shared pieces of jobjournal: the job model, ids, events, keys, settings and Redis access."""

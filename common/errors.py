@@ -1,0 +1,29 @@
+"""The one error root of jobjournal; every package raises subclasses of it."""
+
+
+class JobJournalError(Exception):
+    """Root of every error jobjournal raises on purpose."""
+
+
+class InvalidJobspec(JobJournalError):
+    """A jobspec failed validation; the message names the bad field."""
+
+
+class InvalidJobId(JobJournalError):
+    """A string is not a job id in any accepted form."""
+
+
+class NoSuchJob(JobJournalError):
+    """The job id is unknown (never submitted, or purged)."""
+
+
+class RedisUnavailable(JobJournalError):
+    """Redis could not be reached."""
+
+
+class CorruptEntry(JobJournalError):
+    """A stream entry could not be decoded."""
+
+
+class RequestFailed(JobJournalError):
+    """The manager refused or could not answer a request."""

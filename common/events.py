@@ -1,0 +1,182 @@
+"""Job events (RFC 21 names and contexts) as a msgspec tagged union, and their stream form.
+
+In a stream entry an event is three readable fields: `name`, `timestamp`, and `context`
+(the event's other fields as JSON). `event_fields()` and `decode_event()` convert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from common.errors import CorruptEntry
+
+EVENTLOG_VERSION = 1
+
+
+class Event(msgspec.Struct, tag_field="name", kw_only=True, omit_defaults=True):
+    """Base of every event; `name` is the tag."""
+
+    timestamp: float
+
+
+class Submit(Event, tag="submit"):
+    userid: int
+    urgency: int
+    flags: int = 0
+    version: int = EVENTLOG_VERSION
+
+
+class Validate(Event, tag="validate"):
+    pass
+
+
+class Invalidate(Event, tag="invalidate"):
+    note: str = ""
+
+
+class Depend(Event, tag="depend"):
+    pass
+
+
+class Priority(Event, tag="priority"):
+    priority: int
+
+
+class Urgency(Event, tag="urgency"):
+    userid: int
+    urgency: int
+
+
+class Alloc(Event, tag="alloc"):
+    pass
+
+
+class Start(Event, tag="start"):
+    pass
+
+
+class Finish(Event, tag="finish"):
+    status: int
+    """Wait status, as from waitpid(2): exit code << 8, or the signal number."""
+
+
+class Release(Event, tag="release"):
+    ranks: str = "all"
+    final: bool = True
+
+
+class Free(Event, tag="free"):
+    pass
+
+
+class Clean(Event, tag="clean"):
+    pass
+
+
+class Exception_(Event, tag="exception"):
+    type: str
+    severity: int
+    note: str = ""
+    userid: int = -1
+
+
+class Memo(Event, tag="memo"):
+    data: dict[str, Any] = {}
+
+
+class Restart(Event, tag="restart"):
+    """Posted to SCHED jobs when a restarted manager takes them back to PRIORITY."""
+
+
+AnyEvent = (
+    Submit | Validate | Invalidate | Depend | Priority | Urgency | Alloc | Start | Finish
+    | Release | Free | Clean | Exception_ | Memo | Restart
+)
+EVENT_NAMES = frozenset(cls.__struct_config__.tag for cls in AnyEvent.__args__)
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+_context_skip = frozenset({"name", "timestamp"})
+
+
+def event_name(event: Event) -> str:
+    return event.__struct_config__.tag
+
+
+def event_context(event: Event) -> bytes:
+    """The event's context as JSON: its fields other than name and timestamp."""
+    fields = msgspec.structs.asdict(event)
+    del fields["timestamp"]
+    defaults = _defaults(type(event))
+    return _encoder.encode({k: v for k, v in fields.items() if defaults.get(k, _MISSING) != v})
+
+
+def event_fields(event: Event) -> dict[str, bytes | str]:
+    """The stream entry fields of an event."""
+    return {
+        "name": event_name(event),
+        "timestamp": repr(event.timestamp),
+        "context": event_context(event),
+    }
+
+
+def decode_event(name: bytes | str, timestamp: bytes | str | float, context: bytes | str) -> AnyEvent:
+    """Rebuild an event from its stream fields; CorruptEntry if they do not form one."""
+    if isinstance(name, bytes):
+        name = name.decode()
+    try:
+        seconds = float(timestamp)
+    except ValueError as err:
+        raise CorruptEntry(f"event {name!r}: bad timestamp {timestamp!r}") from err
+    if isinstance(context, str):
+        context = context.encode()
+    body = context.strip()
+    if not body.startswith(b"{") or not body.endswith(b"}"):
+        raise CorruptEntry(f"event {name!r}: context is not a JSON object")
+    inner = body[1:-1].strip()
+    document = b'{"name":%s,"timestamp":%s%s%s}' % (
+        _encoder.encode(name),
+        repr(seconds).encode(),
+        b"," if inner else b"",
+        inner,
+    )
+    try:
+        return _decoder.decode(document)
+    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+        raise CorruptEntry(f"event {name!r}: {err}") from err
+
+
+def decode_entry(fields: dict) -> AnyEvent:
+    """Decode an eventlog or journal entry's fields (bytes or str keys)."""
+    get = _getter(fields)
+    try:
+        return decode_event(get("name"), get("timestamp"), get("context"))
+    except KeyError as err:
+        raise CorruptEntry(f"entry lacks field {err}") from err
+
+
+def _getter(fields: dict):
+    if fields and isinstance(next(iter(fields)), bytes):
+        return lambda key: fields[key.encode()]
+    return lambda key: fields[key]
+
+
+_MISSING = object()
+_default_cache: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    cached = _default_cache.get(cls)
+    if cached is None:
+        cached = {
+            name: default
+            for name, default in zip(
+                cls.__struct_fields__[len(cls.__struct_fields__) - len(cls.__struct_defaults__) :],
+                cls.__struct_defaults__,
+                strict=True,
+            )
+        }
+        _default_cache[cls] = cached
+    return cached

@@ -1,0 +1,167 @@
+"""The consumer side of the journal: entry formats, full-journal requests, gap-checked reads.
+
+Journal entries (stream `keys.journal()`, format v1) carry `v`, `seq` (consecutive, from 1),
+`id` (job id), `name`, `timestamp`, `context`, and `jobspec` on submit, `R` on alloc. A
+`purge` entry says a job left Redis. A full-journal reply (stream `keys.journal_reply(c)`)
+holds one `type=job` entry per job, then one `type=sentinel` entry whose `cursor` is where
+the consumer goes on in the journal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import msgspec
+
+from common import events, keys, messages
+from common.errors import CorruptEntry, JobJournalError
+
+JOURNAL_VERSION = 1
+PURGE = "purge"
+
+
+class JournalGap(JobJournalError):
+    """Journal entries between the cursor and the next readable entry were trimmed away."""
+
+
+class JournalEvent(msgspec.Struct, frozen=True):
+    entry_id: str
+    seq: int
+    job_id: int
+    event: events.AnyEvent | None
+    """None for a purge entry."""
+    jobspec: bytes | None = None
+    R: bytes | None = None
+
+    @property
+    def is_purge(self) -> bool:
+        return self.event is None
+
+
+class BacklogJob(msgspec.Struct, frozen=True):
+    job_id: int
+    events: list[events.AnyEvent]
+    jobspec: bytes | None
+    R: bytes | None
+
+
+class Sentinel(msgspec.Struct, frozen=True):
+    cursor: str
+    seq: int
+    jobs: int
+
+
+_eventlog_decoder = msgspec.json.Decoder(list[events.AnyEvent])
+
+
+def decode_journal_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> JournalEvent:
+    try:
+        name = fields[b"name"]
+        job_id = int(fields[b"id"])
+        seq = int(fields[b"seq"])
+        event = None
+        if name != PURGE.encode():
+            event = events.decode_event(name, fields[b"timestamp"], fields[b"context"])
+    except (KeyError, ValueError) as err:
+        raise CorruptEntry(f"journal entry {_text(entry_id)}: {err!r}") from err
+    return JournalEvent(_text(entry_id), seq, job_id, event, fields.get(b"jobspec"), fields.get(b"R"))
+
+
+def decode_reply_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> BacklogJob | Sentinel:
+    try:
+        kind = fields[b"type"]
+        if kind == b"sentinel":
+            return Sentinel(_text(fields[b"cursor"]), int(fields[b"seq"]), int(fields[b"jobs"]))
+        if kind == b"job":
+            return BacklogJob(
+                int(fields[b"id"]),
+                _eventlog_decoder.decode(fields[b"eventlog"]),
+                fields.get(b"jobspec") or None,
+                fields.get(b"R") or None,
+            )
+    except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise CorruptEntry(f"reply entry {_text(entry_id)}: {err!r}") from err
+    raise CorruptEntry(f"reply entry {_text(entry_id)}: unknown type {kind!r}")
+
+
+def new_consumer_name() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def request_full_journal(redis, consumer: str, allow=(), deny=()) -> None:
+    """Ask the manager for a full journal into journal_reply(consumer)."""
+    redis.delete(keys.journal_reply(consumer))
+    request = messages.JournalRequest(consumer=consumer, allow=list(allow), deny=list(deny))
+    redis.xadd(keys.manager_inbox(), {"msg": messages.encode(request)})
+
+
+def read_reply(redis, consumer: str, after: str, count: int = 1000, block_ms: int = 1000):
+    """Next reply entries after `after`: (last entry id, [BacklogJob | Sentinel, ...])."""
+    response = redis.xread({keys.journal_reply(consumer): after}, count=count, block=block_ms)
+    if not response:
+        return after, []
+    entries = response[0][1]
+    items = [decode_reply_entry(entry_id, fields) for entry_id, fields in entries]
+    return _text(entries[-1][0]), items
+
+
+def journal_head(redis) -> tuple[str, int]:
+    """(last journal id, its seq): where a consumer following 'from now' starts."""
+    last_id, seq = redis.hmget(keys.journal_head(), "last_id", "seq")
+    return (_text(last_id) if last_id else "0-0"), int(seq or 0)
+
+
+def read_journal(redis, cursor: str, seq: int, count: int = 1000, block_ms: int = 1000):
+    """Journal entries after `cursor`, whose first must have seq `seq + 1`.
+
+    Raises JournalGap when entries were trimmed in between (XREAD alone would skip them).
+    """
+    response = redis.xread({keys.journal(): cursor}, count=count, block=block_ms)
+    if not response:
+        return []
+    entries = [decode_journal_entry(entry_id, fields) for entry_id, fields in response[0][1]]
+    expected = seq + 1
+    for entry in entries:
+        if entry.seq != expected:
+            raise JournalGap(
+                f"journal gap after {cursor}: expected seq {expected}, found {entry.seq} "
+                f"at {entry.entry_id} (entries were trimmed)"
+            )
+        expected += 1
+    return entries
+
+
+def follow_full_journal(
+    redis, consumer: str | None = None, allow=(), deny=(), block_ms: int = 1000
+) -> Iterator[BacklogJob | Sentinel | JournalEvent]:
+    """Everything a full consumer sees: the backlog, the sentinel, then live events, forever.
+
+    The caller stops by leaving the loop; the reply stream is deleted after the sentinel.
+    """
+    consumer = consumer or new_consumer_name()
+    request_full_journal(redis, consumer, allow, deny)
+    after = "0-0"
+    sentinel = None
+    while sentinel is None:
+        after, items = read_reply(redis, consumer, after, block_ms=block_ms)
+        for item in items:
+            yield item
+            if isinstance(item, Sentinel):
+                sentinel = item
+    redis.delete(keys.journal_reply(consumer))
+    cursor, seq = sentinel.cursor, sentinel.seq
+    while True:
+        for entry in read_journal(redis, cursor, seq, block_ms=block_ms):
+            if _allowed(entry, allow, deny):
+                yield entry
+            cursor, seq = entry.entry_id, entry.seq
+
+
+def _allowed(entry: JournalEvent, allow, deny) -> bool:
+    name = PURGE if entry.event is None else events.event_name(entry.event)
+    return (not allow or name in allow or name == PURGE) and name not in deny
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,91 @@
+"""Every Redis key name jobjournal uses, and nowhere else.
+
+Per-job keys carry the job id as a hash tag (`{id}`) so that one job's keys share a
+Redis Cluster slot. Lua scripts receive every key through KEYS, built here.
+"""
+
+PREFIX = "jj"
+
+# rq queue names (rq builds its own key names from these)
+INGEST_QUEUE = "jj-ingest"
+EXEC_QUEUE = "jj-exec"
+
+
+def job_eventlog(job_id: int) -> str:
+    """Stream: the job's eventlog, one entry per event (name, timestamp, context)."""
+    return f"{PREFIX}:job:{{{job_id}}}:eventlog"
+
+
+def job_data(job_id: int) -> str:
+    """Hash: the job's full jobspec (private: holds the environment) and R."""
+    return f"{PREFIX}:job:{{{job_id}}}:data"
+
+
+def journal() -> str:
+    """Stream: every posted event of every job, plus purge entries."""
+    return f"{PREFIX}:journal"
+
+
+def journal_head() -> str:
+    """Hash: `seq` and `last_id` of the newest journal entry (gap detection, snapshots)."""
+    return f"{PREFIX}:journal:head"
+
+
+def journal_reply(consumer: str) -> str:
+    """Stream: a full-journal reply (backlog entries, then a sentinel) for one consumer."""
+    return f"{PREFIX}:journal:reply:{consumer}"
+
+
+def active_jobs() -> str:
+    """Set: ids of jobs that are not inactive."""
+    return f"{PREFIX}:jobs:active"
+
+
+def inactive_jobs() -> str:
+    """Sorted set: ids of inactive jobs, scored by t_inactive."""
+    return f"{PREFIX}:jobs:inactive"
+
+
+def manager_inbox() -> str:
+    """Stream: requests to the manager (submissions, cancels, journal requests, ...)."""
+    return f"{PREFIX}:manager:inbox"
+
+
+def manager_inbox_cursor() -> str:
+    """String: id of the last inbox entry whose effects are posted."""
+    return f"{PREFIX}:manager:inbox:cursor"
+
+
+def manager_lease() -> str:
+    """String with TTL: the token of the active manager."""
+    return f"{PREFIX}:manager:lease"
+
+
+def dead_letters() -> str:
+    """Stream: entries set aside because they could not be handled, with the reason."""
+    return f"{PREFIX}:deadletter"
+
+
+def reply(request_id: str) -> str:
+    """List: the manager's answer to one request."""
+    return f"{PREFIX}:reply:{request_id}"
+
+
+def id_generator() -> str:
+    """String counter: hands each job id generator its own generator number."""
+    return f"{PREFIX}:ids:generator"
+
+
+def exec_kill(job_id: int) -> str:
+    """String: present when the rq exec task of a job must kill it."""
+    return f"{PREFIX}:exec:{{{job_id}}}:kill"
+
+
+def exec_heartbeat(job_id: int) -> str:
+    """String with TTL: refreshed while an rq exec task runs the job's command."""
+    return f"{PREFIX}:exec:{{{job_id}}}:alive"
+
+
+def exec_rq_job(job_id: int) -> str:
+    """The rq job id of a job's exec task (not a Redis key of ours: rq's job id)."""
+    return f"jj-exec-{job_id}"

@@ -1,0 +1,113 @@
+"""Requests to the manager (its inbox stream) and its replies, as a msgspec tagged union.
+
+An inbox entry has one field, `msg`: the request as JSON with a `request` tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from common.errors import CorruptEntry
+from common.jobspec import Jobspec
+
+
+class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=True):
+    """Base of every inbox request. `reply_to` names the request's reply list ('' = none)."""
+
+    reply_to: str = ""
+
+
+class NewJob(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: int
+    userid: int
+    t_submit: float
+    jobspec: Jobspec
+
+
+class SubmitJobs(Request, tag="submit"):
+    jobs: list[NewJob]
+
+
+class Cancel(Request, tag="cancel"):
+    ids: list[int]
+    userid: int
+    note: str = ""
+
+
+class SetUrgency(Request, tag="urgency"):
+    id: int
+    urgency: int
+    userid: int
+
+
+class RaiseException(Request, tag="raise"):
+    ids: list[int]
+    userid: int
+    type: str
+    severity: int = 0
+    note: str = ""
+
+
+class Purge(Request, tag="purge"):
+    ids: list[int] = []
+    age_limit: float | None = None
+    num_limit: int | None = None
+    force: bool = False
+
+
+class JournalRequest(Request, tag="journal"):
+    """Ask for a full journal: backlog entries, then a sentinel, in journal_reply(consumer)."""
+
+    consumer: str
+    allow: list[str] = []
+    deny: list[str] = []
+
+
+class ExecStarted(Request, tag="exec-started"):
+    id: int
+
+
+class ExecFinished(Request, tag="exec-finished"):
+    id: int
+    status: int | None = None
+    """Wait status; None when the command never started."""
+    timeout: bool = False
+    error: str = ""
+
+
+AnyRequest = (
+    SubmitJobs | Cancel | SetUrgency | RaiseException | Purge | JournalRequest | ExecStarted
+    | ExecFinished
+)
+
+
+class Reply(msgspec.Struct, omit_defaults=True):
+    """The manager's answer: per-job errors by id (as text), and optional data."""
+
+    errors: dict[str, str] = {}
+    data: Any = None
+
+
+_encoder = msgspec.json.Encoder()
+_request_decoder = msgspec.json.Decoder(AnyRequest)
+_reply_decoder = msgspec.json.Decoder(Reply)
+
+
+def encode(message: Request | Reply) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_request(data: bytes) -> AnyRequest:
+    try:
+        return _request_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+        raise CorruptEntry(f"bad request: {err}") from err
+
+
+def decode_reply(data: bytes) -> Reply:
+    try:
+        return _reply_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+        raise CorruptEntry(f"bad reply: {err}") from err

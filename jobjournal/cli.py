@@ -1,0 +1,20 @@
+"""`jobjournal`: the command line."""
+
+from __future__ import annotations
+
+import click
+
+from jobjournal import cli_jobs, cli_redis, cli_services
+from jobjournal.context import Group, make_app
+
+
+@click.group(cls=Group)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """A job manager and job lister that share one truth, kept in Redis Streams."""
+    ctx.obj = make_app(ctx)
+
+
+for module in (cli_redis, cli_services, cli_jobs):
+    for command in module.COMMANDS:
+        main.add_command(command)

@@ -1,0 +1,155 @@
+"""Commands about jobs: submit, cancel, urgency, raise, purge, eventlog, journal."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import click
+
+from common import journal as jr
+from common.events import event_context, event_name
+from common.ids import f58
+from common.jobspec import make_jobspec
+from jobjournal.context import DURATION, JOB_ID, App, pass_app
+from manager import client
+
+
+@click.command(context_settings={"allow_interspersed_args": False})
+@click.option("-n", "--ntasks", default=1, type=click.IntRange(1), show_default=True)
+@click.option("-N", "--nodes", type=click.IntRange(1), help="Spread the tasks over exactly N nodes.")
+@click.option("-c", "--cores-per-task", default=1, type=click.IntRange(1), show_default=True)
+@click.option("-t", "--time-limit", type=DURATION, default="0", help="e.g. 30s, 5m, 2h (0: none).")
+@click.option("--name", default="", help="Job name (default: the command's basename).")
+@click.option("-q", "--queue", default="default", show_default=True)
+@click.option("--urgency", default=16, type=click.IntRange(0, 31), show_default=True)
+@click.option("--cwd", default="", help="Working directory (default: the current one).")
+@click.option("--env", "env", multiple=True, metavar="K=V", help="Set an environment variable (repeatable).")
+@click.option("--cc", default=1, type=click.IntRange(1, 10000), help="Submit N copies in one request.")
+@click.option("--sim-runtime", type=DURATION, help="sim backend: how long the job runs.")
+@click.option("--sim-exit-code", type=click.IntRange(0, 255), help="sim backend: its exit code.")
+@click.argument("command", nargs=-1, required=True)
+@pass_app
+def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_limit, **fields) -> None:
+    """Submit a job: jobjournal submit [OPTIONS] -- COMMAND ARGS... (prints the ids)."""
+    import os
+
+    environment = {}
+    for item in env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not K=V", param_hint="--env")
+        environment[name] = value
+    sim = None
+    if sim_runtime is not None or sim_exit_code is not None:
+        sim = {"runtime": sim_runtime or 0.0, "exit_code": sim_exit_code or 0}
+    spec = make_jobspec(
+        command=list(command),
+        environment=environment,
+        cwd=cwd or os.getcwd(),
+        duration=time_limit,
+        sim=sim,
+        **fields,
+    )
+    for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout):
+        click.echo(f58(job_id))
+
+
+def _report(errors: dict[int, str]) -> None:
+    for job_id, error in errors.items():
+        click.echo(f"{f58(job_id)}: {error}", err=True)
+    if errors:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.option("-m", "--message", default="", help="A note for the cancel exception.")
+@click.argument("ids", nargs=-1, required=True, type=JOB_ID)
+@pass_app
+def cancel(app: App, ids, message) -> None:
+    """Cancel jobs."""
+    _report(client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout))
+
+
+@click.command()
+@click.argument("job_id", type=JOB_ID)
+@click.argument("value", type=click.IntRange(0, 31))
+@pass_app
+def urgency(app: App, job_id, value) -> None:
+    """Set a pending job's urgency (0 holds, 16 default, 31 expedites)."""
+    _report(client.set_urgency(app.redis, job_id, value, timeout=app.settings.request_timeout))
+
+
+@click.command("raise")
+@click.option("-t", "--type", "type_", default="cancel", show_default=True)
+@click.option("-s", "--severity", default=0, type=click.IntRange(0, 7), show_default=True)
+@click.option("-m", "--message", default="")
+@click.argument("ids", nargs=-1, required=True, type=JOB_ID)
+@pass_app
+def raise_(app: App, ids, type_, severity, message) -> None:
+    """Raise an exception on jobs (severity 0 ends them)."""
+    errors = client.raise_exception(
+        app.redis, list(ids), type_, severity, message, timeout=app.settings.request_timeout
+    )
+    _report(errors)
+
+
+@click.command()
+@click.option("--age-limit", type=DURATION, help="Purge inactive jobs older than this.")
+@click.option("--num-limit", type=click.IntRange(0), help="Keep at most this many inactive jobs.")
+@click.option("--force", is_flag=True, help="Purge; without it, only count what would go.")
+@click.argument("ids", nargs=-1, type=JOB_ID)
+@pass_app
+def purge(app: App, ids, age_limit, num_limit, force) -> None:
+    """Remove inactive jobs from Redis: the given IDs, or those beyond the limits."""
+    if not ids and age_limit is None and num_limit is None:
+        raise click.UsageError("give job IDs, --age-limit or --num-limit")
+    errors, data = client.purge(app.redis, ids, age_limit, num_limit, force, timeout=app.settings.request_timeout)
+    if ids or force:
+        click.echo(f"purged {data['purged']} inactive jobs")
+    else:
+        click.echo(f"{data['would_purge']} inactive jobs would be purged (use --force)")
+    _report(errors)
+
+
+def _format_event(event, start: float | None = None) -> str:
+    when = (
+        f"{event.timestamp - start:.6f}"
+        if start is not None
+        else datetime.datetime.fromtimestamp(event.timestamp).isoformat(timespec="microseconds")
+    )
+    context = event_context(event).decode()
+    return f"{when} {event_name(event)}" + ("" if context == "{}" else f" {context}")
+
+
+@click.command()
+@click.option("-f", "--follow", is_flag=True, help="Wait for new events until the job is inactive.")
+@click.option("-H", "--human", is_flag=True, help="Times relative to submission.")
+@click.argument("job_id", type=JOB_ID)
+@pass_app
+def eventlog(app: App, job_id, follow, human) -> None:
+    """Print a job's eventlog."""
+    events = client.follow_eventlog(app.redis, job_id) if follow else client.eventlog(app.redis, job_id)
+    start = None
+    for event in events:
+        if human and start is None:
+            start = event.timestamp
+        click.echo(_format_event(event, start))
+
+
+@click.command()
+@click.option("--tail", default=10, type=click.IntRange(1), show_default=True, help="Entries to show.")
+@pass_app
+def journal(app: App, tail) -> None:
+    """Print the newest journal entries."""
+    from common import keys
+
+    entries = app.redis.xrevrange(keys.journal(), count=tail)
+    for entry_id, fields in reversed(entries):
+        entry = jr.decode_journal_entry(entry_id, fields)
+        text = "purge" if entry.is_purge else _format_event(entry.event)
+        extra = " +jobspec" if entry.jobspec else (" +R" if entry.R else "")
+        click.echo(f"{entry.entry_id} seq={entry.seq} {f58(entry.job_id)} {text}{extra}")
+
+
+COMMANDS = [submit, cancel, urgency, raise_, purge, eventlog, journal]

@@ -1,0 +1,74 @@
+"""`jobjournal manager` and `jobjournal worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+import msgspec
+
+from common import keys
+from jobjournal.context import App, pass_app
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@click.command()
+@click.option("--exec", "exec_backend", type=click.Choice(["sim", "rq"]), help="Exec backend (default: settings).")
+@click.option("--nodes", type=click.IntRange(1), help="Nodes in the resource pool.")
+@click.option("--cores-per-node", type=click.IntRange(1), help="Cores on each node.")
+@click.option("-v", "--verbose", is_flag=True)
+@pass_app
+def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
+    """Run the job manager (a second one waits as a standby and takes over)."""
+    from manager.manager import Manager
+
+    _setup_logging(verbose)
+    overrides = {
+        name: value
+        for name, value in (("exec_backend", exec_backend), ("nodes", nodes), ("cores_per_node", cores_per_node))
+        if value is not None
+    }
+    settings = msgspec.structs.replace(app.settings, **overrides)
+    Manager(app.redis, settings).run(_stop_on_signals())
+
+
+@click.command()
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(["ingest", "exec"]),
+    help="Queues to serve (default: both).",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("-v", "--verbose", is_flag=True)
+@pass_app
+def worker(app: App, queues, burst, verbose) -> None:
+    """Run an rq worker: ingest validates submissions, exec runs commands."""
+    from rq import Queue, SimpleWorker
+
+    _setup_logging(verbose)
+    names = {"ingest": keys.INGEST_QUEUE, "exec": keys.EXEC_QUEUE}
+    chosen = [names[q] for q in (queues or ("ingest", "exec"))]
+    rq_queues = [Queue(name, connection=app.redis) for name in chosen]
+    SimpleWorker(rq_queues, connection=app.redis).work(
+        burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
+    )
+
+
+COMMANDS = [manager, worker]

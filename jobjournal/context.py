@@ -1,0 +1,78 @@
+"""What every command shares: settings, a lazily made Redis client, error translation."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from common.connection import connect
+from common.errors import JobJournalError
+from common.ids import parse_job_id
+from common.settings import Settings, load_settings
+
+
+class App:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._redis = None
+
+    @property
+    def redis(self):
+        if self._redis is None:
+            self._redis = connect(self.settings)
+        return self._redis
+
+
+class Group(click.Group):
+    """A click group that turns jobjournal's errors into one-line messages."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except JobJournalError as err:
+            raise click.ClickException(str(err)) from err
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def make_app(ctx: click.Context) -> App:
+    try:
+        return App(load_settings())
+    except JobJournalError as err:
+        raise click.ClickException(str(err)) from err
+
+
+class JobIdType(click.ParamType):
+    name = "ID"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_job_id(value)
+        except JobJournalError as err:
+            self.fail(str(err), param, ctx)
+
+
+JOB_ID = JobIdType()
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class DurationType(click.ParamType):
+    """A duration like '30', '30s', '1.5m', '2h' or '1d' (Flux Standard Duration)."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int | float):
+            return float(value)
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", value)
+        if not match:
+            self.fail(f"{value!r} is not a duration such as 30s, 5m, 2h or 1d", param, ctx)
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+DURATION = DurationType()

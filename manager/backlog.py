@@ -1,0 +1,64 @@
+"""Writing a full journal: a snapshot, one backlog entry per job in chunks, then a sentinel.
+
+The snapshot (journal position plus the jobs that exist there) is taken in one atomic
+step; each chunk reads eventlogs only up to that position, so an event is either in the
+backlog or after the sentinel's cursor in the journal: never both, never neither.
+Chunks are written between the manager's other work, so live posting goes on meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from common import keys
+from common.messages import JournalRequest
+from manager.scripts import Scripts
+
+CHUNK_JOBS = 1000
+REPLY_TTL = 3600
+
+log = logging.getLogger("jobjournal.manager")
+
+
+class Backlog:
+    """A full journal being written for one consumer."""
+
+    def __init__(self, request: JournalRequest, cursor: str, seq: int, job_ids: list[bytes]):
+        self.request = request
+        self.cursor = cursor
+        self.seq = seq
+        self.job_ids = job_ids
+        self.position = 0
+        self.written = 0
+
+    @property
+    def done(self) -> bool:
+        return self.position >= len(self.job_ids)
+
+    def write_chunk(self, redis, scripts: Scripts) -> None:
+        chunk = self.job_ids[self.position : self.position + CHUNK_JOBS]
+        reply = keys.journal_reply(self.request.consumer)
+        job_keys = []
+        for job_id in chunk:
+            job_keys += [keys.job_eventlog(int(job_id)), keys.job_data(int(job_id))]
+        args = [self.cursor, ",".join(self.request.allow), ",".join(self.request.deny), *chunk]
+        self.written += scripts.journal_backlog(keys=[reply, *job_keys], args=args)
+        self.position += len(chunk)
+        if self.done:
+            self._write_sentinel(redis, reply)
+
+    def _write_sentinel(self, redis, reply: str) -> None:
+        fields = {"type": "sentinel", "cursor": self.cursor, "seq": self.seq, "jobs": self.written}
+        pipe = redis.pipeline(transaction=False)
+        pipe.xadd(reply, fields)
+        pipe.expire(reply, REPLY_TTL)
+        pipe.execute()
+        log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
+
+
+def start_backlog(redis, scripts: Scripts, request: JournalRequest) -> Backlog:
+    """Take the snapshot a full journal starts from."""
+    keys_ = [keys.journal_head(), keys.active_jobs(), keys.inactive_jobs()]
+    cursor, seq, inactive, active = scripts.journal_snapshot(keys=keys_)
+    job_ids = list(inactive) + sorted(active, key=int)
+    return Backlog(request, cursor.decode() if isinstance(cursor, bytes) else cursor, int(seq), job_ids)

@@ -1,0 +1,125 @@
+"""The Python API over the manager: submit through rq, requests through the inbox, eventlogs."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Iterator
+
+from rq import Queue
+from rq.results import Result
+
+from common import events as ev
+from common import keys, messages
+from common.errors import InvalidJobspec, NoSuchJob, RequestFailed
+from common.jobspec import Jobspec, encode
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[int]:
+    """Submit jobs through the ingest queue; returns their ids once the manager has them."""
+    userid = os.getuid() if userid is None else userid
+    queue = Queue(keys.INGEST_QUEUE, connection=redis)
+    task = queue.enqueue(
+        "manager.ingest.ingest",
+        [encode(spec) for spec in jobspecs],
+        userid,
+        result_ttl=60,
+        failure_ttl=3600,
+    )
+    result = task.latest_result(timeout=max(1, math.ceil(timeout)))
+    if result is None:
+        task.cancel()
+        raise RequestFailed(f"no ingest worker answered within {timeout:g}s: is `jobjournal worker` running?")
+    if result.type != Result.Type.SUCCESSFUL:
+        raise RequestFailed(f"submission failed: {_last_line(result.exc_string)}")
+    value = result.return_value
+    if "error" in value:
+        raise InvalidJobspec(value["error"])
+    return value["ids"]
+
+
+def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT) -> messages.Reply:
+    """Send a request to the manager and wait for its reply."""
+    message.reply_to = uuid.uuid4().hex
+    redis.xadd(keys.manager_inbox(), {"msg": messages.encode(message)})
+    answer = redis.blpop([keys.reply(message.reply_to)], timeout=timeout)
+    if answer is None:
+        raise RequestFailed(f"the manager did not answer within {timeout:g}s: is `jobjournal manager` running?")
+    return messages.decode_reply(answer[1])
+
+
+def cancel(redis, job_ids: list[int], note: str = "", userid: int | None = None, timeout=DEFAULT_TIMEOUT):
+    """Cancel jobs; returns {job id: error} for those that could not be canceled."""
+    message = messages.Cancel(ids=job_ids, userid=_uid(userid), note=note)
+    return _errors(request(redis, message, timeout))
+
+
+def set_urgency(redis, job_id: int, urgency: int, userid: int | None = None, timeout=DEFAULT_TIMEOUT):
+    if not 0 <= urgency <= 31:
+        raise RequestFailed(f"urgency {urgency} is out of range 0-31")
+    message = messages.SetUrgency(id=job_id, urgency=urgency, userid=_uid(userid))
+    return _errors(request(redis, message, timeout))
+
+
+def raise_exception(
+    redis, job_ids: list[int], type: str, severity: int = 0, note: str = "", userid=None, timeout=DEFAULT_TIMEOUT
+):
+    if not type or any(char.isspace() for char in type):
+        raise RequestFailed(f"exception type {type!r} must be one word")
+    if not 0 <= severity <= 7:
+        raise RequestFailed(f"severity {severity} is out of range 0-7")
+    message = messages.RaiseException(ids=job_ids, userid=_uid(userid), type=type, severity=severity, note=note)
+    return _errors(request(redis, message, timeout))
+
+
+def purge(redis, job_ids=(), age_limit=None, num_limit=None, force=False, timeout=DEFAULT_TIMEOUT):
+    """Purge inactive jobs; returns (errors by id, {"purged": n, "would_purge": n})."""
+    message = messages.Purge(ids=list(job_ids), age_limit=age_limit, num_limit=num_limit, force=force)
+    reply = request(redis, message, timeout)
+    return _errors(reply), reply.data
+
+
+def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
+    entries = redis.xrange(keys.job_eventlog(job_id))
+    if not entries:
+        raise NoSuchJob(f"no such job: {job_id}")
+    return [ev.decode_entry(fields) for _, fields in entries]
+
+
+def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterator[ev.AnyEvent]:
+    """Yield a job's events as they are posted, until the job is inactive (clean)."""
+    key = keys.job_eventlog(job_id)
+    if not redis.exists(key):
+        raise NoSuchJob(f"no such job: {job_id}")
+    cursor = "0-0"
+    block = 1000 if timeout is None else max(1, int(timeout * 1000))
+    while True:
+        response = redis.xread({key: cursor}, block=block)
+        if not response:
+            if timeout is not None:
+                raise RequestFailed(f"job {job_id} did not become inactive within {timeout:g}s")
+            if not redis.exists(key):
+                return  # purged meanwhile
+            continue
+        for entry_id, fields in response[0][1]:
+            cursor = entry_id
+            event = ev.decode_entry(fields)
+            yield event
+            if isinstance(event, ev.Clean | ev.Invalidate):
+                return
+
+
+def _uid(userid: int | None) -> int:
+    return os.getuid() if userid is None else userid
+
+
+def _errors(reply: messages.Reply) -> dict[int, str]:
+    return {int(job_id): error for job_id, error in reply.errors.items()}
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"

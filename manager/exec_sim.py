@@ -1,0 +1,58 @@
+"""The `sim` exec backend: no process; a job ends after its jobspec's simulated runtime.
+
+The jobspec's `sim` section gives the runtime and exit code; a runtime beyond the time
+limit (`duration`) ends in a timeout exception. Everything is derived from the eventlog,
+so a restarted manager carries running jobs on.
+"""
+
+from __future__ import annotations
+
+import signal
+
+from common import events as ev
+from manager.jobs import Job
+
+SIGKILL_STATUS = signal.SIGKILL.value
+
+
+class SimExec:
+    name = "sim"
+
+    def __init__(self, host):
+        self.host = host
+
+    def start(self, job: Job, now: float) -> None:
+        self.host.post(job, ev.Start(timestamp=now))
+        self._arm(job)
+
+    def restore(self, job: Job) -> None:
+        if job.started and not job.finished:
+            self._arm(job)
+
+    def kill(self, job: Job, now: float) -> None:
+        self.host.timers.cancel(job.id)
+        if job.started and not job.finished:
+            self.host.post(job, ev.Finish(timestamp=now, status=SIGKILL_STATUS))
+        self.host.job_stopped(job)
+
+    def poll(self, now: float) -> None:
+        """Nothing to watch: the sim backend has no processes."""
+
+    def _arm(self, job: Job) -> None:
+        sim = job.jobspec.sim
+        runtime = sim.runtime if sim else 0.0
+        exit_code = sim.exit_code if sim else 0
+        limit = job.jobspec.duration
+        if limit and runtime > limit:
+            self.host.timers.set(job.t_start + limit, job.id, lambda: self._expire(job))
+        else:
+            due = job.t_start + runtime
+            self.host.timers.set(due, job.id, lambda: self._finish(job, exit_code << 8))
+
+    def _finish(self, job: Job, status: int) -> None:
+        self.host.post(job, ev.Finish(timestamp=self.host.now(), status=status))
+        self.host.job_stopped(job)
+
+    def _expire(self, job: Job) -> None:
+        self.host.raise_timeout(job)
+        self._finish(job, SIGKILL_STATUS)

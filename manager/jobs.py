@@ -1,0 +1,78 @@
+"""The manager's in-memory record of an active job, kept by applying its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from common import events as ev
+from common.jobspec import Jobspec
+from common.resources import R, decode_idset
+from common.states import State, next_state
+
+_R_decoder = msgspec.json.Decoder(R)
+_jobspec_decoder = msgspec.json.Decoder(Jobspec)
+_env_decoder = msgspec.json.Decoder(dict[str, str])
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    id: int
+    userid: int
+    jobspec: Jobspec
+    """Full jobspec, environment included; never leaves the manager."""
+    t_submit: float
+    urgency: int
+    state: State | None = None
+    priority: int | None = None
+    R: R | None = None
+    started: bool = False
+    t_start: float = 0.0
+    finished: bool = False
+    released: bool = False
+    killing: bool = False
+    fatal: ev.Exception_ | None = None
+
+    @property
+    def allocation(self) -> dict[int, list[int]] | None:
+        if self.R is None:
+            return None
+        return {
+            rank: decode_idset(entry.children.get("core", ""))
+            for entry in self.R.execution.R_lite
+            for rank in decode_idset(entry.rank)
+        }
+
+    def apply(self, event: ev.Event) -> None:
+        """Move the job by one event (the same code for live posting and for restore)."""
+        self.state = next_state(self.state, event)
+        match event:
+            case ev.Urgency(urgency=urgency):
+                self.urgency = urgency
+            case ev.Priority(priority=priority):
+                self.priority = priority
+            case ev.Start(timestamp=timestamp):
+                self.started, self.t_start = True, timestamp
+            case ev.Finish():
+                self.finished = True
+            case ev.Release(final=True):
+                self.released = True
+            case ev.Exception_(severity=0) if self.fatal is None:
+                self.fatal = event
+
+
+def restore_job(job_id: int, eventlog: list[ev.AnyEvent], data: dict[bytes, bytes]) -> Job:
+    """Rebuild a Job from its eventlog and its data hash (jobspec, environment, R)."""
+    submit = eventlog[0]
+    if not isinstance(submit, ev.Submit):
+        raise ValueError(f"job {job_id}: eventlog does not start with submit")
+    jobspec = _jobspec_decoder.decode(data[b"jobspec"])
+    if b"environment" in data:
+        jobspec = msgspec.structs.replace(jobspec, environment=_env_decoder.decode(data[b"environment"]))
+    job = Job(job_id, submit.userid, jobspec, submit.timestamp, submit.urgency)
+    if b"R" in data:
+        job.R = _R_decoder.decode(data[b"R"])
+    for event in eventlog:
+        job.apply(event)
+    return job

@@ -1,0 +1,175 @@
+"""The job lifecycle: posting events, moving jobs through their states, scheduling.
+
+`Lifecycle` holds the state of one leadership term: the active jobs, the resource pool,
+the pending queue, timers and the exec backend. Every change goes through `post()`,
+which applies the event to the job and queues it for the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+
+from common import events as ev
+from common.jobspec import redact
+from common.resources import make_R
+from common.settings import Settings
+from common.states import State, priority_for
+from manager.exec_rq import RqExec
+from manager.exec_sim import SimExec
+from manager.jobs import Job
+from manager.posting import EventPoster
+from manager.scheduler import PendingQueue, Pool
+from manager.timers import Timers
+
+log = logging.getLogger("jobjournal.manager")
+SETTLE_ROUNDS = 20
+BACKENDS = {"sim": SimExec, "rq": RqExec}
+_encode = msgspec.json.encode
+
+
+class Lifecycle:
+    def __init__(self, redis, settings: Settings, poster: EventPoster, clock=time.time):
+        self.redis = redis
+        self.settings = settings
+        self.poster = poster
+        self.now = clock
+        self.jobs: dict[int, Job] = {}
+        self.pool = Pool(settings.nodes, settings.cores_per_node)
+        self.pending = PendingQueue()
+        self.timers = Timers()
+        self._dirty: dict[int, Job] = {}
+        self._after_flush: list = []
+        try:
+            self.backend = BACKENDS[settings.exec_backend](self)
+        except KeyError as err:
+            raise ValueError(f"unknown exec backend {settings.exec_backend!r}") from err
+
+    # -- the host interface the exec backends use
+    def post(self, job: Job, event: ev.Event, public: bytes = b"", private: bytes = b"") -> None:
+        job.apply(event)
+        self.poster.add(job.id, event, public, private)
+        self._dirty[job.id] = job
+
+    def after_flush(self, action) -> None:
+        """Run `action` once the events queued so far are in Redis (side effects go here)."""
+        self._after_flush.append(action)
+
+    def job_stopped(self, job: Job) -> None:
+        job.finished = True
+        self._dirty[job.id] = job
+
+    def raise_timeout(self, job: Job) -> None:
+        note = "resource allocation expired"
+        self.post(job, ev.Exception_(timestamp=self.now(), type="timeout", severity=0, note=note))
+
+    # -- entering jobs
+    def submit(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        spec = job.jobspec
+        event = ev.Submit(timestamp=job.t_submit, userid=job.userid, urgency=job.urgency)
+        private = _encode(spec.environment) if spec.environment else b""
+        self.post(job, event, public=_encode(redact(spec)), private=private)
+
+    def adopt(self, job: Job) -> None:
+        """Take over a job rebuilt from Redis after a manager restart."""
+        self.jobs[job.id] = job
+        if job.R is not None and not job.released:
+            self.pool.claim(job.allocation)
+        match job.state:
+            case State.SCHED:
+                self.post(job, ev.Restart(timestamp=self.now()))
+            case State.RUN:
+                self.backend.restore(job)
+            case _:
+                self._dirty[job.id] = job
+
+    # -- requests that change jobs
+    def cancel(self, job: Job, userid: int, note: str = "", kind: str = "cancel") -> None:
+        self.post(job, ev.Exception_(timestamp=self.now(), type=kind, severity=0, note=note, userid=userid))
+
+    def set_urgency(self, job: Job, urgency: int, userid: int) -> None:
+        self.post(job, ev.Urgency(timestamp=self.now(), userid=userid, urgency=urgency))
+        if job.state == State.SCHED:
+            priority = priority_for(urgency)
+            self.post(job, ev.Priority(timestamp=self.now(), priority=priority))
+            self.pending.add(job.id, priority)
+
+    # -- moving jobs on
+    def settle(self) -> None:
+        """Advance every job that can move, fire due timers and schedule, until all is still."""
+        for _ in range(SETTLE_ROUNDS):
+            now = self.now()
+            for action in self.timers.pop_due(now):
+                action()
+            while self._dirty:
+                job = self._dirty.pop(next(iter(self._dirty)))
+                self._advance(job)
+            self._schedule(self.now())
+            next_due = self.timers.next_due()
+            if not self._dirty and (next_due is None or next_due > self.now()):
+                return
+
+    def poll_backend(self) -> None:
+        self.backend.poll(self.now())
+
+    def run_after_flush(self) -> None:
+        actions, self._after_flush = self._after_flush, []
+        for action in actions:
+            action()
+
+    def _advance(self, job: Job) -> None:
+        now = self.now()
+        match job.state:
+            case State.NEW:
+                self.post(job, ev.Validate(timestamp=now))
+            case State.DEPEND:
+                self.post(job, ev.Depend(timestamp=now))
+            case State.PRIORITY:
+                self._prioritize(job, now)
+            case State.CLEANUP:
+                self._cleanup(job, now)
+            case State.INACTIVE:
+                self.pending.remove(job.id)
+                self.timers.cancel(job.id)
+                self.jobs.pop(job.id, None)
+
+    def _prioritize(self, job: Job, now: float) -> None:
+        priority = priority_for(job.urgency)
+        self.post(job, ev.Priority(timestamp=now, priority=priority))
+        reason = self.pool.satisfiable(job.jobspec)
+        if reason:
+            note = f"unsatisfiable request: {reason}"
+            self.post(job, ev.Exception_(timestamp=now, type="alloc", severity=0, note=note))
+        else:
+            self.pending.add(job.id, priority)
+
+    def _cleanup(self, job: Job, now: float) -> None:
+        self.pending.remove(job.id)
+        if job.R is not None and not job.finished:
+            if not job.killing:
+                job.killing = True
+                self.backend.kill(job, now)
+            return
+        if job.R is not None and not job.released:
+            self.post(job, ev.Release(timestamp=now))
+            self.post(job, ev.Free(timestamp=now))
+            self.pool.release(job.allocation)
+        self.post(job, ev.Clean(timestamp=now))
+
+    def _schedule(self, now: float) -> None:
+        allocated = 0
+        for job_id, priority in self.pending.in_order():
+            job = self.jobs[job_id]
+            if priority == 0:
+                break  # held; everything after it is held too
+            allocation = self.pool.allocate(job.jobspec)
+            if allocation is None:
+                break
+            allocated += 1
+            job.R = make_R(allocation, now, job.jobspec.duration)
+            self.post(job, ev.Alloc(timestamp=now), public=_encode(job.R))
+            self.backend.start(job, now)
+        self.pending.pop_first(allocated)

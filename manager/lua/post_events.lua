@@ -1,0 +1,57 @@
+-- post_events.lua: append a batch of events, each to its job's eventlog and to the
+-- journal under the same entry id, and advance the manager's inbox cursor, atomically.
+--
+-- KEYS[1] manager lease        KEYS[2] journal stream     KEYS[3] journal head (hash)
+-- KEYS[4] inbox cursor         KEYS[5] active job set     KEYS[6] inactive job zset
+-- KEYS[6+2i-1] job i eventlog  KEYS[6+2i] job i data hash (i = 1..n)
+-- ARGV[1] lease token   ARGV[2] inbox cursor ('' keeps it)   ARGV[3] journal MAXLEN (0: none)
+-- ARGV[4] n events, then 6 per event: job id, name, timestamp, context,
+--         public blob (redacted jobspec on submit, R on alloc, else ''),
+--         private blob (environment JSON on submit, else '')
+-- Returns {last journal id, last seq}; error NOTLEADER when the lease is not ours.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEADER the manager lease is held by another process')
+end
+local n = tonumber(ARGV[4])
+for i = 1, n do
+  local kind = redis.call('TYPE', KEYS[6 + 2 * i - 1])['ok']
+  if kind ~= 'stream' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[6 + 2 * i - 1] .. ' is a ' .. kind .. ', not a stream; nothing posted')
+  end
+end
+local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
+local maxlen = tonumber(ARGV[3])
+local last_id = redis.call('HGET', KEYS[3], 'last_id') or '0-0'
+for i = 1, n do
+  local a = 4 + (i - 1) * 6
+  local job, name, ts, ctx = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local public, private = ARGV[a + 5], ARGV[a + 6]
+  local eventlog, data = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
+  seq = seq + 1
+  local fields = {'v', '1', 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx}
+  if name == 'submit' then
+    table.insert(fields, 'jobspec'); table.insert(fields, public)
+    redis.call('HSET', data, 'jobspec', public)
+    if private ~= '' then redis.call('HSET', data, 'environment', private) end
+    redis.call('SADD', KEYS[5], job)
+  elseif name == 'alloc' then
+    table.insert(fields, 'R'); table.insert(fields, public)
+    redis.call('HSET', data, 'R', public)
+  elseif name == 'clean' or name == 'invalidate' then
+    redis.call('SREM', KEYS[5], job)
+    redis.call('ZADD', KEYS[6], ts, job)
+  end
+  if maxlen > 0 then
+    last_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  else
+    last_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+  end
+  redis.call('XADD', eventlog, last_id, 'name', name, 'timestamp', ts, 'context', ctx)
+end
+if n > 0 then
+  redis.call('HSET', KEYS[3], 'seq', seq, 'last_id', last_id)
+end
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[2])
+end
+return {last_id, seq}

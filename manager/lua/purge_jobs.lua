@@ -1,0 +1,33 @@
+-- purge_jobs.lua: remove inactive jobs from Redis and tell consumers with a journal entry.
+--
+-- KEYS[1] manager lease   KEYS[2] journal stream   KEYS[3] journal head (hash)
+-- KEYS[4] inactive job zset
+-- KEYS[4+2i-1] job i eventlog   KEYS[4+2i] job i data hash (i = 1..n)
+-- ARGV[1] lease token   ARGV[2] journal MAXLEN (0: none)   ARGV[3] timestamp
+-- ARGV[4..] job ids (i = 1..n)
+-- Returns the ids purged; a job that is not inactive is left alone.
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEADER the manager lease is held by another process')
+end
+local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
+local maxlen = tonumber(ARGV[2])
+local purged = {}
+local last_id = nil
+for i = 1, #ARGV - 3 do
+  local job = ARGV[3 + i]
+  if redis.call('ZREM', KEYS[4], job) == 1 then
+    redis.call('DEL', KEYS[4 + 2 * i - 1], KEYS[4 + 2 * i])
+    seq = seq + 1
+    local fields = {'v', '1', 'seq', seq, 'id', job, 'name', 'purge', 'timestamp', ARGV[3], 'context', '{}'}
+    if maxlen > 0 then
+      last_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
+    else
+      last_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+    end
+    table.insert(purged, job)
+  end
+end
+if last_id then
+  redis.call('HSET', KEYS[3], 'seq', seq, 'last_id', last_id)
+end
+return purged

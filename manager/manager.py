@@ -1,0 +1,217 @@
+"""The manager process: holds the lease, reads its inbox, runs the lifecycle, posts events.
+
+One loop iteration reads a batch of inbox requests, handles them, lets jobs settle, posts
+every resulting event together with the new inbox cursor (one atomic step per batch),
+then does the side effects (replies, exec tasks), one chunk of each full journal being
+written, and purging. A restarted manager rebuilds everything from Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis as redis_lib
+
+from common import events as ev
+from common import keys, messages
+from common.errors import CorruptEntry
+from common.settings import Settings
+from manager.backlog import Backlog, start_backlog
+from manager.errors import LeaseLost
+from manager.jobs import restore_job
+from manager.lease import Lease
+from manager.lifecycle import Lifecycle
+from manager.posting import EventPoster
+from manager.purge import purge_candidates, purge_jobs
+from manager.requests import RequestHandler
+from manager.scripts import Scripts
+
+log = logging.getLogger("jobjournal.manager")
+
+INBOX_BATCH = 500
+FLUSH_EVENTS = 5000
+MAX_BLOCK_MS = 100
+PURGE_EVERY = 1.0
+RESTORE_CHUNK = 1000
+DEAD_LETTER_MAXLEN = 10000
+REPLY_TTL = 300
+
+
+class Manager:
+    def __init__(self, redis, settings: Settings, clock=time.time):
+        self.redis = redis
+        self.settings = settings
+        self.clock = clock
+        self.scripts = Scripts(redis)
+        self.lease = Lease(redis, self.scripts, settings.lease_ttl)
+        self.leading = threading.Event()
+        self._new_term()
+
+    def _new_term(self) -> None:
+        self.poster = EventPoster(self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen)
+        self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock)
+        self.handler = RequestHandler(self)
+        self.backlogs: list[Backlog] = []
+        self.journal_requests: list[messages.JournalRequest] = []
+        self.replies: list[tuple[str, messages.Reply]] = []
+        self.inbox_cursor = "0-0"
+        self._cursor_moved = False
+        self._purged_at = 0.0
+
+    # -- the process
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Wait for the lease, lead until `stop` is set; on lease loss or Redis trouble, wait again."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                if not self.lease.try_acquire():
+                    stop.wait(self.settings.lease_ttl / 4)
+                    continue
+                self._lead(stop)
+            except LeaseLost as err:
+                log.warning("lost the lease: %s", err)
+            except redis_lib.ConnectionError as err:
+                log.warning("Redis unreachable (%s); retrying", err)
+                stop.wait(1.0)
+            finally:
+                self.leading.clear()
+        try:
+            self.lease.release()
+        except redis_lib.RedisError:
+            pass
+
+    def _lead(self, stop: threading.Event) -> None:
+        started = time.monotonic()
+        self._new_term()
+        count = self.restore()
+        self.leading.set()
+        log.info("leading: %d active jobs restored in %.3fs", count, time.monotonic() - started)
+        while not stop.is_set():
+            self.step()
+
+    # -- one iteration
+    def step(self) -> None:
+        if not self.lease.renew_if_due():
+            raise LeaseLost("lease expired before renewal")
+        entries = self._read_inbox()
+        if self.handler.replaying and entries:
+            self.handler.note_existing([e for _, e in entries])
+        for entry_id, fields in entries:
+            self._handle_entry(entry_id, fields)
+            self.inbox_cursor, self._cursor_moved = entry_id, True
+            if len(self.poster) >= FLUSH_EVENTS:
+                self.life.settle()
+                self.flush()
+        self.handler.replaying = False
+        self.life.settle()
+        self.life.poll_backend()
+        self.life.settle()
+        self.flush()
+        self._write_backlogs()
+        self._purge_if_due()
+
+    def _read_inbox(self):
+        block = None if self.backlogs else self._block_ms()
+        response = self.redis.xread({keys.manager_inbox(): self.inbox_cursor}, count=INBOX_BATCH, block=block)
+        if not response:
+            return []
+        return [(entry_id.decode(), fields) for entry_id, fields in response[0][1]]
+
+    def _block_ms(self) -> int:
+        next_due = self.life.timers.next_due()
+        if next_due is None:
+            return MAX_BLOCK_MS
+        return max(1, min(MAX_BLOCK_MS, int((next_due - self.clock()) * 1000)))
+
+    def _handle_entry(self, entry_id: str, fields: dict) -> None:
+        try:
+            request = messages.decode_request(fields[b"msg"])
+        except KeyError:
+            self.dead_letter(entry_id, fields, "inbox entry has no 'msg' field")
+            return
+        except CorruptEntry as err:
+            self.dead_letter(entry_id, fields, str(err))
+            return
+        reply = self.handler.handle(request)
+        if request.reply_to and reply is not None:
+            self.replies.append((request.reply_to, reply))
+
+    def flush(self) -> None:
+        """Post queued events with the inbox cursor, then do the side effects."""
+        self.poster.flush(self.inbox_cursor if self._cursor_moved else "")
+        self._cursor_moved = False
+        self.life.run_after_flush()
+        if self.replies:
+            pipe = self.redis.pipeline(transaction=False)
+            for reply_to, reply in self.replies:
+                pipe.rpush(keys.reply(reply_to), messages.encode(reply))
+                pipe.expire(keys.reply(reply_to), REPLY_TTL)
+            pipe.execute()
+            self.replies = []
+        for request in self.journal_requests:
+            self.backlogs.append(start_backlog(self.redis, self.scripts, request))
+        self.journal_requests = []
+
+    def _write_backlogs(self) -> None:
+        for backlog in self.backlogs:
+            backlog.write_chunk(self.redis, self.scripts)
+        self.backlogs = [backlog for backlog in self.backlogs if not backlog.done]
+
+    # -- purge
+    def _purge_if_due(self) -> None:
+        settings = self.settings
+        if not (settings.purge_age_limit or settings.purge_num_limit):
+            return
+        now = self.clock()
+        if now - self._purged_at < PURGE_EVERY:
+            return
+        self._purged_at = now
+        candidates = purge_candidates(
+            self.redis, settings.purge_age_limit or None, settings.purge_num_limit or None, now
+        )
+        if candidates:
+            purged = self.purge(candidates)
+            log.info("purged %d inactive jobs", len(purged))
+
+    def purge(self, job_ids) -> list[int]:
+        return purge_jobs(
+            self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, job_ids, self.clock()
+        )
+
+    # -- restart
+    def restore(self) -> int:
+        """Rebuild the active jobs from Redis alone; returns how many."""
+        cursor = self.redis.get(keys.manager_inbox_cursor())
+        self.inbox_cursor = cursor.decode() if cursor else "0-0"
+        self.handler.replaying = True
+        job_ids = sorted(int(job_id) for job_id in self.redis.smembers(keys.active_jobs()))
+        for start in range(0, len(job_ids), RESTORE_CHUNK):
+            self._restore_chunk(job_ids[start : start + RESTORE_CHUNK])
+        self.life.settle()
+        self.flush()
+        return len(job_ids)
+
+    def _restore_chunk(self, job_ids: list[int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.xrange(keys.job_eventlog(job_id))
+            pipe.hgetall(keys.job_data(job_id))
+        replies = pipe.execute()
+        for index, job_id in enumerate(job_ids):
+            entries, data = replies[2 * index], replies[2 * index + 1]
+            try:
+                eventlog = [ev.decode_entry(fields) for _, fields in entries]
+                job = restore_job(job_id, eventlog, data)
+            except (CorruptEntry, ValueError, KeyError, IndexError) as err:
+                log.error("job %d cannot be restored: %s", job_id, err)
+                self.dead_letter("", {b"job": str(job_id).encode()}, f"unrestorable job: {err}")
+                continue
+            self.life.adopt(job)
+
+    def dead_letter(self, entry_id: str, fields: dict, reason: str) -> None:
+        log.warning("dead letter %s: %s", entry_id, reason)
+        record = {b"source": keys.manager_inbox().encode(), b"entry": entry_id.encode(), b"reason": reason.encode()}
+        record.update({b"field:" + key: value for key, value in fields.items()})
+        self.redis.xadd(keys.dead_letters(), record, maxlen=DEAD_LETTER_MAXLEN, approximate=True)

@@ -1,0 +1,170 @@
+"""Handling the manager's inbox requests; each returns the Reply for its sender."""
+
+from __future__ import annotations
+
+from common import events as ev
+from common import keys, messages
+from common.errors import CorruptEntry
+from common.messages import Reply
+from common.states import PENDING, State
+from manager.jobs import Job
+from manager.purge import purge_candidates
+
+ADMIN_USERID = 0
+
+
+class RequestHandler:
+    def __init__(self, manager):
+        self.manager = manager
+        self.life = manager.life
+        self.replaying = False
+        self._existing: set[int] = set()
+
+    def handle(self, request: messages.AnyRequest) -> Reply | None:
+        match request:
+            case messages.SubmitJobs():
+                return self._submit(request)
+            case messages.Cancel():
+                return self._change(request.ids, request.userid, self._cancel_one(request))
+            case messages.RaiseException():
+                return self._change(request.ids, request.userid, self._raise_one(request))
+            case messages.SetUrgency():
+                return self._change([request.id], request.userid, self._urgency_one(request))
+            case messages.Purge():
+                return self._purge(request)
+            case messages.JournalRequest():
+                self.manager.journal_requests.append(request)
+                return None
+            case messages.ExecStarted() | messages.ExecFinished():
+                self._exec_report(request)
+                return None
+
+    def note_existing(self, entries: list[dict]) -> None:
+        """After a restart, find which submitted ids already exist (their entries may be replayed)."""
+        ids = []
+        for fields in entries:
+            try:
+                request = messages.decode_request(fields[b"msg"])
+            except (KeyError, CorruptEntry):
+                continue  # dead-lettered when handled
+            if isinstance(request, messages.SubmitJobs):
+                ids += [job.id for job in request.jobs]
+        pipe = self.manager.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.exists(keys.job_eventlog(job_id))
+        self._existing = {job_id for job_id, found in zip(ids, pipe.execute(), strict=True) if found}
+
+    # -- submissions
+    def _submit(self, request: messages.SubmitJobs) -> Reply:
+        for new in request.jobs:
+            if new.id in self.life.jobs or new.id in self._existing:
+                continue  # a replay of an entry already posted before a restart
+            job = Job(new.id, new.userid, new.jobspec, new.t_submit, new.jobspec.urgency)
+            self.life.submit(job)
+        return Reply(data=[job.id for job in request.jobs])
+
+    # -- changes to existing jobs
+    def _change(self, job_ids: list[int], userid: int, change) -> Reply:
+        errors = {}
+        missing = [job_id for job_id in job_ids if job_id not in self.life.jobs]
+        reasons = self._why_unknown(missing)
+        for job_id in job_ids:
+            job = self.life.jobs.get(job_id)
+            if job is None:
+                error = reasons[job_id]
+            elif userid not in (job.userid, ADMIN_USERID):
+                error = "permission denied: not the job's owner"
+            else:
+                error = change(job)
+            if error:
+                errors[str(job_id)] = error
+        return Reply(errors=errors)
+
+    def _cancel_one(self, request: messages.Cancel):
+        def cancel(job: Job) -> str | None:
+            if job.state == State.CLEANUP:
+                return "job is already finishing"
+            self.life.cancel(job, request.userid, request.note)
+            return None
+
+        return cancel
+
+    def _raise_one(self, request: messages.RaiseException):
+        def raise_(job: Job) -> str | None:
+            if request.severity == 0 and job.state == State.CLEANUP:
+                return "job is already finishing"
+            if request.severity == 0:
+                self.life.cancel(job, request.userid, request.note, kind=request.type)
+            else:
+                event = ev.Exception_(
+                    timestamp=self.life.now(),
+                    type=request.type,
+                    severity=request.severity,
+                    note=request.note,
+                    userid=request.userid,
+                )
+                self.life.post(job, event)
+            return None
+
+        return raise_
+
+    def _urgency_one(self, request: messages.SetUrgency):
+        def urgency(job: Job) -> str | None:
+            if not job.state & (PENDING | State.NEW):
+                return f"job is not pending (state {job.state.name})"
+            self.life.set_urgency(job, request.urgency, request.userid)
+            return None
+
+        return urgency
+
+    def _why_unknown(self, job_ids: list[int]) -> dict[int, str]:
+        if not job_ids:
+            return {}
+        pipe = self.manager.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.zscore(keys.inactive_jobs(), job_id)
+        return {
+            job_id: "job is inactive" if score is not None else "no such job"
+            for job_id, score in zip(job_ids, pipe.execute(), strict=True)
+        }
+
+    # -- purge
+    def _purge(self, request: messages.Purge) -> Reply:
+        errors = {}
+        if request.ids:
+            active = [job_id for job_id in request.ids if job_id in self.life.jobs]
+            errors = {str(job_id): "cannot purge active job" for job_id in active}
+            reasons = self._why_unknown([j for j in request.ids if j not in self.life.jobs])
+            errors.update({str(j): reason for j, reason in reasons.items() if reason == "no such job"})
+            eligible = [j for j, reason in reasons.items() if reason == "job is inactive"]
+            purged = self.manager.purge(eligible)
+            return Reply(errors=errors, data={"purged": len(purged), "would_purge": len(purged)})
+        candidates = self._limit_candidates(request)
+        purged = self.manager.purge(candidates) if request.force else []
+        return Reply(data={"purged": len(purged), "would_purge": len(candidates)})
+
+    def _limit_candidates(self, request: messages.Purge) -> list[int]:
+        return purge_candidates(self.manager.redis, request.age_limit, request.num_limit, self.life.now())
+
+    # -- reports from the rq exec tasks
+    def _exec_report(self, report) -> None:
+        job = self.life.jobs.get(report.id)
+        if job is None or job.R is None or job.finished:
+            return
+        match report:
+            case messages.ExecStarted():
+                if not job.started:
+                    self.life.post(job, ev.Start(timestamp=self.life.now()))
+            case messages.ExecFinished():
+                self._exec_finished(job, report)
+
+    def _exec_finished(self, job: Job, report: messages.ExecFinished) -> None:
+        now = self.life.now()
+        if report.timeout:
+            self.life.raise_timeout(job)
+        if report.status is not None and job.started:
+            self.life.post(job, ev.Finish(timestamp=now, status=report.status))
+        elif report.error and job.fatal is None:
+            self.life.post(job, ev.Exception_(timestamp=now, type="exec", severity=0, note=report.error))
+        self.life.job_stopped(job)
+

@@ -1,0 +1,21 @@
+"""The manager's Lua scripts, loaded once per client as redis-py Script objects."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+
+def _source(name: str) -> str:
+    return resources.files("manager").joinpath("lua", f"{name}.lua").read_text()
+
+
+class Scripts:
+    """Script objects bound to one client; call them with `client=` a pipeline if needed."""
+
+    def __init__(self, redis):
+        self.post_events = redis.register_script(_source("post_events"))
+        self.purge_jobs = redis.register_script(_source("purge_jobs"))
+        self.journal_snapshot = redis.register_script(_source("journal_snapshot"))
+        self.journal_backlog = redis.register_script(_source("journal_backlog"))
+        self.renew_lease = redis.register_script(_source("renew_lease"))
+        self.release_lease = redis.register_script(_source("release_lease"))

@@ -1,0 +1,54 @@
+"""Helpers for tests: waiting, submitting straight into the manager's inbox, reading eventlogs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from common import events as ev
+from common import journal as jr
+from common import keys
+from common.jobspec import encode, make_jobspec
+from manager.ingest import accept_jobs
+
+
+def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Poll until condition() is truthy; return its value or fail the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def is_inactive(redis: redis_lib.Redis, job_id: int) -> bool:
+    from common import keys
+
+    return redis.zscore(keys.inactive_jobs(), job_id) is not None
+
+
+def submit(redis, count: int = 1, userid: int = 1000, **fields) -> list[int]:
+    """Submit jobs the way an ingest worker does (validated, ids assigned, into the inbox)."""
+    fields.setdefault("command", ["true"])
+    spec = encode(make_jobspec(**fields))
+    return accept_jobs(redis, [spec] * count, userid)
+
+
+def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
+    return [ev.decode_entry(fields) for _, fields in redis.xrange(keys.job_eventlog(job_id))]
+
+
+def names(redis, job_id: int) -> list[str]:
+    return [ev.event_name(event) for event in eventlog(redis, job_id)]
+
+
+def wait_inactive(redis, job_ids, timeout: float = 10.0) -> None:
+    wait_for(lambda: all(is_inactive(redis, job_id) for job_id in job_ids), timeout, what="jobs to be inactive")
+
+
+def journal_entries(redis) -> list[jr.JournalEvent]:
+    return [jr.decode_journal_entry(entry_id, fields) for entry_id, fields in redis.xrange(keys.journal())]
