@@ -6,6 +6,7 @@ In a stream entry an event is three readable fields: `name`, `timestamp`, and `c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -98,7 +99,6 @@ EVENT_NAMES = frozenset(cls.__struct_config__.tag for cls in AnyEvent.__args__)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(AnyEvent)
-_context_skip = frozenset({"name", "timestamp"})
 
 
 def event_name(event: Event) -> str:
@@ -110,7 +110,9 @@ def event_context(event: Event) -> bytes:
     fields = msgspec.structs.asdict(event)
     del fields["timestamp"]
     defaults = _defaults(type(event))
-    return _encoder.encode({k: v for k, v in fields.items() if defaults.get(k, _MISSING) != v})
+    return _encoder.encode(
+        {k: v for k, v in fields.items() if k in _ALWAYS or defaults.get(k, _MISSING) != v}
+    )
 
 
 def event_fields(event: Event) -> dict[str, bytes | str]:
@@ -123,16 +125,22 @@ def event_fields(event: Event) -> dict[str, bytes | str]:
 
 
 def decode_event(name: bytes | str, timestamp: bytes | str | float, context: bytes | str) -> AnyEvent:
-    """Rebuild an event from its stream fields; CorruptEntry if they do not form one."""
-    if isinstance(name, bytes):
-        name = name.decode()
+    """Rebuild an event from its stream fields; CorruptEntry if they do not form one.
+
+    The fields are spliced into one JSON document and decoded in a single call (the fast
+    path); a context that tries to override the name or timestamp is refused.
+    """
+    try:
+        name = name.decode() if isinstance(name, bytes) else name
+    except UnicodeDecodeError as err:
+        raise CorruptEntry(f"event {name!r}: the name is not UTF-8") from err
     try:
         seconds = float(timestamp)
-    except ValueError as err:
+    except (ValueError, TypeError) as err:
         raise CorruptEntry(f"event {name!r}: bad timestamp {timestamp!r}") from err
-    if isinstance(context, str):
-        context = context.encode()
-    body = context.strip()
+    if not math.isfinite(seconds):
+        raise CorruptEntry(f"event {name!r}: bad timestamp {timestamp!r}")
+    body = (context.encode() if isinstance(context, str) else context).strip()
     if not body.startswith(b"{") or not body.endswith(b"}"):
         raise CorruptEntry(f"event {name!r}: context is not a JSON object")
     inner = body[1:-1].strip()
@@ -143,9 +151,12 @@ def decode_event(name: bytes | str, timestamp: bytes | str | float, context: byt
         inner,
     )
     try:
-        return _decoder.decode(document)
-    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+        event = _decoder.decode(document)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as err:
         raise CorruptEntry(f"event {name!r}: {err}") from err
+    if event.timestamp != seconds or event_name(event) != name:
+        raise CorruptEntry(f"event {name!r}: its context overrides the name or timestamp")
+    return event
 
 
 def decode_entry(fields: dict) -> AnyEvent:
@@ -164,19 +175,20 @@ def _getter(fields: dict):
 
 
 _MISSING = object()
+_ALWAYS = frozenset({"version"})
+"""Context fields written even at their default, so every eventlog states its format."""
 _default_cache: dict[type, dict[str, Any]] = {}
 
 
 def _defaults(cls: type) -> dict[str, Any]:
+    """Each field's default value (factories called), for leaving defaults out of contexts."""
     cached = _default_cache.get(cls)
     if cached is None:
-        cached = {
-            name: default
-            for name, default in zip(
-                cls.__struct_fields__[len(cls.__struct_fields__) - len(cls.__struct_defaults__) :],
-                cls.__struct_defaults__,
-                strict=True,
-            )
-        }
+        cached = {}
+        for field in msgspec.structs.fields(cls):
+            if field.default is not msgspec.NODEFAULT:
+                cached[field.name] = field.default
+            elif field.default_factory is not msgspec.NODEFAULT:
+                cached[field.name] = field.default_factory()
         _default_cache[cls] = cached
     return cached

@@ -7,6 +7,7 @@ stay unique across restarts of any process that makes them.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -77,10 +78,12 @@ def parse_job_id(text: str) -> int:
             value = 0
             for char in text[1:]:
                 value = value * 58 + F58_ALPHABET.index(char)
-        elif text.lower().startswith("0x"):
+        elif re.fullmatch(r"0[xX][0-9a-fA-F]+", text):
             value = int(text, 16)
-        else:
+        elif re.fullmatch(r"[0-9]+", text):
             value = int(text, 10)
+        else:
+            raise ValueError(text)
     except ValueError as err:
         raise InvalidJobId(f"invalid job id {text!r}") from err
     if not 0 <= value <= MAX_ID:

@@ -9,6 +9,7 @@ the consumer goes on in the journal.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -44,6 +45,10 @@ class BacklogJob(msgspec.Struct, frozen=True):
     events: list[events.AnyEvent]
     jobspec: bytes | None
     R: bytes | None
+
+
+class Restarted(msgspec.Struct, frozen=True):
+    """The full journal was requested again: forget the backlog received so far."""
 
 
 class Sentinel(msgspec.Struct, frozen=True):
@@ -133,18 +138,31 @@ def read_journal(redis, cursor: str, seq: int, count: int = 1000, block_ms: int 
 
 
 def follow_full_journal(
-    redis, consumer: str | None = None, allow=(), deny=(), block_ms: int = 1000
-) -> Iterator[BacklogJob | Sentinel | JournalEvent]:
+    redis, consumer: str | None = None, allow=(), deny=(), block_ms: int = 1000, stall_s: float = 15.0
+) -> Iterator[BacklogJob | Sentinel | Restarted | JournalEvent | None]:
     """Everything a full consumer sees: the backlog, the sentinel, then live events, forever.
 
-    The caller stops by leaving the loop; the reply stream is deleted after the sentinel.
+    Yields None when nothing arrived within `block_ms`, so the caller can look up; it
+    stops by leaving the loop. If the reply stalls for `stall_s` (the manager failed over
+    mid-backlog), the request is made again and `Restarted` is yielded: drop the backlog
+    seen so far. The reply stream is deleted after the sentinel.
     """
     consumer = consumer or new_consumer_name()
     request_full_journal(redis, consumer, allow, deny)
     after = "0-0"
     sentinel = None
+    progress = time.monotonic()
     while sentinel is None:
         after, items = read_reply(redis, consumer, after, block_ms=block_ms)
+        if items:
+            progress = time.monotonic()
+        elif time.monotonic() - progress > stall_s:
+            request_full_journal(redis, consumer, allow, deny)
+            after, progress = "0-0", time.monotonic()
+            yield Restarted()
+            continue
+        else:
+            yield None
         for item in items:
             yield item
             if isinstance(item, Sentinel):
@@ -152,7 +170,10 @@ def follow_full_journal(
     redis.delete(keys.journal_reply(consumer))
     cursor, seq = sentinel.cursor, sentinel.seq
     while True:
-        for entry in read_journal(redis, cursor, seq, block_ms=block_ms):
+        entries = read_journal(redis, cursor, seq, block_ms=block_ms)
+        if not entries:
+            yield None
+        for entry in entries:
             if _allowed(entry, allow, deny):
                 yield entry
             cursor, seq = entry.entry_id, entry.seq

@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
+
+from common.errors import JobJournalError
 
 ENV_PREFIX = "JOBJOURNAL_"
+
+Positive = Annotated[int, Meta(ge=1)]
+NonNegative = Annotated[int, Meta(ge=0)]
+Seconds = Annotated[float, Meta(ge=0, le=1e9)]
+PositiveSeconds = Annotated[float, Meta(gt=0, le=1e9)]
 
 
 def _default_home() -> str:
@@ -23,38 +32,41 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Redis to use; empty means the embedded server under `home`."""
     home: str = msgspec.field(default_factory=_default_home)
     """Directory of the embedded Redis server (data, socket, log)."""
-    nodes: int = 4
+    nodes: Positive = 4
     """Resource pool: number of nodes."""
-    cores_per_node: int = 8
+    cores_per_node: Positive = 8
     """Resource pool: cores on each node."""
-    exec_backend: str = "sim"
+    exec_backend: Literal["sim", "rq"] = "sim"
     """How jobs run: 'sim' (simulated) or 'rq' (real commands on rq workers)."""
-    lease_ttl: float = 5.0
+    lease_ttl: PositiveSeconds = 5.0
     """Seconds the manager lease lasts without renewal; a standby takes over after it."""
-    purge_age_limit: float = 0.0
+    purge_age_limit: Seconds = 0.0
     """Purge inactive jobs older than this many seconds (0: no age limit)."""
-    purge_num_limit: int = 0
+    purge_num_limit: NonNegative = 0
     """Keep at most this many inactive jobs (0: no count limit)."""
-    journal_maxlen: int = 1_000_000
+    journal_maxlen: NonNegative = 1_000_000
     """Approximate cap on journal entries (0: uncapped)."""
-    max_jobspec_bytes: int = 65536
+    max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""
-    request_timeout: float = 30.0
+    request_timeout: PositiveSeconds = 30.0
     """Seconds a CLI request waits for the manager or a worker."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Read Settings from the environment (os.environ by default), then apply overrides."""
     environ = os.environ if environ is None else environ
+    fields = Settings.__struct_fields__
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise JobJournalError(f"unknown setting {unknown[0]!r}")
     raw = {
         name[len(ENV_PREFIX) :].lower(): value
         for name, value in environ.items()
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in Settings.__struct_fields__
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].isupper()
+        and name[len(ENV_PREFIX) :].lower() in fields
     }
     raw.update(overrides)
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as err:
-        from common.errors import JobJournalError
-
-        raise JobJournalError(f"bad setting: {err}") from err
+        raise JobJournalError(f"bad setting: {err} (environment variable {ENV_PREFIX}<FIELD>)") from err

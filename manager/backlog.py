@@ -42,13 +42,16 @@ class Backlog:
         for job_id in chunk:
             job_keys += [keys.job_eventlog(int(job_id)), keys.job_data(int(job_id))]
         args = [self.cursor, ",".join(self.request.allow), ",".join(self.request.deny), *chunk]
-        self.written += scripts.journal_backlog(keys=[reply, *job_keys], args=args)
+        pipe = redis.pipeline(transaction=False)
+        scripts.journal_backlog(keys=[reply, *job_keys], args=args, client=pipe)
+        pipe.expire(reply, REPLY_TTL)  # an abandoned reply goes away by itself
+        self.written += pipe.execute()[0]
         self.position += len(chunk)
         if self.done:
             self._write_sentinel(redis, reply)
 
     def _write_sentinel(self, redis, reply: str) -> None:
-        fields = {"type": "sentinel", "cursor": self.cursor, "seq": self.seq, "jobs": self.written}
+        fields = {"v": 1, "type": "sentinel", "cursor": self.cursor, "seq": self.seq, "jobs": self.written}
         pipe = redis.pipeline(transaction=False)
         pipe.xadd(reply, fields)
         pipe.expire(reply, REPLY_TTL)

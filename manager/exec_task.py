@@ -7,6 +7,7 @@ limit passes, and never raises for a failing command: the status says it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -75,10 +76,8 @@ def _wait_status(returncode: int) -> int:
 
 
 def _signal(process: subprocess.Popen, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _reporter(redis):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import uuid
 
@@ -14,7 +16,8 @@ class Lease:
         self.redis = redis
         self.scripts = scripts
         self.ttl_ms = max(int(ttl * 1000), 100)
-        self.token = uuid.uuid4().hex
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        """Says who holds the lease: host, pid, and a random part."""
         self._renewed_at = 0.0
 
     def try_acquire(self) -> bool:

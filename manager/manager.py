@@ -8,6 +8,7 @@ written, and purging. A restarted manager rebuilds everything from Redis.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ INBOX_BATCH = 500
 FLUSH_EVENTS = 5000
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
+INBOX_TRIM_EVERY = 5.0
 RESTORE_CHUNK = 1000
 DEAD_LETTER_MAXLEN = 10000
 REPLY_TTL = 300
@@ -59,6 +61,7 @@ class Manager:
         self.inbox_cursor = "0-0"
         self._cursor_moved = False
         self._purged_at = 0.0
+        self._trimmed_at = 0.0
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
@@ -77,10 +80,8 @@ class Manager:
                 stop.wait(1.0)
             finally:
                 self.leading.clear()
-        try:
+        with contextlib.suppress(redis_lib.RedisError):
             self.lease.release()
-        except redis_lib.RedisError:
-            pass
 
     def _lead(self, stop: threading.Event) -> None:
         started = time.monotonic()
@@ -111,6 +112,7 @@ class Manager:
         self.flush()
         self._write_backlogs()
         self._purge_if_due()
+        self._trim_inbox_if_due()
 
     def _read_inbox(self):
         block = None if self.backlogs else self._block_ms()
@@ -158,6 +160,13 @@ class Manager:
         for backlog in self.backlogs:
             backlog.write_chunk(self.redis, self.scripts)
         self.backlogs = [backlog for backlog in self.backlogs if not backlog.done]
+
+    def _trim_inbox_if_due(self) -> None:
+        """Drop inbox entries whose effects are posted (they hold environments, too)."""
+        now = time.monotonic()
+        if now - self._trimmed_at >= INBOX_TRIM_EVERY:
+            self._trimmed_at = now
+            self.redis.xtrim(keys.manager_inbox(), minid=self.inbox_cursor, approximate=False)
 
     # -- purge
     def _purge_if_due(self) -> None:

@@ -29,7 +29,10 @@ class Pool:
         if -(-spec.ntasks // nodes) > per_node and spec.nodes:
             return f"{spec.ntasks} tasks do not fit on {nodes} nodes"
         if spec.ntasks > per_node * self.size:
-            return f"{spec.ncores} cores requested, the pool has {self.cores_per_node * self.size}"
+            return (
+                f"{spec.ntasks} tasks of {spec.cores_per_task} cores do not fit on "
+                f"{self.size} nodes of {self.cores_per_node} cores"
+            )
         return None
 
     def allocate(self, spec: Jobspec) -> dict[int, list[int]] | None:
@@ -45,7 +48,7 @@ class Pool:
 
     def release(self, allocation: dict[int, list[int]]) -> None:
         for rank, cores in allocation.items():
-            self.free[rank] = sorted(self.free[rank] + cores)
+            self.free[rank] = sorted(set(self.free[rank]).union(cores))
 
     def claim(self, allocation: dict[int, list[int]]) -> None:
         """Mark an allocation made before a restart as in use."""

@@ -77,7 +77,7 @@ def start_manager(redis, settings):
         return manager
 
     yield start
-    for thread, stop in running:
+    for _, stop in running:
         stop.set()
     for thread, _ in running:
         thread.join(10)

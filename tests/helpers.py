@@ -25,7 +25,7 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str
         time.sleep(interval)
 
 
-def is_inactive(redis: redis_lib.Redis, job_id: int) -> bool:
+def is_inactive(redis, job_id: int) -> bool:
     from common import keys
 
     return redis.zscore(keys.inactive_jobs(), job_id) is not None
@@ -52,3 +52,22 @@ def wait_inactive(redis, job_ids, timeout: float = 10.0) -> None:
 
 def journal_entries(redis) -> list[jr.JournalEvent]:
     return [jr.decode_journal_entry(entry_id, fields) for entry_id, fields in redis.xrange(keys.journal())]
+
+
+def assert_journal_matches_eventlogs(redis) -> None:
+    """Invariant 1: every job's eventlog equals its journal entries, id for id, field for field."""
+    by_job: dict[int, list[tuple[bytes, dict]]] = {}
+    for entry_id, fields in redis.xrange(keys.journal()):
+        if fields[b"name"] != b"purge":
+            by_job.setdefault(int(fields[b"id"]), []).append((entry_id, fields))
+    eventlog_keys = {key.decode() for key in redis.scan_iter(match=keys.job_eventlog("*"))}
+    assert {keys.job_eventlog(job_id) for job_id in by_job} >= eventlog_keys
+    for job_id, entries in by_job.items():
+        stored = redis.xrange(keys.job_eventlog(job_id))
+        if not stored:
+            continue  # purged
+        assert [entry_id for entry_id, _ in stored] == [entry_id for entry_id, _ in entries]
+        for (_, log_fields), (_, journal_fields) in zip(stored, entries, strict=True):
+            assert log_fields == {k: journal_fields[k] for k in (b"name", b"timestamp", b"context")}
+    seqs = [int(fields[b"seq"]) for _, fields in redis.xrange(keys.journal())]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True

@@ -1,6 +1,7 @@
 -- journal_backlog.lua: write one backlog entry per job into a full-journal reply stream:
 -- the job's eventlog up to the snapshot cursor (as a JSON array of events), its redacted
--- jobspec and its R. Jobs with no event up to the cursor (purged since) are skipped.
+-- jobspec, and its R if the alloc event is before the cursor (a later alloc brings R live).
+-- Jobs with no event up to the cursor (purged since) are skipped.
 --
 -- KEYS[1] reply stream
 -- KEYS[1+2i-1] job i eventlog   KEYS[1+2i] job i data hash (i = 1..n)
@@ -19,10 +20,12 @@ for i = 1, #ARGV - 3 do
   local entries = redis.call('XRANGE', KEYS[1 + 2 * i - 1], '-', ARGV[1])
   if #entries > 0 then
     local parts = {}
+    local allocated = false
     for _, entry in ipairs(entries) do
       local f = entry[2]
       local ev = {}
       for k = 1, #f, 2 do ev[f[k]] = f[k + 1] end
+      if ev.name == 'alloc' then allocated = true end
       if (allow_all or allow[ev.name]) and not deny[ev.name] then
         local inner = string.sub(ev.context, 2, -2)
         local sep = ''
@@ -31,9 +34,11 @@ for i = 1, #ARGV - 3 do
       end
     end
     local data = redis.call('HMGET', KEYS[1 + 2 * i], 'jobspec', 'R')
-    redis.call('XADD', KEYS[1], '*', 'type', 'job', 'id', ARGV[3 + i],
+    local R = ''
+    if allocated then R = data[2] or '' end
+    redis.call('XADD', KEYS[1], '*', 'v', '1', 'type', 'job', 'id', ARGV[3 + i],
       'eventlog', '[' .. table.concat(parts, ',') .. ']',
-      'jobspec', data[1] or '', 'R', data[2] or '')
+      'jobspec', data[1] or '', 'R', R)
     written = written + 1
   end
 end

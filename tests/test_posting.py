@@ -1,0 +1,83 @@
+"""Posting: one event's two writes (eventlog + journal) happen together or not at all."""
+
+import pytest
+import redis as redis_lib
+
+from common import events as ev
+from common import keys
+from manager.errors import LeaseLost
+from manager.lease import Lease
+from manager.posting import BATCH_EVENTS, EventPoster
+from manager.scripts import Scripts
+from tests.helpers import assert_journal_matches_eventlogs, journal_entries
+
+
+@pytest.fixture
+def poster(redis):
+    scripts = Scripts(redis)
+    lease = Lease(redis, scripts, ttl=30)
+    assert lease.try_acquire()
+    return EventPoster(redis, scripts, lease.token, journal_maxlen=0)
+
+
+def test_each_event_lands_in_its_eventlog_and_the_journal_under_one_id(redis, poster):
+    poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16), public=b'{"command":["x"]}')
+    poster.add(2, ev.Submit(timestamp=1.5, userid=6, urgency=16), public=b'{"command":["y"]}')
+    poster.add(1, ev.Validate(timestamp=2.0))
+    poster.flush()
+    assert_journal_matches_eventlogs(redis)
+    entries = journal_entries(redis)
+    assert [(e.seq, e.job_id) for e in entries] == [(1, 1), (2, 2), (3, 1)]
+    assert entries[0].jobspec == b'{"command":["x"]}'
+    assert redis.hget(keys.job_data(1), "jobspec") == b'{"command":["x"]}'
+    assert redis.smembers(keys.active_jobs()) == {b"1", b"2"}
+
+
+def test_clean_moves_a_job_from_the_active_set_to_the_inactive_zset(redis, poster):
+    poster.add(7, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.add(7, ev.Exception_(timestamp=2.0, type="cancel", severity=0))
+    poster.add(7, ev.Clean(timestamp=3.0))
+    poster.flush()
+    assert redis.smembers(keys.active_jobs()) == set()
+    assert redis.zscore(keys.inactive_jobs(), 7) == 3.0
+
+
+def test_a_batch_with_a_broken_eventlog_key_posts_nothing(redis, poster):
+    redis.set(keys.job_eventlog(3), "not a stream")
+    poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.add(3, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    with pytest.raises(redis_lib.ResponseError, match="not a stream; nothing posted"):
+        poster.flush("5-0")
+    assert redis.xlen(keys.journal()) == 0
+    assert not redis.exists(keys.job_eventlog(1), keys.manager_inbox_cursor(), keys.journal_head())
+
+
+def test_a_poster_without_the_lease_is_fenced_off(redis, poster):
+    stale = EventPoster(redis, Scripts(redis), "someone-else", journal_maxlen=0)
+    stale.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    with pytest.raises(LeaseLost):
+        stale.flush()
+    assert redis.xlen(keys.journal()) == 0
+
+
+def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster):
+    for job_id in range(BATCH_EVENTS + 10):
+        poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    assert redis.get(keys.manager_inbox_cursor()) is None  # a full batch went out alone
+    poster.flush("42-0")
+    assert redis.get(keys.manager_inbox_cursor()) == b"42-0"
+    assert redis.xlen(keys.journal()) == BATCH_EVENTS + 10
+    assert redis.hget(keys.journal_head(), "seq") == str(BATCH_EVENTS + 10).encode()
+    assert_journal_matches_eventlogs(redis)
+
+
+def test_a_capped_journal_is_trimmed_but_eventlogs_are_not(redis):
+    scripts = Scripts(redis)
+    lease = Lease(redis, scripts, ttl=30)
+    lease.try_acquire()
+    poster = EventPoster(redis, scripts, lease.token, journal_maxlen=100)
+    for job_id in range(1000):
+        poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.flush()
+    assert redis.xlen(keys.journal()) < 1000
+    assert all(redis.xlen(keys.job_eventlog(job_id)) == 1 for job_id in (0, 500, 999))
