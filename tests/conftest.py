@@ -117,3 +117,21 @@ def spawn(redis_url, tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+@pytest.fixture
+def cli(redis_url, tmp_path, monkeypatch):
+    """Run the CLI in-process on the test Redis: cli(*args) -> click Result."""
+    from click.testing import CliRunner
+
+    from jobjournal.cli import main
+
+    monkeypatch.setenv("JOBJOURNAL_REDIS_URL", redis_url)
+    monkeypatch.setenv("JOBJOURNAL_HOME", str(tmp_path))
+    monkeypatch.setenv("JOBJOURNAL_REQUEST_TIMEOUT", "10")
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return run

@@ -1,0 +1,85 @@
+"""Bad input gets a clear error and changes nothing; no process crashes on it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from common import keys
+from tests.conftest import ROOT
+from tests.helpers import submit, wait_for, wait_inactive
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {b"msg": b"not json"},
+        {b"msg": b'{"request": "launch-missiles"}'},
+        {b"msg": b'{"request": "cancel", "ids": "all", "userid": 0}'},
+        {b"other": b"field"},
+    ],
+)
+def test_a_corrupt_inbox_entry_is_set_aside_with_its_reason_and_the_manager_goes_on(redis, start_manager, fields):
+    start_manager()
+    redis.xadd(keys.manager_inbox(), fields)
+    wait_inactive(redis, submit(redis))
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert letter[b"source"] == keys.manager_inbox().encode() and letter[b"reason"]
+    assert {key.removeprefix(b"field:"): value for key, value in letter.items() if key.startswith(b"field:")} == fields
+    assert redis.scard(keys.active_jobs()) == 0
+
+
+def test_unknown_and_malformed_job_ids_get_clear_errors_from_the_cli(redis, start_manager, cli):
+    start_manager()
+    result = cli("cancel", "f2345")
+    assert result.exit_code == 1 and result.output.strip() == "f2345: no such job"
+    result = cli("cancel", "not-an-id")
+    assert result.exit_code == 2 and "invalid job id 'not-an-id'" in result.output
+    result = cli("eventlog", "12345")
+    assert result.exit_code == 1 and "Error: no such job: 12345" in result.output
+    assert redis.xlen(keys.journal()) == 0
+
+
+def _run_cli(*args, env):
+    return subprocess.run(
+        [sys.executable, "-m", "jobjournal", *args],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("args", [["submit", "--", "true"], ["cancel", "1"], ["eventlog", "1"], ["redis", "status"]])
+def test_an_unreachable_redis_gives_one_line_and_no_traceback(tmp_path, args):
+    url = f"unix://{tmp_path}/nothing-here.sock"
+    result = _run_cli(*args, env={"JOBJOURNAL_REDIS_URL": url})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"Error: cannot reach Redis at {url}: " + _reason(result.stderr)]
+
+
+def _reason(stderr: str) -> str:
+    return stderr.strip().split(": ", 2)[-1]
+
+
+def test_a_bad_setting_is_named_in_a_one_line_error(tmp_path):
+    result = _run_cli("redis", "status", env={"JOBJOURNAL_NODES": "many", "JOBJOURNAL_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "bad setting" in result.stderr and "$.nodes" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_manager_waits_out_a_redis_outage_and_carries_on(redis, start_manager, redis_url):
+    if not redis_url.startswith("unix://"):
+        pytest.skip("needs the embedded server, which this test restarts")
+    from common.redis_server import EmbeddedRedis
+
+    manager = start_manager()
+    server = EmbeddedRedis(redis_url.removeprefix("unix://").rsplit("/", 1)[0])
+    wait_inactive(redis, submit(redis, 3))
+    server.stop()
+    wait_for(lambda: not manager.leading.is_set(), timeout=10, what="the manager to notice")
+    server.start()
+    wait_for(manager.leading.is_set, timeout=15, what="the manager to lead again")
+    wait_inactive(redis, submit(redis, 3), timeout=10)

@@ -1,0 +1,92 @@
+"""Submitting through the rq ingest queue, from the Python API and the CLI."""
+
+import re
+
+import msgspec
+import pytest
+from rq import Queue
+
+from common import keys
+from common.errors import InvalidJobspec, RequestFailed
+from common.ids import f58, parse_job_id
+from common.jobspec import make_jobspec
+from manager import client
+from manager.ingest import accept_jobs
+from tests.helpers import eventlog, wait_inactive
+
+
+@pytest.fixture
+def ingest_worker(spawn):
+    return spawn("worker", "--queue", "ingest")
+
+
+def test_submitted_jobs_get_ids_and_run(redis, start_manager, ingest_worker):
+    start_manager()
+    spec = make_jobspec(command=["hostname"], name="probe")
+    job_ids = client.submit(redis, [spec, spec])
+    assert len(set(job_ids)) == 2 and job_ids == sorted(job_ids)
+    wait_inactive(redis, job_ids)
+    assert eventlog(redis, job_ids[0])[0].userid == __import__("os").getuid()
+
+
+def test_an_invalid_jobspec_is_refused_by_the_worker_and_nothing_is_written(redis, ingest_worker):
+    queue = Queue(keys.INGEST_QUEUE, connection=redis)
+    good = msgspec.json.encode(make_jobspec(command=["true"]))
+    task = queue.enqueue("manager.ingest.ingest", [good, b'{"command":["x"],"ntasks":-2}'], 1000)
+    result = task.latest_result(timeout=20)
+    assert result.return_value == {"error": "jobspec 2 of 2: invalid jobspec: Expected `int` >= 1 - at `$.ntasks`"}
+    assert redis.xlen(keys.manager_inbox()) == 0
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (b"not json", "invalid jobspec: JSON is malformed"),
+        (b'{"ntasks": 1}', "missing required field `command`"),
+        (b'{"command": ["x"], "cores_per_task": "many"}', "at `$.cores_per_task`"),
+        (b'{"command": ["x"], "environment": {"A=B": "c"}}', "in `$.environment`"),
+        (b'{"command": ["x"], "bogus": 1}', "unknown field `bogus`"),
+        (b'{"command": ["' + b"x" * 70000 + b'"]}', "more than the limit"),
+    ],
+)
+def test_malformed_jobspecs_get_a_clear_error_and_change_nothing(redis, document, message):
+    with pytest.raises(InvalidJobspec, match=re.escape(message)):
+        accept_jobs(redis, [document], 1000)
+    assert redis.xlen(keys.manager_inbox()) == 0
+    assert redis.keys("*") == []
+
+
+def test_submitting_with_no_worker_fails_clearly_and_leaves_no_submission(redis):
+    with pytest.raises(RequestFailed, match="no ingest worker answered within 1s"):
+        client.submit(redis, [make_jobspec(command=["true"])], timeout=1)
+    assert len(Queue(keys.INGEST_QUEUE, connection=redis)) == 0
+
+
+def test_the_cli_submits_copies_and_prints_one_short_id_per_line(redis, start_manager, ingest_worker, cli):
+    start_manager()
+    result = cli("submit", "--cc", "3", "--name", "copies", "--env", "A=1", "--", "echo", "hello")
+    assert result.exit_code == 0, result.output
+    ids = [parse_job_id(line) for line in result.output.split()]
+    assert len(ids) == 3 and all(f58(job_id) in result.output for job_id in ids)
+    wait_inactive(redis, ids)
+    jobspec = msgspec.json.decode(redis.hget(keys.job_data(ids[0]), "jobspec"))
+    assert jobspec["name"] == "copies" and jobspec["command"] == ["echo", "hello"] and "environment" not in jobspec
+    assert redis.hget(keys.job_data(ids[0]), "environment") == b'{"A":"1"}'
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ntasks", "0", "--", "true"], "Invalid value for '-n' / '--ntasks'"),
+        (["-N", "3", "-n", "2", "--", "true"], "more nodes than tasks"),
+        (["--env", "NOEQUALS", "--", "true"], "'NOEQUALS' is not K=V"),
+        (["--time-limit", "soon", "--", "true"], "'soon' is not a duration"),
+        (["--urgency", "32", "--", "true"], "Invalid value for '--urgency'"),
+        ([], "Missing argument 'COMMAND...'"),
+    ],
+)
+def test_the_cli_refuses_bad_submissions_before_sending_anything(redis, cli, args, message):
+    result = cli("submit", *args)
+    assert result.exit_code != 0 and message in result.output
+    assert "Traceback" not in result.output
+    assert redis.keys("*") == []
