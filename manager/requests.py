@@ -159,12 +159,11 @@ class RequestHandler:
                 self._exec_finished(job, report)
 
     def _exec_finished(self, job: Job, report: messages.ExecFinished) -> None:
-        now = self.life.now()
         if report.timeout:
             self.life.raise_timeout(job)
         if report.status is not None and job.started:
-            self.life.post(job, ev.Finish(timestamp=now, status=report.status))
+            self.life.post(job, ev.Finish(timestamp=self.life.now(), status=report.status))
         elif report.error and job.fatal is None:
-            self.life.post(job, ev.Exception_(timestamp=now, type="exec", severity=0, note=report.error))
+            note = report.error
+            self.life.post(job, ev.Exception_(timestamp=self.life.now(), type="exec", severity=0, note=note))
         self.life.job_stopped(job)
-

@@ -78,3 +78,11 @@ def test_a_job_whose_rq_worker_dies_ends_with_an_exception(redis, start_manager,
     exception = _exception(redis, job_id)
     assert exception.type == "exec" and "worker lost" in exception.note
     assert not redis.exists(keys.exec_heartbeat(job_id))
+
+
+def test_event_timestamps_of_real_jobs_never_go_backwards(redis, rq_system):
+    job_ids = submit(redis, command=["sleep", "30"], duration=0.3) + submit(redis, command=["true"])
+    wait_inactive(redis, job_ids, timeout=20)
+    for job_id in job_ids:
+        stamps = [event.timestamp for event in eventlog(redis, job_id)]
+        assert stamps == sorted(stamps)

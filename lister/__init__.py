@@ -1,0 +1,1 @@
+"""The job lister: views of pending, running and inactive jobs built from the journal."""
