@@ -55,6 +55,8 @@ class Sentinel(msgspec.Struct, frozen=True):
     cursor: str
     seq: int
     jobs: int
+    purged: int = 0
+    """Jobs purged before the cursor, ever."""
 
 
 _eventlog_decoder = msgspec.json.Decoder(list[events.AnyEvent])
@@ -77,7 +79,9 @@ def decode_reply_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> Bac
     try:
         kind = fields[b"type"]
         if kind == b"sentinel":
-            return Sentinel(_text(fields[b"cursor"]), int(fields[b"seq"]), int(fields[b"jobs"]))
+            return Sentinel(
+                _text(fields[b"cursor"]), int(fields[b"seq"]), int(fields[b"jobs"]), int(fields.get(b"purged", 0))
+            )
         if kind == b"job":
             return BacklogJob(
                 int(fields[b"id"]),

@@ -89,3 +89,62 @@ def exec_heartbeat(job_id: int) -> str:
 def exec_rq_job(job_id: int) -> str:
     """The rq job id of a job's exec task (not a Redis key of ours: rq's job id)."""
     return f"jj-exec-{job_id}"
+
+
+# -- the lister's view. Every key of one generation shares the hash tag {g<gen>}, so one
+# atomic batch can touch any of them (on Redis Cluster, a generation lives on one shard).
+
+
+def view_current() -> str:
+    """String: the generation number readers use; absent until a first view is complete."""
+    return f"{PREFIX}:view:current"
+
+
+def view_generation_counter() -> str:
+    """String counter: hands out generation numbers."""
+    return f"{PREFIX}:view:generations"
+
+
+def view_building() -> str:
+    """Hash: the generation being built (`generation`, `jobs`, `started`), while there is one."""
+    return f"{PREFIX}:view:building"
+
+
+def lister_lease() -> str:
+    """String with TTL: the token of the lister worker that applies the journal."""
+    return f"{PREFIX}:lister:lease"
+
+
+def view_meta(generation: int) -> str:
+    """Hash: format version, journal cursor and seq, state of one generation."""
+    return f"{PREFIX}:view:{{g{generation}}}:meta"
+
+
+def view_job(generation: int, job_id: int) -> str:
+    """Hash: a job's derived attributes."""
+    return f"{PREFIX}:view:{{g{generation}}}:job:{job_id}"
+
+
+def view_list(generation: int, name: str) -> str:
+    """Sorted set: 'pending', 'running' or 'inactive' jobs, members are 20-digit ids."""
+    return f"{PREFIX}:view:{{g{generation}}}:{name}"
+
+
+def view_user_list(generation: int, userid: int, name: str) -> str:
+    """Sorted set: one user's 'pending', 'running' or 'inactive' jobs."""
+    return f"{PREFIX}:view:{{g{generation}}}:user:{userid}:{name}"
+
+
+def view_result_list(generation: int, result: str) -> str:
+    """Sorted set: inactive jobs with one result (COMPLETED, FAILED, ...), by t_inactive."""
+    return f"{PREFIX}:view:{{g{generation}}}:result:{result}"
+
+
+def view_stats(generation: int) -> str:
+    """Hash: counters per state, result and queue."""
+    return f"{PREFIX}:view:{{g{generation}}}:stats"
+
+
+def view_pattern(generation: int) -> str:
+    """SCAN pattern matching every key of one generation (to delete an old one)."""
+    return f"{PREFIX}:view:{{g{generation}}}:*"

@@ -23,10 +23,11 @@ log = logging.getLogger("jobjournal.manager")
 class Backlog:
     """A full journal being written for one consumer."""
 
-    def __init__(self, request: JournalRequest, cursor: str, seq: int, job_ids: list[bytes]):
+    def __init__(self, request: JournalRequest, cursor: str, seq: int, purged: int, job_ids: list[bytes]):
         self.request = request
         self.cursor = cursor
         self.seq = seq
+        self.purged = purged
         self.job_ids = job_ids
         self.position = 0
         self.written = 0
@@ -51,7 +52,14 @@ class Backlog:
             self._write_sentinel(redis, reply)
 
     def _write_sentinel(self, redis, reply: str) -> None:
-        fields = {"v": 1, "type": "sentinel", "cursor": self.cursor, "seq": self.seq, "jobs": self.written}
+        fields = {
+            "v": 1,
+            "type": "sentinel",
+            "cursor": self.cursor,
+            "seq": self.seq,
+            "jobs": self.written,
+            "purged": self.purged,
+        }
         pipe = redis.pipeline(transaction=False)
         pipe.xadd(reply, fields)
         pipe.expire(reply, REPLY_TTL)
@@ -62,6 +70,7 @@ class Backlog:
 def start_backlog(redis, scripts: Scripts, request: JournalRequest) -> Backlog:
     """Take the snapshot a full journal starts from."""
     keys_ = [keys.journal_head(), keys.active_jobs(), keys.inactive_jobs()]
-    cursor, seq, inactive, active = scripts.journal_snapshot(keys=keys_)
+    cursor, seq, purged, inactive, active = scripts.journal_snapshot(keys=keys_)
     job_ids = list(inactive) + sorted(active, key=int)
-    return Backlog(request, cursor.decode() if isinstance(cursor, bytes) else cursor, int(seq), job_ids)
+    cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+    return Backlog(request, cursor, int(seq), int(purged), job_ids)

@@ -18,11 +18,11 @@ import redis as redis_lib
 from common import events as ev
 from common import keys, messages
 from common.errors import CorruptEntry
+from common.lease import Lease
 from common.settings import Settings
 from manager.backlog import Backlog, start_backlog
 from manager.errors import LeaseLost
 from manager.jobs import restore_job
-from manager.lease import Lease
 from manager.lifecycle import Lifecycle
 from manager.posting import EventPoster
 from manager.purge import purge_candidates, purge_jobs
@@ -47,7 +47,7 @@ class Manager:
         self.settings = settings
         self.clock = clock
         self.scripts = Scripts(redis)
-        self.lease = Lease(redis, self.scripts, settings.lease_ttl)
+        self.lease = Lease(redis, keys.manager_lease(), settings.lease_ttl)
         self.leading = threading.Event()
         self._new_term()
 

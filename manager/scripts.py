@@ -17,5 +17,3 @@ class Scripts:
         self.purge_jobs = redis.register_script(_source("purge_jobs"))
         self.journal_snapshot = redis.register_script(_source("journal_snapshot"))
         self.journal_backlog = redis.register_script(_source("journal_backlog"))
-        self.renew_lease = redis.register_script(_source("renew_lease"))
-        self.release_lease = redis.register_script(_source("release_lease"))

@@ -5,8 +5,8 @@ import redis as redis_lib
 
 from common import events as ev
 from common import keys
+from common.lease import Lease
 from manager.errors import LeaseLost
-from manager.lease import Lease
 from manager.posting import BATCH_EVENTS, EventPoster
 from manager.scripts import Scripts
 from tests.helpers import assert_journal_matches_eventlogs, journal_entries
@@ -15,7 +15,7 @@ from tests.helpers import assert_journal_matches_eventlogs, journal_entries
 @pytest.fixture
 def poster(redis):
     scripts = Scripts(redis)
-    lease = Lease(redis, scripts, ttl=30)
+    lease = Lease(redis, keys.manager_lease(), ttl=30)
     assert lease.try_acquire()
     return EventPoster(redis, scripts, lease.token, journal_maxlen=0)
 
@@ -73,7 +73,7 @@ def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster):
 
 def test_a_capped_journal_is_trimmed_but_eventlogs_are_not(redis):
     scripts = Scripts(redis)
-    lease = Lease(redis, scripts, ttl=30)
+    lease = Lease(redis, keys.manager_lease(), ttl=30)
     lease.try_acquire()
     poster = EventPoster(redis, scripts, lease.token, journal_maxlen=100)
     for job_id in range(1000):

@@ -29,5 +29,6 @@ for i = 1, #ARGV - 3 do
 end
 if last_id then
   redis.call('HSET', KEYS[3], 'seq', seq, 'last_id', last_id)
+  redis.call('HINCRBY', KEYS[3], 'purged', #purged)
 end
 return purged

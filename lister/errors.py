@@ -1,0 +1,23 @@
+"""Errors of the lister package."""
+
+from common.errors import JobJournalError
+
+
+class ListerError(JobJournalError):
+    """Root of the lister's errors."""
+
+
+class LeaseLost(ListerError):
+    """Another lister worker applies the journal now."""
+
+
+class StaleView(ListerError):
+    """The view moved on without us (another worker applied the batch)."""
+
+
+class ViewNotReady(ListerError):
+    """No complete view exists yet (the first one is being built)."""
+
+
+class QueryError(ListerError):
+    """A query is malformed (unknown attribute, bad constraint) or too costly."""

@@ -1,0 +1,187 @@
+"""A job as the lister sees it: attributes derived from its events (RFC 21), and its hash form.
+
+`JobView.apply(event)` is the one derivation used everywhere: live, from a full journal,
+and by the naive walk over eventlogs. `to_fields()`/`from_fields()` convert to and from
+the Redis hash (plain strings, readable with redis-cli).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from common import events as ev
+from common.jobspec import Jobspec
+from common.resources import R, decode_idset, encode_idset
+from common.states import ACTIVE, PENDING, RUNNING, State, next_state, result_of
+
+VIEW_VERSION = 1
+
+_jobspec_decoder = msgspec.json.Decoder(Jobspec)
+_R_decoder = msgspec.json.Decoder(R)
+
+
+class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: int
+    userid: int = -1
+    urgency: int = 16
+    priority: int | None = None
+    state: str = "NEW"
+    result: str | None = None
+    success: bool | None = None
+    name: str = ""
+    queue: str = "default"
+    cwd: str = ""
+    ntasks: int = 1
+    nnodes: int | None = None
+    ncores: int = 1
+    duration: float = 0.0
+    ranks: str | None = None
+    nodelist: str | None = None
+    expiration: float | None = None
+    waitstatus: int | None = None
+    exception_occurred: bool = False
+    exception_type: str | None = None
+    exception_severity: int | None = None
+    exception_note: str | None = None
+    t_submit: float = 0.0
+    t_depend: float | None = None
+    t_run: float | None = None
+    t_cleanup: float | None = None
+    t_inactive: float | None = None
+
+    # -- derivation
+    def apply(self, event: ev.Event) -> None:
+        before = State[self.state] if self.userid >= 0 else None
+        after = next_state(before, event)
+        match event:
+            case ev.Submit(userid=userid, urgency=urgency, timestamp=timestamp):
+                self.userid, self.urgency, self.t_submit = userid, urgency, timestamp
+            case ev.Urgency(urgency=urgency):
+                self.urgency = urgency
+            case ev.Priority(priority=priority):
+                self.priority = priority
+            case ev.Finish(status=status):
+                self.waitstatus = status
+            case ev.Exception_():
+                self._note_exception(event)
+        if after != before:
+            self._enter(after, event.timestamp)
+
+    def _enter(self, state: State, timestamp: float) -> None:
+        self.state = state.name
+        match state:
+            case State.DEPEND:
+                self.t_depend = timestamp
+            case State.RUN:
+                self.t_run = timestamp
+            case State.CLEANUP:
+                self.t_cleanup = timestamp
+            case State.INACTIVE:
+                self.t_inactive = timestamp
+                fatal = self.exception_type if self.exception_severity == 0 else None
+                exception = ev.Exception_(timestamp=0, type=fatal, severity=0) if fatal else None
+                self.result = result_of(self.waitstatus, exception).name
+                self.success = self.result == "COMPLETED"
+
+    def _note_exception(self, event: ev.Exception_) -> None:
+        if self.exception_occurred and event.severity >= self.exception_severity:
+            return  # keep the first, most severe exception
+        self.exception_occurred = True
+        self.exception_type = event.type
+        self.exception_severity = event.severity
+        self.exception_note = event.note
+
+    def set_jobspec(self, jobspec: Jobspec) -> None:
+        self.name = jobspec.job_name
+        self.queue = jobspec.queue
+        self.cwd = jobspec.cwd
+        self.ntasks = jobspec.ntasks
+        self.nnodes = jobspec.nodes if self.ranks is None else self.nnodes
+        self.ncores = jobspec.ncores if self.ranks is None else self.ncores
+        self.duration = jobspec.duration
+
+    def set_R(self, r: R) -> None:
+        ranks = r.ranks
+        self.ranks = encode_idset(ranks)
+        self.nnodes = len(ranks)
+        self.ncores = r.ncores
+        self.nodelist = ",".join(r.execution.nodelist)
+        self.expiration = r.execution.expiration or None
+
+    # -- where the job belongs
+    @property
+    def list_name(self) -> str:
+        """Which list the job is on: 'pending', 'running' or 'inactive'."""
+        state = State[self.state]
+        if state & RUNNING:
+            return "running"
+        if state & ACTIVE:
+            return "pending"
+        return "inactive"
+
+    @property
+    def list_score(self) -> float:
+        match self.list_name:
+            case "pending":
+                return -float(self.priority if self.priority is not None else self.urgency)
+            case "running":
+                return self.t_run or self.t_submit
+            case _:
+                return self.t_inactive or 0.0
+
+    # -- the hash form
+    def to_fields(self) -> dict[str, str]:
+        return {name: _text(value) for name, value in msgspec.structs.asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes, bytes]) -> JobView:
+        return msgspec.convert(
+            {key.decode(): _value(value) for key, value in fields.items()}, cls, strict=False
+        )
+
+
+PENDING_STATES = {state.name for state in State if state & (PENDING | State.NEW)}
+RUNNING_STATES = {state.name for state in State if state & RUNNING}
+ATTRIBUTES = tuple(JobView.__struct_fields__)
+
+
+def member(job_id: int) -> str:
+    """A job's sorted-set member: the id, zero-padded so ties sort by id."""
+    return f"{job_id:020d}"
+
+
+def view_from_events(job_id: int, events, jobspec: bytes | None, r: bytes | None) -> JobView:
+    """Derive a job's view from its whole eventlog (and redacted jobspec and R, if known)."""
+    view = JobView(id=job_id)
+    if jobspec:
+        view.set_jobspec(_jobspec_decoder.decode(jobspec))
+    for event in events:
+        view.apply(event)
+        if isinstance(event, ev.Alloc) and r:
+            view.set_R(_R_decoder.decode(r))
+    return view
+
+
+def decode_jobspec(data: bytes) -> Jobspec:
+    return _jobspec_decoder.decode(data)
+
+
+def decode_R(data: bytes) -> R:
+    return _R_decoder.decode(data)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _value(raw: bytes) -> str:
+    return raw.decode()
+
+
+__all__ = ["JobView", "ATTRIBUTES", "VIEW_VERSION", "member", "view_from_events", "decode_idset"]

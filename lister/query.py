@@ -1,0 +1,259 @@
+"""Queries, read straight from the view in Redis by any process (no worker round trip).
+
+A query resolves the current generation once; if a generation switch happens while it
+reads, it starts over, so no answer mixes two generations. While no view is complete yet
+(the first build), a query waits, and past its timeout says how far the build has got.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import msgspec
+
+from common import keys
+from common.errors import NoSuchJob
+from common.states import PENDING, RUNNING, State
+from lister.constraints import compile_constraint, parse_results, parse_states
+from lister.errors import QueryError, ViewNotReady
+from lister.model import ATTRIBUTES, JobView
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_WORK = 200_000
+PAGE = 500
+POLL = 0.02
+LIST_STATES = {"pending": PENDING | State.NEW, "running": RUNNING, "inactive": State.INACTIVE}
+ORDER = ("pending", "running", "inactive")
+DEFAULT_ATTRS = ("id", "userid", "state", "result", "name", "t_submit")
+_QUEUE_COUNTER = re.compile(r"^queue:(.*):(?:state|result):[A-Z]+$")
+
+
+class ListQuery(msgspec.Struct, kw_only=True):
+    """What `list_jobs` returns: see each field. Empty filters match everything."""
+
+    max_entries: int = 0
+    """0: all."""
+    attrs: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_ATTRS))
+    """Attribute names, or ["all"]."""
+    userid: int | None = None
+    """Only this user's jobs; None: every user's."""
+    states: list[str] = []
+    """State names or groups (pending, running, inactive); OR-ed with `results`."""
+    results: list[str] = []
+    name: str | None = None
+    queue: str | None = None
+    since: float = 0.0
+    """Only inactive jobs with t_inactive strictly after this time."""
+    constraint: dict | None = None
+    max_work: int = DEFAULT_MAX_WORK
+    """The most jobs one query may examine before it gives up with an error."""
+
+
+def list_attrs() -> list[str]:
+    return list(ATTRIBUTES)
+
+
+def current_generation(redis, timeout: float = DEFAULT_TIMEOUT) -> int:
+    """The generation to read; waits while the first view is still being built."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = redis.get(keys.view_current())
+        if current is not None:
+            return int(current)
+        if time.monotonic() >= deadline:
+            raise ViewNotReady(_not_ready_reason(redis, timeout))
+        time.sleep(POLL)
+
+
+def _not_ready_reason(redis, timeout: float) -> str:
+    building = redis.hgetall(keys.view_building())
+    if not building:
+        return f"no job view after {timeout:g}s: is `jobjournal lister` running?"
+    jobs = int(building.get(b"jobs", 0))
+    age = time.time() - float(building.get(b"started", time.time()))
+    return f"the job view is still initializing after {timeout:g}s: {jobs} jobs loaded in {age:.1f}s so far"
+
+
+def _consistent(redis, timeout: float, read):
+    """Run read(generation) until no generation switch happened during it."""
+    for _ in range(5):
+        generation = current_generation(redis, timeout)
+        answer = read(generation)
+        if redis.get(keys.view_current()) == str(generation).encode():
+            return answer
+    raise QueryError("the view kept switching generations during the query; try again")
+
+
+def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:
+    """Jobs matching the query: pending (priority order), then running, then inactive (newest first)."""
+    plan = _Plan(query)
+    return _consistent(redis, timeout, lambda generation: plan.run(redis, generation))
+
+
+def list_id(
+    redis, job_id: int, attrs=("all",), wait_state: str | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> dict:
+    """One job's attributes; with `wait_state`, once it reaches that state (or becomes inactive)."""
+    names = _attr_names(attrs)
+    wanted = parse_states([wait_state]) if wait_state else None
+    deadline = time.monotonic() + timeout
+    while True:
+        view = _consistent(redis, timeout, lambda generation: _job(redis, generation, job_id))
+        if view is None:
+            raise NoSuchJob(f"no such job: {job_id}")
+        if wanted is None or _reached(view, wanted):
+            return _row(view, names)
+        if time.monotonic() >= deadline:
+            raise QueryError(f"job {job_id} did not reach {wait_state} within {timeout:g}s (state {view.state})")
+        time.sleep(POLL)
+
+
+def stats(redis, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """Counts per state and result, inactive purged, and the same per queue."""
+    raw = _consistent(redis, timeout, lambda generation: redis.hgetall(keys.view_stats(generation)))
+    counts = {key.decode(): int(value) for key, value in raw.items()}
+    return _shape_stats(counts)
+
+
+# -- internals
+def _attr_names(attrs) -> list[str]:
+    attrs = list(attrs)
+    if attrs == ["all"]:
+        return list(ATTRIBUTES)
+    unknown = [name for name in attrs if name not in ATTRIBUTES]
+    if unknown:
+        raise QueryError(f"unknown attribute {unknown[0]!r} (see list-attrs)")
+    return ["id", *[name for name in attrs if name != "id"]]
+
+
+def _job(redis, generation: int, job_id: int) -> JobView | None:
+    fields = redis.hgetall(keys.view_job(generation, job_id))
+    return JobView.from_fields(fields) if fields else None
+
+
+def _reached(view: JobView, wanted: State) -> bool:
+    state = State[view.state]
+    return state == State.INACTIVE or state >= _lowest(wanted)
+
+
+def _lowest(mask: State) -> State:
+    return min(state for state in State if state & mask)
+
+
+def _row(view: JobView, names: list[str]) -> dict:
+    return {name: getattr(view, name) for name in names}
+
+
+class _Plan:
+    """How to answer a list query: which sorted sets to walk, and what to check per job."""
+
+    def __init__(self, query: ListQuery):
+        if query.max_entries < 0 or query.max_work < 1:
+            raise QueryError("max_entries must be >= 0 and max_work >= 1")
+        self.query = query
+        self.names = _attr_names(query.attrs)
+        self.states = parse_states(query.states) if query.states else None
+        self.results = parse_results(query.results) if query.results else None
+        self.constraint = compile_constraint(query.constraint) if query.constraint is not None else None
+        self.fetch = sorted(set(self.names) | {"state", "result", "name", "queue", "userid"} | self._constraint_attrs())
+
+    def _constraint_attrs(self) -> set[str]:
+        return set(ATTRIBUTES) if self.constraint else set()
+
+    def run(self, redis, generation: int) -> list[dict]:
+        rows: list[dict] = []
+        examined = 0
+        limit = self.query.max_entries or None
+        for list_name in self._lists():
+            for views in self._pages(redis, generation, list_name):
+                examined += len(views)
+                if examined > self.query.max_work:
+                    raise QueryError(
+                        f"query examined more than {self.query.max_work} jobs; narrow it "
+                        "(user, states, since, max entries) or raise max_work"
+                    )
+                rows += [_row(view, self.names) for view in views if self._matches(view)]
+                if limit and len(rows) >= limit:
+                    return rows[:limit]
+        return rows
+
+    def _lists(self) -> list[str]:
+        if self.states is None and self.results is None:
+            wanted = set(ORDER)
+        else:
+            wanted = {name for name in ORDER if self.states and self.states & LIST_STATES[name]}
+            if self.results:
+                wanted.add("inactive")
+        if self.query.since:
+            wanted &= {"inactive"}
+        return [name for name in ORDER if name in wanted]
+
+    def _source(self, generation: int, list_name: str) -> str:
+        query = self.query
+        if list_name == "inactive" and self.results and len(self.results) == 1 and self.states is None:
+            if query.userid is None:
+                return keys.view_result_list(generation, next(iter(self.results)))
+        if query.userid is not None:
+            return keys.view_user_list(generation, query.userid, list_name)
+        return keys.view_list(generation, list_name)
+
+    def _pages(self, redis, generation: int, list_name: str):
+        key = self._source(generation, list_name)
+        size = min(PAGE, max(self.query.max_entries, 50)) if self.query.max_entries else PAGE
+        start = 0
+        while True:
+            members = self._members(redis, key, list_name, start, size)
+            if not members:
+                return
+            pipe = redis.pipeline(transaction=False)
+            for job_member in members:
+                pipe.hmget(keys.view_job(generation, int(job_member)), self.fetch)
+            yield [_partial_view(self.fetch, values) for values in pipe.execute() if any(values)]
+            start += size
+
+    def _members(self, redis, key: str, list_name: str, start: int, size: int) -> list[bytes]:
+        if list_name == "pending":
+            return redis.zrange(key, start, start + size - 1)
+        if list_name == "inactive" and self.query.since:
+            return redis.zrevrangebyscore(key, "+inf", f"({self.query.since!r}", start=start, num=size)
+        return redis.zrevrange(key, start, start + size - 1)
+
+    def _matches(self, view: JobView) -> bool:
+        query = self.query
+        if query.userid is not None and view.userid != query.userid:
+            return False
+        if self.states is not None or self.results is not None:
+            in_state = self.states is not None and bool(State[view.state] & self.states)
+            in_result = self.results is not None and view.result in self.results
+            if not (in_state or in_result):
+                return False
+        if query.name is not None and view.name != query.name:
+            return False
+        if query.queue is not None and view.queue != query.queue:
+            return False
+        return self.constraint is None or self.constraint(view)
+
+
+def _partial_view(names: list[str], values: list[bytes | None]) -> JobView:
+    return JobView.from_fields({name.encode(): value for name, value in zip(names, values, strict=True) if value})
+
+
+def _shape_stats(counts: dict[str, int]) -> dict:
+    def block(prefix: str) -> dict:
+        states = {state.name: counts.get(f"{prefix}state:{state.name}", 0) for state in State}
+        results = {name: counts.get(f"{prefix}result:{name}", 0) for name in ("COMPLETED", "FAILED", "CANCELED", "TIMEOUT")}
+        return {
+            "states": states,
+            "pending": sum(states[s.name] for s in State if s & (PENDING | State.NEW)),
+            "running": sum(states[s.name] for s in State if s & RUNNING),
+            "inactive": states["INACTIVE"],
+            "total": sum(states.values()),
+            "successful": results["COMPLETED"],
+            "failed": results["FAILED"],
+            "canceled": results["CANCELED"],
+            "timeout": results["TIMEOUT"],
+        }
+
+    queues = sorted({match.group(1) for key in counts if (match := _QUEUE_COUNTER.match(key))})
+    return {**block(""), "inactive_purged": counts.get("purged", 0), "queues": {q: block(f"queue:{q}:") for q in queues}}

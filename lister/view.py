@@ -1,0 +1,156 @@
+"""Writing the view: what each job contributes (hash, sorted sets, counters), as changes.
+
+A job's contributions are derived from its JobView alone, so an update is "take the old
+contributions away, add the new ones": the same code serves live batches (`Changes`,
+applied atomically by apply_batch.lua) and bulk builds (`BulkWriter`, pipelined).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from importlib import resources
+
+import redis as redis_lib
+
+from common import keys
+from lister.errors import LeaseLost, StaleView
+from lister.model import VIEW_VERSION, JobView, member
+
+LISTS = ("pending", "running", "inactive")
+
+
+def memberships(generation: int, view: JobView) -> dict[str, float]:
+    """Sorted-set key to score, for every sorted set the job belongs to."""
+    name, score = view.list_name, view.list_score
+    out = {keys.view_list(generation, name): score, keys.view_user_list(generation, view.userid, name): score}
+    if view.result:
+        out[keys.view_result_list(generation, view.result)] = score
+    return out
+
+
+def counters(view: JobView) -> list[str]:
+    """The stats counters a job adds one to."""
+    out = [f"state:{view.state}", f"queue:{view.queue}:state:{view.state}"]
+    if view.result:
+        out += [f"result:{view.result}", f"queue:{view.queue}:result:{view.result}"]
+    return out
+
+
+class Changes:
+    """One batch of view changes, to apply atomically with the new journal cursor."""
+
+    def __init__(self, generation: int):
+        self.generation = generation
+        self._keys: dict[str, int] = {}
+        self._ops: list = []
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def count(self, counter: str, delta: int = 1) -> None:
+        self._counts[counter] += delta
+
+    def update(self, old: JobView | None, new: JobView | None) -> None:
+        """Replace a job's old contributions (None: it had none) by its new ones (None: remove)."""
+        g = self.generation
+        job_id = (new or old).id
+        if new is None:
+            self._op("DEL", keys.view_job(g, job_id))
+        else:
+            fields = new.to_fields()
+            stale = set(old.to_fields()) - set(fields) if old else set()
+            self._op("HSET", keys.view_job(g, job_id), *_flatten(fields))
+            if stale:
+                self._op("HDEL", keys.view_job(g, job_id), *sorted(stale))
+        before = memberships(g, old) if old else {}
+        after = memberships(g, new) if new else {}
+        for key in before.keys() - after.keys():
+            self._op("ZREM", key, member(job_id))
+        for key, score in after.items():
+            if before.get(key) != score:
+                self._op("ZADD", key, repr(score), member(job_id))
+        for counter in counters(old) if old else ():
+            self._counts[counter] -= 1
+        for counter in counters(new) if new else ():
+            self._counts[counter] += 1
+
+    def apply(self, redis, script, lease_token: str, expected_seq: int, new_seq: int, cursor: str) -> None:
+        stats = keys.view_stats(self.generation)
+        for counter, delta in self._counts.items():
+            if delta:
+                self._op("HINCRBY", stats, counter, delta)
+        fixed = [keys.view_meta(self.generation), keys.lister_lease()]
+        args = [lease_token, expected_seq, new_seq, cursor, *self._ops]
+        try:
+            script(keys=fixed + list(self._keys), args=args)
+        except redis_lib.ResponseError as err:
+            text = str(err)
+            if text.startswith("NOTLEADER"):
+                raise LeaseLost(text) from err
+            if text.startswith("STALE"):
+                raise StaleView(text) from err
+            raise
+
+    def _op(self, command: str, key: str, *args) -> None:
+        index = self._keys.setdefault(key, len(self._keys) + 3)
+        self._ops += [command, index, len(args), *args]
+
+
+class BulkWriter:
+    """Writes a whole generation fast: job hashes as they come, sorted sets and stats at the end."""
+
+    CHUNK = 2000
+
+    def __init__(self, redis, generation: int):
+        self.redis = redis
+        self.generation = generation
+        self.jobs = 0
+        self._pipe = redis.pipeline(transaction=False)
+        self._pending = 0
+        self._lists: dict[str, list] = defaultdict(list)
+        self._counts: dict[str, int] = defaultdict(int)
+
+    def add(self, view: JobView) -> None:
+        self._pipe.hset(keys.view_job(self.generation, view.id), mapping=view.to_fields())
+        for key, score in memberships(self.generation, view).items():
+            self._lists[key] += [score, member(view.id)]
+        for counter in counters(view):
+            self._counts[counter] += 1
+        self.jobs += 1
+        self._pending += 1
+        if self._pending >= self.CHUNK:
+            self._pipe.execute()
+            self._pending = 0
+
+    def finish(self, cursor: str, seq: int, purged: int = 0) -> None:
+        """Write the sorted sets (each ordered once, in big ZADDs), the stats and the meta."""
+        g = self.generation
+        for key, pairs in self._lists.items():
+            for start in range(0, len(pairs), 2 * self.CHUNK):
+                self._pipe.execute_command("ZADD", key, *pairs[start : start + 2 * self.CHUNK])
+        counts = {**self._counts, "purged": purged}
+        self._pipe.hset(keys.view_stats(g), mapping=counts)
+        meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "jobs": self.jobs}
+        self._pipe.hset(keys.view_meta(g), mapping=meta)
+        self._pipe.execute()
+
+
+def load_script(redis):
+    source = resources.files("lister").joinpath("lua", "apply_batch.lua").read_text()
+    return redis.register_script(source)
+
+
+def delete_generation(redis, generation: int) -> int:
+    """Remove every key of a generation; returns how many."""
+    removed = 0
+    batch = []
+    for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            removed += redis.unlink(*batch)
+            batch = []
+    if batch:
+        removed += redis.unlink(*batch)
+    return removed
+
+
+def _flatten(mapping: dict[str, str]) -> list[str]:
+    return [item for pair in mapping.items() for item in pair]

@@ -1,0 +1,223 @@
+"""The lister worker: builds the view from a full journal, then applies live journal entries.
+
+One worker applies at a time (the lister lease); others wait and take over from the saved
+cursor. Each batch is applied atomically with its new cursor and only if the view is at the
+batch's starting seq. A missing or old-format view, or a cursor that fell behind a trimmed
+journal, leads to a rebuild into a new generation, switched to atomically when complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import msgspec
+import redis as redis_lib
+
+from common import events as ev
+from common import journal as jr
+from common import keys
+from common.lease import Lease
+from common.settings import Settings
+from lister.errors import LeaseLost, ListerError, StaleView
+from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R, view_from_events
+from lister.view import BulkWriter, Changes, delete_generation, load_script
+
+log = logging.getLogger("jobjournal.lister")
+
+LIVE_BATCH = 1000
+BLOCK_MS = 100
+REPLY_STALL_S = 15.0
+
+
+class ListerWorker:
+    def __init__(self, redis, settings: Settings):
+        self.redis = redis
+        self.settings = settings
+        self.lease = Lease(redis, keys.lister_lease(), settings.lease_ttl)
+        self.script = load_script(redis)
+        self.applying = threading.Event()
+        """Set while this worker holds the lease and follows the journal live."""
+        self.generation: int | None = None
+        self.cursor = "0-0"
+        self.seq = 0
+        self.cache: dict[int, JobView] = {}
+
+    # -- the process
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                if not self.lease.try_acquire():
+                    stop.wait(self.settings.lease_ttl / 4)
+                    continue
+                self._work(stop)
+            except (LeaseLost, StaleView) as err:
+                log.warning("standing by: %s", err)
+            except redis_lib.ConnectionError as err:
+                log.warning("Redis unreachable (%s); retrying", err)
+                stop.wait(1.0)
+            finally:
+                self.applying.clear()
+        try:
+            self.lease.release()
+        except redis_lib.RedisError:
+            log.debug("could not release the lister lease")
+
+    def _work(self, stop: threading.Event) -> None:
+        started = time.monotonic()
+        self.cache = {}
+        if self._resume():
+            log.info("resumed generation %d at %s in %.3fs", self.generation, self.cursor, time.monotonic() - started)
+        else:
+            self.rebuild(stop)
+        self.applying.set()
+        while not stop.is_set():
+            self._renew()
+            try:
+                entries = jr.read_journal(self.redis, self.cursor, self.seq, count=LIVE_BATCH, block_ms=BLOCK_MS)
+            except jr.JournalGap as err:
+                log.warning("rebuilding the view: %s", err)
+                self.rebuild(stop)
+                continue
+            if entries:
+                self.apply(entries)
+
+    def _renew(self) -> None:
+        if not self.lease.renew_if_due():
+            raise LeaseLost("the lister lease expired")
+
+    # -- warm restart
+    def _resume(self) -> bool:
+        current = self.redis.get(keys.view_current())
+        if current is None:
+            log.info("no view yet: building one from a full journal")
+            return False
+        generation = int(current)
+        meta = self.redis.hgetall(keys.view_meta(generation))
+        if int(meta.get(b"version", 0)) != VIEW_VERSION:
+            log.info("view generation %d has format %s, not %d: rebuilding", generation, meta.get(b"version"), VIEW_VERSION)
+            return False
+        self.generation = generation
+        self.cursor = meta[b"cursor"].decode()
+        self.seq = int(meta[b"seq"])
+        return True
+
+    # -- full rebuild
+    def rebuild(self, stop: threading.Event) -> None:
+        """Build a new generation from a full journal, then switch readers to it atomically."""
+        started = time.monotonic()
+        self._drop_abandoned_build()
+        generation = int(self.redis.incr(keys.view_generation_counter()))
+        self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
+        sentinel = None
+        while sentinel is None and not stop.is_set():
+            writer = BulkWriter(self.redis, generation)
+            sentinel = self._load_backlog(writer, f"lister-g{generation}", stop)
+            if sentinel is None:
+                delete_generation(self.redis, generation)
+        if sentinel is None:
+            raise LeaseLost("stopped while building the view")
+        writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
+        self._switch_to(generation)
+        self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
+        log.info("built generation %d: %d jobs in %.3fs", generation, writer.jobs, time.monotonic() - started)
+
+    def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
+        """Read a full journal into `writer`; None if the reply stalled (ask again)."""
+        jr.request_full_journal(self.redis, consumer)
+        after, progress = "0-0", time.monotonic()
+        try:
+            while not stop.is_set():
+                self._renew()
+                after, items = jr.read_reply(self.redis, consumer, after, count=LIVE_BATCH, block_ms=500)
+                if items:
+                    progress = time.monotonic()
+                elif time.monotonic() - progress > REPLY_STALL_S:
+                    log.warning("full journal stalled: asking again")
+                    return None
+                for item in items:
+                    if isinstance(item, jr.Sentinel):
+                        return item
+                    writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
+                self.redis.hset(keys.view_building(), "jobs", writer.jobs)
+        finally:
+            self.redis.delete(keys.journal_reply(consumer))
+        return None
+
+    def _switch_to(self, generation: int) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.watch(keys.lister_lease())
+            if pipe.get(keys.lister_lease()) != self.lease.token.encode():
+                raise LeaseLost("lost the lister lease before switching generations")
+            old = pipe.get(keys.view_current())
+            pipe.multi()
+            pipe.set(keys.view_current(), generation)
+            pipe.delete(keys.view_building())
+            pipe.execute()
+        if old is not None:
+            delete_generation(self.redis, int(old))
+
+    def _drop_abandoned_build(self) -> None:
+        abandoned = self.redis.hget(keys.view_building(), "generation")
+        if abandoned is not None:
+            delete_generation(self.redis, int(abandoned))
+            self.redis.delete(keys.view_building())
+
+    # -- live
+    def apply(self, entries: list[jr.JournalEvent]) -> None:
+        """Apply journal entries to the view, atomically with the new cursor."""
+        views = self._load_views({entry.job_id for entry in entries})
+        old = {job_id: (msgspec.structs.replace(view) if view else None) for job_id, view in views.items()}
+        changes = Changes(self.generation)
+        for entry in entries:
+            if entry.is_purge:
+                views[entry.job_id] = None
+                changes.count("purged")
+                continue
+            views[entry.job_id] = self._applied(views.get(entry.job_id), entry)
+        for job_id, view in views.items():
+            if view is not None or old[job_id] is not None:
+                changes.update(old[job_id], view)
+        last = entries[-1]
+        changes.apply(self.redis, self.script, self.lease.token, self.seq, last.seq, last.entry_id)
+        self.seq, self.cursor = last.seq, last.entry_id
+        for job_id, view in views.items():
+            if view is None or view.list_name == "inactive":
+                self.cache.pop(job_id, None)
+            else:
+                self.cache[job_id] = view
+
+    def _applied(self, view: JobView | None, entry: jr.JournalEvent) -> JobView | None:
+        if view is None:
+            if not isinstance(entry.event, ev.Submit):
+                log.warning("journal %s: %s for job %d, which the view lacks; skipped",
+                            entry.entry_id, ev.event_name(entry.event), entry.job_id)
+                return None
+            view = JobView(id=entry.job_id)
+        if entry.jobspec:
+            view.set_jobspec(decode_jobspec(entry.jobspec))
+        view.apply(entry.event)
+        if entry.R and isinstance(entry.event, ev.Alloc):
+            view.set_R(decode_R(entry.R))
+        return view
+
+    def _load_views(self, job_ids: set[int]) -> dict[int, JobView | None]:
+        views: dict[int, JobView | None] = {}
+        missing = []
+        for job_id in job_ids:
+            if job_id in self.cache:
+                views[job_id] = self.cache[job_id]
+            else:
+                missing.append(job_id)
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in missing:
+                pipe.hgetall(keys.view_job(self.generation, job_id))
+            for job_id, fields in zip(missing, pipe.execute(), strict=True):
+                views[job_id] = JobView.from_fields(fields) if fields else None
+        return views
+
+
+__all__ = ["ListerWorker", "ListerError"]
