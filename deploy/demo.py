@@ -1,8 +1,8 @@
 """`make demo`: the whole system on the embedded Redis, in about 20 seconds.
 
 Starts Redis, a manager (rq exec backend) and workers; submits jobs that complete, fail,
-get canceled and time out; shows their final states, one eventlog and the journal's tail;
-then stops everything it started.
+get canceled and time out; shows their final states, one eventlog, the journal's tail and
+the lister's view (`jobs -a`, `jobs --stats`); then stops everything it started.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def main() -> None:
         print(f"== embedded Redis: {server.start()}")
         procs.append(start(home, "manager", "manager"))
         procs += [start(home, f"worker-{i}", "worker") for i in range(3)]
+        procs.append(start(home, "lister", "lister"))
         redis = connect(load_settings())
 
         print("\n== submitting")
@@ -94,6 +95,11 @@ def main() -> None:
         jobjournal("eventlog", "--human", f58(timed_out[0]))
         print()
         jobjournal("journal", "--tail", "8")
+        wait_listed(len(job_ids))
+        print()
+        jobjournal("jobs", "-a")
+        print()
+        jobjournal("jobs", "--stats")
         redis.close()
     finally:
         for proc in procs:
@@ -103,6 +109,15 @@ def main() -> None:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
     print(f"\n== done in {time.monotonic() - began:.1f}s; everything the demo started is stopped")
+
+
+def wait_listed(count: int, timeout: float = 20) -> None:
+    """Wait until the lister's view shows every demo job as inactive."""
+    deadline = time.monotonic() + timeout
+    while f"{count} inactive" not in jobjournal("jobs", "--stats", show=False):
+        if time.monotonic() > deadline:
+            sys.exit("demo: the lister did not catch up")
+        time.sleep(0.1)
 
 
 def wait_started(redis, job_id: int, timeout: float = 20) -> None:

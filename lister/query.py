@@ -14,7 +14,7 @@ import msgspec
 
 from common import keys
 from common.errors import NoSuchJob
-from common.states import PENDING, RUNNING, State
+from common.states import PENDING, RUNNING, Result, State
 from lister.constraints import compile_constraint, parse_results, parse_states
 from lister.errors import QueryError, ViewNotReady
 from lister.model import ATTRIBUTES, JobView
@@ -191,9 +191,9 @@ class _Plan:
 
     def _source(self, generation: int, list_name: str) -> str:
         query = self.query
-        if list_name == "inactive" and self.results and len(self.results) == 1 and self.states is None:
-            if query.userid is None:
-                return keys.view_result_list(generation, next(iter(self.results)))
+        one_result = self.results and len(self.results) == 1 and self.states is None
+        if list_name == "inactive" and one_result and query.userid is None:
+            return keys.view_result_list(generation, next(iter(self.results)))
         if query.userid is not None:
             return keys.view_user_list(generation, query.userid, list_name)
         return keys.view_list(generation, list_name)
@@ -242,7 +242,7 @@ def _partial_view(names: list[str], values: list[bytes | None]) -> JobView:
 def _shape_stats(counts: dict[str, int]) -> dict:
     def block(prefix: str) -> dict:
         states = {state.name: counts.get(f"{prefix}state:{state.name}", 0) for state in State}
-        results = {name: counts.get(f"{prefix}result:{name}", 0) for name in ("COMPLETED", "FAILED", "CANCELED", "TIMEOUT")}
+        results = {result.name: counts.get(f"{prefix}result:{result.name}", 0) for result in Result}
         return {
             "states": states,
             "pending": sum(states[s.name] for s in State if s & (PENDING | State.NEW)),
@@ -256,4 +256,8 @@ def _shape_stats(counts: dict[str, int]) -> dict:
         }
 
     queues = sorted({match.group(1) for key in counts if (match := _QUEUE_COUNTER.match(key))})
-    return {**block(""), "inactive_purged": counts.get("purged", 0), "queues": {q: block(f"queue:{q}:") for q in queues}}
+    return {
+        **block(""),
+        "inactive_purged": counts.get("purged", 0),
+        "queues": {queue: block(f"queue:{queue}:") for queue in queues},
+    }

@@ -97,7 +97,8 @@ class ListerWorker:
         generation = int(current)
         meta = self.redis.hgetall(keys.view_meta(generation))
         if int(meta.get(b"version", 0)) != VIEW_VERSION:
-            log.info("view generation %d has format %s, not %d: rebuilding", generation, meta.get(b"version"), VIEW_VERSION)
+            found = meta.get(b"version")
+            log.info("view generation %d has format %s, not %d: rebuilding", generation, found, VIEW_VERSION)
             return False
         self.generation = generation
         self.cursor = meta[b"cursor"].decode()

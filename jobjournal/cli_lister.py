@@ -1,0 +1,173 @@
+"""`jobjournal lister`, `jobjournal jobs`, `jobjournal job ID`, `jobjournal attrs`."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pwd
+import re
+import time
+
+import click
+
+from common.ids import f58
+from jobjournal import jobs_format
+from jobjournal.cli_services import _setup_logging, _stop_on_signals
+from jobjournal.context import DURATION, JOB_ID, App, pass_app
+from lister import query as q
+
+
+@click.command()
+@click.option("-v", "--verbose", is_flag=True)
+@pass_app
+def lister(app: App, verbose) -> None:
+    """Run a lister worker (several may run: one applies, the others stand by)."""
+    from lister.worker import ListerWorker
+
+    _setup_logging(verbose)
+    ListerWorker(app.redis, app.settings).run(_stop_on_signals())
+
+
+def _userid(text: str) -> int | None:
+    if text == "all":
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError as err:
+        raise click.BadParameter(f"no such user {text!r}", param_hint="-u") from err
+
+
+def _since(text: str) -> float:
+    """WHEN: seconds since the epoch, an ISO date/time, or a duration ago ('1h', '-30m')."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if re.fullmatch(r"-?\s*[\d.]+\s*[smhd]?", text):
+        return time.time() - DURATION.convert(text.lstrip("-"), None, None)
+    try:
+        return datetime.datetime.fromisoformat(text).timestamp()
+    except ValueError as err:
+        raise click.BadParameter(f"{text!r} is not a time, date or duration", param_hint="--since") from err
+
+
+def _filters(text: str) -> tuple[list[str], list[str]]:
+    """-f: states and results, separated by ',' or '|', OR-ed."""
+    states, results = [], []
+    for word in filter(None, re.split(r"[,|]", text)):
+        upper = word.strip().upper()
+        if upper in ("COMPLETED", "FAILED", "CANCELED", "CANCELLED", "TIMEOUT"):
+            results.append(upper.replace("CANCELLED", "CANCELED"))
+        else:
+            states.append(word.strip())
+    return states, results
+
+
+@click.command()
+@click.option("-a", "all_states", is_flag=True, help="Include inactive jobs.")
+@click.option("-A", "all_users", is_flag=True, help="Jobs of every user.")
+@click.option("-u", "--user", help="Jobs of USER (name, uid, or 'all').")
+@click.option("-f", "--filter", "filters", help="STATES|RESULTS to show, e.g. 'pending,failed'.")
+@click.option("--since", help="Inactive jobs that ended after WHEN (implies -a): a time, date or '1h'.")
+@click.option("--name", help="Only jobs with this name.")
+@click.option("--queue", help="Only jobs in this queue.")
+@click.option("--constraint", help="A JSON constraint, e.g. '{\"or\":[{\"name\":[\"a\"]},{\"queue\":[\"b\"]}]}'.")
+@click.option("-c", "--count", default=0, type=click.IntRange(0), help="At most N jobs (0: all).")
+@click.option("-o", "--format", "fmt", default="default", help=f"A format string or {'/'.join(jobs_format.FORMATS)}.")
+@click.option("-n", "--no-header", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, one job per line.")
+@click.option("--stats", "show_stats", is_flag=True, help="Print job counts instead of jobs.")
+@click.option("--timeout", default=30.0, type=float, help="Seconds to wait for a view that is still initializing.")
+@pass_app
+def jobs(app: App, all_states, all_users, user, filters, since, name, queue, constraint, count, fmt, no_header,
+         as_json, show_stats, timeout) -> None:
+    """List jobs: by default your own pending and running ones."""
+    if show_stats:
+        _print_stats(q.stats(app.redis, timeout=timeout), as_json)
+        return
+    states, results = _filters(filters) if filters else ([], [])
+    if not filters and not (all_states or since):
+        states = ["pending", "running"]
+    query = q.ListQuery(
+        max_entries=count,
+        attrs=["all"],
+        userid=None if all_users else (_userid(user) if user else os.getuid()),
+        states=states,
+        results=results,
+        name=name,
+        queue=queue,
+        since=_since(since) if since else 0.0,
+        constraint=_constraint(constraint),
+    )
+    rows = q.list_jobs(app.redis, query, timeout=timeout)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    template = jobs_format.resolve_format(fmt)
+    if not no_header:
+        click.echo(jobs_format.header(template))
+    now = time.time()
+    try:
+        for row in rows:
+            click.echo(jobs_format.format_row(template, row, now))
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="-o") from err
+
+
+def _constraint(text: str | None):
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not JSON: {err}", param_hint="--constraint") from err
+
+
+def _print_stats(stats: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(stats))
+        return
+    click.echo(
+        f"{stats['pending']} pending, {stats['running']} running, {stats['inactive']} inactive "
+        f"({stats['successful']} completed, {stats['failed']} failed, {stats['canceled']} canceled, "
+        f"{stats['timeout']} timeout); {stats['inactive_purged']} purged"
+    )
+    states = stats["states"]
+    click.echo("  ".join(f"{name} {value}" for name, value in states.items()))
+    if stats["queues"]:
+        click.echo(f"{'QUEUE':<12} {'PENDING':>8} {'RUNNING':>8} {'INACTIVE':>9} {'FAILED':>7}")
+        for queue, block in stats["queues"].items():
+            click.echo(
+                f"{queue:<12} {block['pending']:>8} {block['running']:>8} {block['inactive']:>9} {block['failed']:>7}"
+            )
+
+
+@click.command()
+@click.option("--wait-state", help="Wait until the job reaches this state (or becomes inactive).")
+@click.option("--timeout", default=30.0, type=float, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.argument("job_id", type=JOB_ID)
+@pass_app
+def job(app: App, job_id, wait_state, timeout, as_json) -> None:
+    """Show one job's attributes."""
+    row = q.list_id(app.redis, job_id, wait_state=wait_state, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    for name, value in row.items():
+        shown = f58(value) if name == "id" else ("-" if value is None else value)
+        click.echo(f"{name:<20} {shown}")
+
+
+@click.command()
+def attrs() -> None:
+    """List the attributes a job query can return."""
+    for name in q.list_attrs():
+        click.echo(name)
+
+
+COMMANDS = [lister, jobs, job, attrs]

@@ -1,0 +1,132 @@
+"""Formatting job rows for `jobjournal jobs`: named formats, headers, and derived fields."""
+
+from __future__ import annotations
+
+import datetime
+import pwd
+import string
+import time
+
+from common.ids import f58
+
+FORMATS = {
+    "default": "{id.f58:>14} {username:<8.8} {name:<10.10} {status_abbrev:>2} {ntasks:>6} {nnodes:>6} "
+    "{runtime:>8} {info}",
+    "long": "{id.f58:>14} {username:<8.8} {name:<10.10} {queue:<8.8} {status:<9} {ntasks:>6} {nnodes:>6} "
+    "{runtime:>8} {t_submit_iso:<19} {info}",
+    "ids": "{id.f58}",
+}
+HEADERS = {
+    "id": "JOBID", "id.f58": "JOBID", "id.dec": "JOBID", "id.hex": "JOBID", "username": "USER",
+    "status_abbrev": "ST", "t_submit_iso": "SUBMITTED", "runtime": "TIME",
+}
+ABBREV = {
+    "NEW": "N", "DEPEND": "D", "PRIORITY": "P", "SCHED": "S", "RUN": "R", "CLEANUP": "C",
+    "COMPLETED": "CD", "FAILED": "F", "CANCELED": "CA", "TIMEOUT": "TO",
+}
+ROW_FIELDS = ("username", "status", "status_abbrev", "runtime", "t_submit_iso", "info")
+
+
+class JobIdText:
+    """A job id that formats as f58 by default, with .f58, .dec and .hex forms."""
+
+    def __init__(self, job_id: int):
+        self.dec, self.f58, self.hex = str(job_id), f58(job_id), f"{job_id:#018x}"
+
+    def __format__(self, spec: str) -> str:
+        return format(self.f58, spec)
+
+
+def resolve_format(text: str) -> str:
+    return FORMATS.get(text, text)
+
+
+def header(fmt: str) -> str:
+    parts = []
+    for literal, field, spec, _ in string.Formatter().parse(fmt):
+        parts.append(literal)
+        if field is not None:
+            title = HEADERS.get(field, field.split(".")[0].upper())
+            parts.append(format(title, _alignment(spec or "")))
+    return "".join(parts).rstrip()
+
+
+def _alignment(spec: str) -> str:
+    """The part of a format spec that also fits a header string: fill, alignment, width."""
+    out = ""
+    for char in spec:
+        if char.isdigit() or char in "<>^":
+            out += char
+        else:
+            break
+    return out
+
+
+def format_row(fmt: str, job: dict, now: float | None = None) -> str:
+    fields = {**job, **derived(job, now or time.time())}
+    fields["id"] = JobIdText(job["id"])
+    try:
+        return fmt.format(**{k: ("" if v is None else v) for k, v in fields.items()}).rstrip()
+    except (KeyError, AttributeError, ValueError) as err:
+        raise ValueError(f"bad format {fmt!r}: {err}") from err
+
+
+def derived(job: dict, now: float) -> dict:
+    state, result = job.get("state"), job.get("result")
+    status = result if state == "INACTIVE" and result else state
+    return {
+        "username": username(job.get("userid", -1)),
+        "status": status,
+        "status_abbrev": ABBREV.get(status, "?"),
+        "runtime": duration_text(runtime(job, now)),
+        "t_submit_iso": _iso(job.get("t_submit")),
+        "info": info(job),
+    }
+
+
+def runtime(job: dict, now: float) -> float:
+    start = job.get("t_run")
+    if not start:
+        return 0.0
+    return (job.get("t_cleanup") or now) - start
+
+
+def info(job: dict) -> str:
+    if job.get("state") in ("RUN", "CLEANUP"):
+        return job.get("nodelist") or ""
+    if job.get("exception_occurred") and job.get("exception_severity") == 0:
+        return f"{job.get('exception_type')}: {job.get('exception_note') or ''}".rstrip(": ")
+    if job.get("state") == "SCHED" and job.get("priority") == 0:
+        return "held"
+    status = job.get("waitstatus")
+    if status:
+        return f"exit {status >> 8}" if status & 0x7F == 0 else f"signal {status & 0x7F}"
+    return job.get("nodelist") or ""
+
+
+def duration_text(seconds: float) -> str:
+    if seconds <= 0:
+        return "0s"
+    if seconds < 60:
+        return f"{seconds:.3f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def username(userid: int) -> str:
+    try:
+        return pwd.getpwuid(userid).pw_name
+    except (KeyError, OverflowError, TypeError):
+        return str(userid)
+
+
+def _iso(timestamp: float | None) -> str:
+    if not timestamp:
+        return ""
+    return datetime.datetime.fromtimestamp(timestamp).isoformat(timespec="seconds")
