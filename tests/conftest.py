@@ -55,26 +55,22 @@ def redis(redis_url, settings):
     client.close()
 
 
-@pytest.fixture
-def start_manager(redis, settings):
-    """Start a Manager in a thread: start_manager(**setting overrides) -> Manager; stopped after the test."""
+def _threaded(settings, make):
+    """Start services in threads; yields start(**overrides); stops and joins them after the test."""
     import msgspec
-
-    from manager.manager import Manager
 
     running: list[tuple[threading.Thread, threading.Event]] = []
     clients = []
 
-    def start(wait: bool = True, **overrides) -> Manager:
+    def start(**overrides):
         clients.append(connect(settings))
-        manager = Manager(clients[-1], msgspec.structs.replace(settings, **overrides))
+        service = make(clients[-1], msgspec.structs.replace(settings, **overrides))
         stop = threading.Event()
-        thread = threading.Thread(target=manager.run, args=(stop,), daemon=True)
+        thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
         thread.start()
         running.append((thread, stop))
-        if wait:
-            assert manager.leading.wait(10), "manager did not take the lease"
-        return manager
+        service.stop = stop
+        return service
 
     yield start
     for _, stop in running:
@@ -83,6 +79,38 @@ def start_manager(redis, settings):
         thread.join(10)
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def start_manager(redis, settings):
+    """Start a Manager in a thread: start_manager(**setting overrides) -> Manager (leading)."""
+    from manager.manager import Manager
+
+    for start in _threaded(settings, Manager):
+
+        def start_leading(wait: bool = True, **overrides):
+            manager = start(**overrides)
+            if wait:
+                assert manager.leading.wait(10), "manager did not take the lease"
+            return manager
+
+        yield start_leading
+
+
+@pytest.fixture
+def start_lister(redis, settings):
+    """Start a ListerWorker in a thread: start_lister(wait=True) -> worker (applying live if wait)."""
+    from lister.worker import ListerWorker
+
+    for start in _threaded(settings, ListerWorker):
+
+        def start_applying(wait: bool = True, **overrides):
+            worker = start(**overrides)
+            if wait:
+                assert worker.applying.wait(20), "lister did not start applying"
+            return worker
+
+        yield start_applying
 
 
 @pytest.fixture

@@ -71,3 +71,35 @@ def assert_journal_matches_eventlogs(redis) -> None:
             assert log_fields == {k: journal_fields[k] for k in (b"name", b"timestamp", b"context")}
     seqs = [int(fields[b"seq"]) for _, fields in redis.xrange(keys.journal())]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True
+
+
+def view_seq(redis) -> int | None:
+    current = redis.get(keys.view_current())
+    if current is None:
+        return None
+    return int(redis.hget(keys.view_meta(int(current)), "seq") or -1)
+
+
+def wait_caught_up(redis, timeout: float = 10.0) -> None:
+    """Wait until the lister's view has applied everything in the journal."""
+    wait_for(lambda: view_seq(redis) == jr.journal_head(redis)[1], timeout, what="the view to catch up")
+
+
+def current_view(redis) -> dict:
+    """The current generation's content (generation-free names), for comparisons."""
+    from lister.naive import dump_view
+
+    return dump_view(redis, int(redis.get(keys.view_current())))
+
+
+def naive_view(redis) -> dict:
+    """The oracle: a view built from scratch by walking every job's eventlog."""
+    from lister.naive import build_naive, dump_view
+    from lister.view import delete_generation
+
+    generation = 10**9
+    build_naive(redis, generation)
+    try:
+        return dump_view(redis, generation)
+    finally:
+        delete_generation(redis, generation)

@@ -1,0 +1,90 @@
+"""`jobjournal jobs` and `jobjournal job`, in the spirit of `flux jobs`."""
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from common.ids import f58
+from manager import client
+from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
+
+ME = os.getuid()
+
+
+@pytest.fixture
+def jobs(redis, start_manager, start_lister):
+    """Mine: 2 done, 1 failed, 1 running, 1 held; someone else's: 1 running."""
+    start_manager()
+    start_lister()
+    done = submit(redis, 2, userid=ME, name="done", queue="batch")
+    failed = submit(redis, userid=ME, name="oops", sim={"runtime": 0, "exit_code": 3})
+    running = submit(redis, userid=ME, name="long", sim={"runtime": 60})
+    held = submit(redis, userid=ME, name="wait", urgency=0)
+    other = submit(redis, userid=ME + 1, name="theirs", sim={"runtime": 60})
+    wait_inactive(redis, done + failed)
+    wait_for(lambda: all("priority" in names(redis, j) for j in held + running + other))
+    wait_for(lambda: all("start" in names(redis, j) for j in running + other))
+    wait_caught_up(redis)
+    return {"done": done, "failed": failed, "running": running, "held": held, "other": other}
+
+
+def _ids(output: str) -> list[str]:
+    return [line.split()[0] for line in output.splitlines()[1:]]
+
+
+def test_by_default_jobs_shows_my_pending_and_running_jobs_with_a_header(jobs, cli):
+    result = cli("jobs")
+    assert result.output.splitlines()[0].split() == ["JOBID", "USER", "NAME", "ST", "NTASKS", "NNODES", "TIME", "INFO"]
+    assert _ids(result.output) == [f58(j) for j in jobs["held"] + jobs["running"]]
+    assert "held" in result.output.splitlines()[1]
+
+
+def test_flags_widen_and_narrow_the_listing(jobs, cli):
+    mine_all = [f58(j) for j in jobs["held"] + jobs["running"] + jobs["failed"] + jobs["done"][::-1]]
+    assert _ids(cli("jobs", "-a").output) == mine_all
+    assert set(_ids(cli("jobs", "-A").output)) == {f58(j) for j in jobs["held"] + jobs["running"] + jobs["other"]}
+    assert _ids(cli("jobs", "-u", str(ME + 1)).output) == [f58(j) for j in jobs["other"]]
+    assert _ids(cli("jobs", "-f", "failed|sched").output) == [f58(j) for j in jobs["held"] + jobs["failed"]]
+    assert _ids(cli("jobs", "-a", "--name", "done").output) == [f58(j) for j in jobs["done"][::-1]]
+    assert _ids(cli("jobs", "-a", "--queue", "batch", "-c", "1").output) == [f58(jobs["done"][1])]
+    assert _ids(cli("jobs", "--since", "1h").output) == [f58(j) for j in jobs["failed"] + jobs["done"][::-1]]
+    assert _ids(cli("jobs", "--since", str(time.time() + 5)).output) == []
+    no_header = cli("jobs", "-n", "-o", "{id.dec} {status} {ncores}").output.splitlines()
+    assert no_header == [f"{jobs['held'][0]} SCHED 1", f"{jobs['running'][0]} RUN 1"]
+    rows = [json.loads(line) for line in cli("jobs", "-a", "--json").output.splitlines()]
+    assert rows[2]["result"] == "FAILED" and rows[2]["waitstatus"] == 3 << 8
+
+
+def test_stats_count_states_results_and_queues(jobs, cli):
+    text = cli("jobs", "--stats").output
+    assert text.startswith("1 pending, 2 running, 3 inactive (2 completed, 1 failed, 0 canceled, 0 timeout)")
+    stats = json.loads(cli("jobs", "--stats", "--json").output)
+    assert stats["queues"]["batch"]["successful"] == 2 and stats["queues"]["default"]["running"] == 2
+
+
+def test_bad_arguments_get_clear_errors(jobs, cli):
+    assert "no such user 'nobody-here'" in cli("jobs", "-u", "nobody-here").output
+    assert "unknown state 'asleep'" in cli("jobs", "-f", "asleep").output
+    assert "not a time, date or duration" in cli("jobs", "--since", "yesterday-ish").output
+    assert "bad format" in cli("jobs", "-o", "{colour}").output
+    assert "unknown constraint operator 'x'" in cli("jobs", "--constraint", '{"x": [1]}').output
+    assert "not JSON" in cli("jobs", "--constraint", "{").output
+
+
+def test_job_shows_one_job_and_can_wait_for_a_state(jobs, redis, cli):
+    [held] = jobs["held"]
+    shown = cli("job", f58(held)).output
+    assert f"id                   {f58(held)}" in shown and "priority             0" in shown
+    assert "no such job: 99" in cli("job", "99").output
+    threading.Timer(0.3, lambda: client.set_urgency(redis, held, 16, userid=ME)).start()
+    row = json.loads(cli("job", "--wait-state", "run", "--json", str(held)).output)
+    assert row["state"] in ("RUN", "CLEANUP", "INACTIVE")
+    assert "did not reach" in cli("job", "--wait-state", "inactive", "--timeout", "0.2", f58(jobs["running"][0])).output
+
+
+def test_attrs_lists_every_attribute(cli):
+    names_ = cli("attrs").output.split()
+    assert {"state", "result", "t_inactive", "nodelist", "exception_note"} <= set(names_)

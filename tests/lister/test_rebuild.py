@@ -1,0 +1,162 @@
+"""However the view was reached, it equals the view rebuilt from scratch (invariant 3),
+and a consumer behind a trimmed journal resyncs instead of skipping (invariant 5)."""
+
+import random
+import threading
+import time
+
+import pytest
+
+from common import keys
+from lister import query as q
+from manager import client
+from tests.helpers import current_view, naive_view, names, submit, wait_caught_up, wait_for, wait_inactive
+
+
+def _mixed_workload(redis, count: int = 60) -> list[int]:
+    """Jobs that complete, fail, time out, get canceled (pending and running) and are held."""
+    rng = random.Random(3)
+    ids = []
+    for _ in range(count // 6):
+        ids += submit(redis, sim={"runtime": rng.choice([0, 0.01])})
+        ids += submit(redis, sim={"runtime": 0, "exit_code": 2}, queue="batch", name="bad")
+        ids += submit(redis, duration=0.01, sim={"runtime": 5})
+        ids += submit(redis, userid=2000, sim={"runtime": 30})
+        ids += submit(redis, urgency=0, userid=2000)
+    return ids
+
+
+def _settle_and_cancel(redis, ids):
+    wait_for(lambda: all(names(redis, j)[-1] not in ("submit", "validate", "depend") for j in ids), timeout=10)
+    client.cancel(redis, ids[3::5], userid=0)  # running ones
+    wait_inactive(redis, ids[3::5])
+
+
+def test_a_view_built_from_a_full_journal_equals_the_naive_walk(redis, start_manager, start_lister):
+    start_manager()
+    ids = _mixed_workload(redis)
+    _settle_and_cancel(redis, ids)
+    client.purge(redis, ids[:3])
+    start_lister()
+    wait_caught_up(redis)
+    view = current_view(redis)
+    assert view == naive_view(redis)
+    assert len(view["jobs"]) == len(ids) - 3
+    assert q.stats(redis)["inactive_purged"] == 3
+
+
+def test_a_view_kept_live_under_load_equals_the_naive_walk(redis, start_manager, start_lister):
+    start_manager()
+    start_lister()
+    ids = _mixed_workload(redis, 120)
+    _settle_and_cancel(redis, ids)
+    client.purge(redis, ids[:5])
+    client.cancel(redis, ids[4::5], userid=0)  # held ones, canceled while pending
+    wait_inactive(redis, ids[4::5])
+    wait_caught_up(redis)
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_a_restarted_lister_resumes_from_its_cursor_without_a_full_journal(redis, start_manager, start_lister):
+    start_manager()
+    first = start_lister()
+    wait_inactive(redis, submit(redis, 20))
+    wait_caught_up(redis)
+    generation = first.generation
+    first.stop.set()
+    wait_for(lambda: not first.applying.is_set())
+    more = submit(redis, 10)
+    wait_inactive(redis, more)
+    started = time.monotonic()
+    second = start_lister()
+    resumed_in = time.monotonic() - started
+    wait_caught_up(redis)
+    assert second.generation == generation, "no rebuild: the same generation goes on"
+    assert int(redis.get(keys.view_generation_counter())) == generation
+    assert resumed_in < 2
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_a_lister_behind_a_trimmed_journal_rebuilds_into_a_new_generation(redis, start_manager, start_lister, caplog):
+    start_manager(journal_maxlen=50)
+    first = start_lister()
+    wait_inactive(redis, submit(redis, 5))
+    wait_caught_up(redis)
+    old_generation = first.generation
+    first.stop.set()
+    wait_for(lambda: not first.applying.is_set())
+    wait_inactive(redis, submit(redis, 40))  # 400 events: the journal is trimmed past the cursor
+    assert int(redis.xrange(keys.journal(), count=1)[0][1][b"seq"]) > 60
+    second = start_lister()
+    wait_caught_up(redis)
+    assert second.generation != old_generation
+    assert "journal gap" in caplog.text
+    assert not list(redis.scan_iter(match=keys.view_pattern(old_generation))), "old generation deleted"
+    assert current_view(redis) == naive_view(redis)
+    assert q.stats(redis)["inactive"] == 45
+
+
+def test_a_view_of_an_older_format_is_rebuilt(redis, start_manager, start_lister):
+    start_manager()
+    first = start_lister()
+    wait_inactive(redis, submit(redis, 3))
+    wait_caught_up(redis)
+    first.stop.set()
+    wait_for(lambda: not first.applying.is_set())
+    redis.hset(keys.view_meta(first.generation), "version", 0)
+    second = start_lister()
+    assert second.generation != first.generation
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_readers_keep_the_old_generation_until_the_new_one_is_complete(redis, start_manager, start_lister):
+    start_manager(journal_maxlen=50)
+    first = start_lister()
+    wait_inactive(redis, submit(redis, 5))
+    wait_caught_up(redis)
+    first.stop.set()
+    wait_for(lambda: not first.applying.is_set())
+    wait_inactive(redis, submit(redis, 300))
+    seen = []
+    stop = threading.Event()
+
+    def read_stats():
+        while not stop.is_set():
+            seen.append(q.stats(redis, timeout=5)["total"])
+
+    reader = threading.Thread(target=read_stats)
+    reader.start()
+    try:
+        start_lister()
+        wait_caught_up(redis)
+    finally:
+        stop.set()
+        reader.join()
+    assert set(seen) <= {5, 305}, "every answer comes from one whole generation"
+    assert seen[-1] == 305
+
+
+def test_a_query_during_initialization_waits_and_then_sees_every_job(redis, start_manager, start_lister):
+    start_manager()
+    ids = submit(redis, 2000)
+    wait_inactive(redis, ids, timeout=30)
+    answers = []
+    asker = threading.Thread(
+        target=lambda: answers.append(q.list_jobs(redis, q.ListQuery(attrs=["id"]), timeout=30))
+    )
+    asker.start()
+    time.sleep(0.2)
+    assert not answers, "nothing to answer from yet"
+    start_lister(wait=False)
+    asker.join(30)
+    assert sorted(row["id"] for row in answers[0]) == sorted(ids)
+
+
+def test_a_query_that_waits_too_long_says_how_far_initialization_got(redis):
+    from lister.errors import ViewNotReady
+
+    with pytest.raises(ViewNotReady, match="is `jobjournal lister` running"):
+        q.stats(redis, timeout=0.1)
+    redis.hset(keys.view_building(), mapping={"generation": 1, "jobs": 1234, "started": time.time()})
+    with pytest.raises(ViewNotReady, match="still initializing after 0.1s: 1234 jobs loaded"):
+        q.list_jobs(redis, q.ListQuery(), timeout=0.1)
