@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -55,6 +56,7 @@ def redis(redis_url, settings):
     client.close()
 
 
+@contextlib.contextmanager
 def _threaded(settings, make):
     """Start services in threads; yields start(**overrides); stops and joins them after the test."""
     import msgspec
@@ -86,7 +88,7 @@ def start_manager(redis, settings):
     """Start a Manager in a thread: start_manager(**setting overrides) -> Manager (leading)."""
     from manager.manager import Manager
 
-    for start in _threaded(settings, Manager):
+    with _threaded(settings, Manager) as start:
 
         def start_leading(wait: bool = True, **overrides):
             manager = start(**overrides)
@@ -102,7 +104,7 @@ def start_lister(redis, settings):
     """Start a ListerWorker in a thread: start_lister(wait=True) -> worker (applying live if wait)."""
     from lister.worker import ListerWorker
 
-    for start in _threaded(settings, ListerWorker):
+    with _threaded(settings, ListerWorker) as start:
 
         def start_applying(wait: bool = True, **overrides):
             worker = start(**overrides)

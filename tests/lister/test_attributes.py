@@ -31,7 +31,8 @@ def test_a_completed_job_has_every_attribute(system):
     job = _job(redis, job_id)
     assert job["state"] == "INACTIVE" and job["result"] == "COMPLETED" and job["success"] is True
     assert (job["userid"], job["urgency"], job["priority"]) == (OWNER, 20, 20)
-    assert (job["name"], job["queue"], job["cwd"], job["ntasks"], job["duration"]) == ("sim", "batch", "/tmp/w", 3, 60.0)
+    spec = (job["name"], job["queue"], job["cwd"], job["ntasks"], job["duration"])
+    assert spec == ("sim", "batch", "/tmp/w", 3, 60.0)
     assert (job["nnodes"], job["ncores"], job["ranks"], job["nodelist"]) == (2, 6, "0-1", "node[0-1]")
     assert job["expiration"] == pytest.approx(job["t_run"] + 60)
     assert job["waitstatus"] == 0 and job["exception_occurred"] is False and job["exception_type"] is None
@@ -55,7 +56,8 @@ def test_a_job_canceled_while_pending_never_ran(system, start_manager):
     wait_inactive(redis, [held])
     job = _job(redis, held)
     assert (job["result"], job["success"]) == ("CANCELED", False)
-    assert (job["exception_type"], job["exception_severity"], job["exception_note"]) == ("cancel", 0, "no longer needed")
+    exception = (job["exception_type"], job["exception_severity"], job["exception_note"])
+    assert exception == ("cancel", 0, "no longer needed")
     assert job["t_run"] is None and job["ranks"] is None and job["waitstatus"] is None
     assert job["t_cleanup"] <= job["t_inactive"]
     assert job["nnodes"] is None and job["ncores"] == 1

@@ -143,8 +143,9 @@ def test_running_jobs_are_newest_first(redis, start_manager, start_lister):
     start_lister()
     ids = []
     for _ in range(3):
-        ids += submit(redis, sim={"runtime": 30})
-        wait_for(lambda: "start" in names(redis, ids[-1]))
+        [job_id] = submit(redis, sim={"runtime": 30})
+        ids.append(job_id)
+        wait_for(lambda job_id=job_id: "start" in names(redis, job_id))
         time.sleep(0.01)
     wait_caught_up(redis)
     assert _ids(redis, states=["running"]) == ids[::-1]
