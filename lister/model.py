@@ -14,7 +14,7 @@ import msgspec
 from common import events as ev
 from common.jobspec import Jobspec
 from common.resources import R, decode_idset, encode_idset
-from common.states import ACTIVE, PENDING, RUNNING, State, next_state, result_of
+from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
 VIEW_VERSION = 1
 
@@ -114,12 +114,7 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
     @property
     def list_name(self) -> str:
         """Which list the job is on: 'pending', 'running' or 'inactive'."""
-        state = State[self.state]
-        if state & RUNNING:
-            return "running"
-        if state & ACTIVE:
-            return "pending"
-        return "inactive"
+        return LIST_OF_STATE[self.state]
 
     @property
     def list_score(self) -> float:
@@ -133,7 +128,25 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     # -- the hash form
     def to_fields(self) -> dict[str, str]:
-        return {name: _text(value) for name, value in msgspec.structs.asdict(self).items() if value is not None}
+        return {
+            name: _text(value)
+            for name, value in zip(self.__struct_fields__, msgspec.structs.astuple(self), strict=True)
+            if value is not None
+        }
+
+    def changes_since(self, old: JobView) -> tuple[dict[str, str], list[str]]:
+        """(fields to set, fields to delete) that turn `old`'s hash into this one's."""
+        changed: dict[str, str] = {}
+        dropped: list[str] = []
+        for name, before, after in zip(
+            self.__struct_fields__, msgspec.structs.astuple(old), msgspec.structs.astuple(self), strict=True
+        ):
+            if before != after or type(before) is not type(after):
+                if after is None:
+                    dropped.append(name)
+                else:
+                    changed[name] = _text(after)
+        return changed, dropped
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> JobView:
@@ -142,8 +155,9 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
         )
 
 
-PENDING_STATES = {state.name for state in State if state & (PENDING | State.NEW)}
-RUNNING_STATES = {state.name for state in State if state & RUNNING}
+LIST_OF_STATE = {
+    state.name: "running" if state & RUNNING else "pending" if state & ACTIVE else "inactive" for state in State
+}
 ATTRIBUTES = tuple(JobView.__struct_fields__)
 
 

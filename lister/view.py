@@ -55,11 +55,11 @@ class Changes:
         if new is None:
             self._op("DEL", keys.view_job(g, job_id))
         else:
-            fields = new.to_fields()
-            stale = set(old.to_fields()) - set(fields) if old else set()
-            self._op("HSET", keys.view_job(g, job_id), *_flatten(fields))
-            if stale:
-                self._op("HDEL", keys.view_job(g, job_id), *sorted(stale))
+            changed, dropped = new.changes_since(old) if old else (new.to_fields(), [])
+            if changed:
+                self._op("HSET", keys.view_job(g, job_id), *_flatten(changed))
+            if dropped:
+                self._op("HDEL", keys.view_job(g, job_id), *dropped)
         before = memberships(g, old) if old else {}
         after = memberships(g, new) if new else {}
         for key in before.keys() - after.keys():

@@ -169,7 +169,7 @@ class ListerWorker:
     # -- live
     def apply(self, entries: list[jr.JournalEvent]) -> None:
         """Apply journal entries to the view, atomically with the new cursor."""
-        views = self._load_views({entry.job_id for entry in entries})
+        views = self._load_views(_jobs_known_before(entries))
         old = {job_id: (msgspec.structs.replace(view) if view else None) for job_id, view in views.items()}
         changes = Changes(self.generation)
         for entry in entries:
@@ -204,14 +204,17 @@ class ListerWorker:
             view.set_R(decode_R(entry.R))
         return view
 
-    def _load_views(self, job_ids: set[int]) -> dict[int, JobView | None]:
+    def _load_views(self, job_ids: dict[int, bool]) -> dict[int, JobView | None]:
+        """Views of the jobs a batch touches; only those that may exist are read from Redis."""
         views: dict[int, JobView | None] = {}
         missing = []
-        for job_id in job_ids:
+        for job_id, may_exist in job_ids.items():
             if job_id in self.cache:
                 views[job_id] = self.cache[job_id]
-            else:
+            elif may_exist:
                 missing.append(job_id)
+            else:
+                views[job_id] = None
         if missing:
             pipe = self.redis.pipeline(transaction=False)
             for job_id in missing:
@@ -219,6 +222,15 @@ class ListerWorker:
             for job_id, fields in zip(missing, pipe.execute(), strict=True):
                 views[job_id] = JobView.from_fields(fields) if fields else None
         return views
+
+
+def _jobs_known_before(entries: list[jr.JournalEvent]) -> dict[int, bool]:
+    """Each job a batch touches, and whether it may already be in the view (not new in it)."""
+    jobs: dict[int, bool] = {}
+    for entry in entries:
+        if entry.job_id not in jobs:
+            jobs[entry.job_id] = not isinstance(entry.event, ev.Submit)
+    return jobs
 
 
 __all__ = ["ListerWorker", "ListerError"]
