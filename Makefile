@@ -19,6 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+BENCH_JOBS ?= 100000
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --jobs $(BENCH_JOBS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

@@ -16,9 +16,12 @@ def job_eventlog(job_id: int) -> str:
     return f"{PREFIX}:job:{{{job_id}}}:eventlog"
 
 
-def job_data(job_id: int) -> str:
-    """Hash: the job's full jobspec (private: holds the environment) and R."""
-    return f"{PREFIX}:job:{{{job_id}}}:data"
+def job_environment(job_id: int) -> str:
+    """String: the job's environment as JSON (private; only when it is not empty).
+
+    The redacted jobspec and R live in the eventlog itself, on the submit and alloc entries.
+    """
+    return f"{PREFIX}:job:{{{job_id}}}:env"
 
 
 def journal() -> str:

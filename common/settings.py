@@ -44,7 +44,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Purge inactive jobs older than this many seconds (0: no age limit)."""
     purge_num_limit: NonNegative = 0
     """Keep at most this many inactive jobs (0: no count limit)."""
-    journal_maxlen: NonNegative = 1_000_000
+    journal_maxlen: NonNegative = 100_000
     """Approximate cap on journal entries (0: uncapped)."""
     max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""

@@ -31,11 +31,10 @@ def build_naive(redis, generation: int) -> int:
         pipe = redis.pipeline(transaction=False)
         for job_id in chunk:
             pipe.xrange(keys.job_eventlog(job_id))
-            pipe.hmget(keys.job_data(job_id), "jobspec", "R")
-        replies = pipe.execute()
-        for index, job_id in enumerate(chunk):
-            entries, (jobspec, r) = replies[2 * index], replies[2 * index + 1]
+        for job_id, entries in zip(chunk, pipe.execute(), strict=True):
             events = [ev.decode_entry(fields) for _, fields in entries]
+            jobspec = next((fields[b"jobspec"] for _, fields in entries if b"jobspec" in fields), None)
+            r = next((fields[b"R"] for _, fields in entries if b"R" in fields), None)
             writer.add(view_from_events(job_id, events, jobspec, r))
     writer.finish(cursor, seq, purged)
     return writer.jobs

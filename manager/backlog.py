@@ -39,9 +39,7 @@ class Backlog:
     def write_chunk(self, redis, scripts: Scripts) -> None:
         chunk = self.job_ids[self.position : self.position + CHUNK_JOBS]
         reply = keys.journal_reply(self.request.consumer)
-        job_keys = []
-        for job_id in chunk:
-            job_keys += [keys.job_eventlog(int(job_id)), keys.job_data(int(job_id))]
+        job_keys = [keys.job_eventlog(int(job_id)) for job_id in chunk]
         args = [self.cursor, ",".join(self.request.allow), ",".join(self.request.deny), *chunk]
         pipe = redis.pipeline(transaction=False)
         scripts.journal_backlog(keys=[reply, *job_keys], args=args, client=pipe)

@@ -62,17 +62,19 @@ class Job:
                 self.fatal = event
 
 
-def restore_job(job_id: int, eventlog: list[ev.AnyEvent], data: dict[bytes, bytes]) -> Job:
-    """Rebuild a Job from its eventlog and its data hash (jobspec, environment, R)."""
+def restore_job(job_id: int, entries: list[dict[bytes, bytes]], environment: bytes | None) -> Job:
+    """Rebuild a Job from its eventlog entries (which hold jobspec and R) and environment."""
+    eventlog = [ev.decode_entry(fields) for fields in entries]
     submit = eventlog[0]
     if not isinstance(submit, ev.Submit):
         raise ValueError(f"job {job_id}: eventlog does not start with submit")
-    jobspec = _jobspec_decoder.decode(data[b"jobspec"])
-    if b"environment" in data:
-        jobspec = msgspec.structs.replace(jobspec, environment=_env_decoder.decode(data[b"environment"]))
+    jobspec = _jobspec_decoder.decode(entries[0][b"jobspec"])
+    if environment:
+        jobspec = msgspec.structs.replace(jobspec, environment=_env_decoder.decode(environment))
     job = Job(job_id, submit.userid, jobspec, submit.timestamp, submit.urgency)
-    if b"R" in data:
-        job.R = _R_decoder.decode(data[b"R"])
+    r = next((fields[b"R"] for fields in entries if b"R" in fields), None)
+    if r:
+        job.R = _R_decoder.decode(r)
     for event in eventlog:
         job.apply(event)
     return job

@@ -206,13 +206,12 @@ class Manager:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.xrange(keys.job_eventlog(job_id))
-            pipe.hgetall(keys.job_data(job_id))
+            pipe.get(keys.job_environment(job_id))
         replies = pipe.execute()
         for index, job_id in enumerate(job_ids):
-            entries, data = replies[2 * index], replies[2 * index + 1]
+            entries, environment = replies[2 * index], replies[2 * index + 1]
             try:
-                eventlog = [ev.decode_entry(fields) for _, fields in entries]
-                job = restore_job(job_id, eventlog, data)
+                job = restore_job(job_id, [fields for _, fields in entries], environment)
             except (CorruptEntry, ValueError, KeyError, IndexError) as err:
                 log.error("job %d cannot be restored: %s", job_id, err)
                 self.dead_letter("", {b"job": str(job_id).encode()}, f"unrestorable job: {err}")

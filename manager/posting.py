@@ -31,7 +31,7 @@ class EventPoster:
 
     def add(self, job_id: int, event: events.Event, public: bytes = b"", private: bytes = b"") -> None:
         """Queue an event; `public` is the redacted jobspec (submit) or R (alloc)."""
-        self._keys += [keys.job_eventlog(job_id), keys.job_data(job_id)]
+        self._keys += [keys.job_eventlog(job_id), keys.job_environment(job_id)]
         self._args += [
             job_id,
             events.event_name(event),

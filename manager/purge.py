@@ -33,7 +33,7 @@ def purge_jobs(redis, scripts: Scripts, lease_token: str, maxlen: int, job_ids, 
         chunk = job_ids[start : start + CHUNK_JOBS]
         job_keys = []
         for job_id in chunk:
-            job_keys += [keys.job_eventlog(job_id), keys.job_data(job_id)]
+            job_keys += [keys.job_eventlog(job_id), keys.job_environment(job_id)]
         fixed = [keys.manager_lease(), keys.journal(), keys.journal_head(), keys.inactive_jobs()]
         try:
             done = scripts.purge_jobs(keys=fixed + job_keys, args=[lease_token, maxlen, repr(now), *chunk])

@@ -118,7 +118,7 @@ def test_purging_by_id_removes_every_key_and_tells_the_journal(redis, start_mana
     errors, data = client.purge(redis, [done[0], running, 4242])
     assert errors == {running: "cannot purge active job", 4242: "no such job"}
     assert data["purged"] == 1
-    assert not redis.exists(keys.job_eventlog(done[0]), keys.job_data(done[0]))
+    assert not redis.exists(keys.job_eventlog(done[0]), keys.job_environment(done[0]))
     assert redis.zscore(keys.inactive_jobs(), done[0]) is None
     purges = [e for e in journal_entries(redis) if e.is_purge]
     assert [e.job_id for e in purges] == [done[0]]

@@ -3,11 +3,12 @@
 --
 -- KEYS[1] manager lease        KEYS[2] journal stream     KEYS[3] journal head (hash)
 -- KEYS[4] inbox cursor         KEYS[5] active job set     KEYS[6] inactive job zset
--- KEYS[6+2i-1] job i eventlog  KEYS[6+2i] job i data hash (i = 1..n)
+-- KEYS[6+2i-1] job i eventlog  KEYS[6+2i] job i environment (string) (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] inbox cursor ('' keeps it)   ARGV[3] journal MAXLEN (0: none)
 -- ARGV[4] n events, then 6 per event: job id, name, timestamp, context,
---         public blob (redacted jobspec on submit, R on alloc, else ''),
---         private blob (environment JSON on submit, else '')
+--         public blob (redacted jobspec on submit, R on alloc, else ''): written as field
+--         `jobspec` or `R` of both the eventlog entry and the journal entry,
+--         private blob (environment JSON on submit, else ''): only in the environment key
 -- Returns {last journal id, last seq}; error NOTLEADER when the lease is not ours.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the manager lease is held by another process')
@@ -26,17 +27,18 @@ for i = 1, n do
   local a = 4 + (i - 1) * 6
   local job, name, ts, ctx = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local public, private = ARGV[a + 5], ARGV[a + 6]
-  local eventlog, data = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
+  local eventlog, environment = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
   seq = seq + 1
   local fields = {'v', '1', 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx}
+  local entry = {'name', name, 'timestamp', ts, 'context', ctx}
   if name == 'submit' then
     table.insert(fields, 'jobspec'); table.insert(fields, public)
-    redis.call('HSET', data, 'jobspec', public)
-    if private ~= '' then redis.call('HSET', data, 'environment', private) end
+    table.insert(entry, 'jobspec'); table.insert(entry, public)
+    if private ~= '' then redis.call('SET', environment, private) end
     redis.call('SADD', KEYS[5], job)
   elseif name == 'alloc' then
     table.insert(fields, 'R'); table.insert(fields, public)
-    redis.call('HSET', data, 'R', public)
+    table.insert(entry, 'R'); table.insert(entry, public)
   elseif name == 'clean' or name == 'invalidate' then
     redis.call('SREM', KEYS[5], job)
     redis.call('ZADD', KEYS[6], ts, job)
@@ -46,7 +48,7 @@ for i = 1, n do
   else
     last_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
   end
-  redis.call('XADD', eventlog, last_id, 'name', name, 'timestamp', ts, 'context', ctx)
+  redis.call('XADD', eventlog, last_id, unpack(entry))
 end
 if n > 0 then
   redis.call('HSET', KEYS[3], 'seq', seq, 'last_id', last_id)

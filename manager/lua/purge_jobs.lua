@@ -2,7 +2,7 @@
 --
 -- KEYS[1] manager lease   KEYS[2] journal stream   KEYS[3] journal head (hash)
 -- KEYS[4] inactive job zset
--- KEYS[4+2i-1] job i eventlog   KEYS[4+2i] job i data hash (i = 1..n)
+-- KEYS[4+2i-1] job i eventlog   KEYS[4+2i] job i environment (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] journal MAXLEN (0: none)   ARGV[3] timestamp
 -- ARGV[4..] job ids (i = 1..n)
 -- Returns the ids purged; a job that is not inactive is left alone.

@@ -1,0 +1,324 @@
+"""Each measured figure, as a function of a running System."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.registry import FinishedJobRegistry
+
+from bench.system import System, wait_until
+from common import keys
+from common.jobspec import encode, make_jobspec
+from lister import query as q
+from lister.naive import build_naive
+from lister.view import delete_generation
+from lister.worker import ListerWorker
+from manager import client
+from manager.ingest import accept_jobs
+
+USERS = list(range(2000, 2010))
+REQUEST = 1000
+
+
+def percentiles(samples_ms: list[float]) -> dict:
+    ordered = sorted(samples_ms)
+    return {
+        "p50": round(statistics.median(ordered), 3),
+        "p99": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
+    }
+
+
+def population_spec(index: int):
+    """Jobspecs of the main scenario: zero runtime, one in ten fails, two queues."""
+    return make_jobspec(
+        command=["app", str(index % 7)],
+        name=f"app{index % 7}",
+        queue="batch" if index % 3 else "debug",
+        sim={"runtime": 0, "exit_code": 1 if index % 10 == 0 else 0},
+    )
+
+
+def end_to_end(system: System, count: int) -> dict:
+    """Submit `count` jobs through rq (1000 per request); time until all are inactive in the view."""
+    redis = system.redis
+    specs = [population_spec(i) for i in range(REQUEST)]
+    inactive_before = redis.zcard(keys.inactive_jobs())
+    seq_before = int(redis.hget(keys.journal_head(), "seq") or 0)
+    started = time.monotonic()
+    for request in range(count // REQUEST):
+        client.submit(redis, specs, userid=USERS[request % len(USERS)], timeout=120)
+    submitted = time.monotonic() - started
+    target = inactive_before + count // REQUEST * REQUEST
+    wait_until(lambda: redis.zcard(keys.inactive_jobs()) >= target, 1800, "jobs to finish", 0.05)
+    wait_until(system.view_caught_up, 600, "the view to catch up", 0.01)
+    elapsed = time.monotonic() - started
+    events = int(redis.hget(keys.journal_head(), "seq")) - seq_before
+    return {
+        "jobs": count,
+        "seconds": round(elapsed, 3),
+        "submit_seconds": round(submitted, 3),
+        "jobs_per_s": round(count / elapsed, 1),
+        "events_per_s": round(events / elapsed, 1),
+    }
+
+
+def add_active_jobs(system: System, count: int) -> None:
+    """About `count` active jobs: half running for an hour, half held."""
+    half = count // 2
+    accept_jobs(system.redis, [encode(make_jobspec(command=["long"], sim={"runtime": 3600}))] * half, USERS[0])
+    accept_jobs(system.redis, [encode(make_jobspec(command=["held"], urgency=0))] * (count - half), USERS[1])
+    wait_until(lambda: system.redis.scard(keys.active_jobs()) >= count, 60, "active jobs")
+    wait_until(system.view_caught_up, 60, "the view to catch up")
+
+
+def cold_rebuild(system: System) -> dict:
+    """Stop the lister, drop the view, start a lister process: time until a query answers."""
+    system.stop("lister")
+    _drop_views(system)
+    started = time.monotonic()
+    system.start("lister", "lister")
+    wait_until(lambda: system.redis.exists(keys.view_current()), 600, "a view", 0.002)
+    seconds = time.monotonic() - started
+    q.stats(system.redis, timeout=1)
+    return {"seconds": round(seconds, 3)}
+
+
+def _drop_views(system: System) -> None:
+    redis = system.redis
+    for generation in range(1, int(redis.get(keys.view_generation_counter()) or 0) + 1):
+        delete_generation(redis, generation)
+    redis.delete(keys.view_current(), keys.view_building())
+
+
+def naive_rebuild(system: System) -> float:
+    """Build the same view by walking every job's eventlog (same apply and write code)."""
+    generation = 10**9
+    started = time.monotonic()
+    build_naive(system.redis, generation)
+    seconds = time.monotonic() - started
+    delete_generation(system.redis, generation)
+    return round(seconds, 3)
+
+
+def warm_restart(system: System) -> float:
+    """Stop the lister process; an in-process worker resumes: time until it applies again."""
+    system.stop("lister")
+    worker = ListerWorker(system.redis, system.settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    worker.applying.wait(60)
+    seconds = time.monotonic() - started
+    stop.set()
+    thread.join(10)
+    system.start("lister", "lister")
+    system.wait_leader(keys.lister_lease())
+    return round(seconds, 4)
+
+
+def event_to_view(system: System, rate: int = 1000, seconds: float = 5.0) -> dict:
+    """Offer `rate` jobs/s; for every journal entry, time from its post to its visibility in the view."""
+    redis = system.redis
+    samples: list[float] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_view, args=(system, samples, stop))
+    watcher.start()
+    spec = encode(make_jobspec(command=["tick"]))
+    tick, per_tick = 0.05, max(1, int(rate * 0.05))
+    started = time.monotonic()
+    for step in range(int(seconds / tick)):
+        accept_jobs(redis, [spec] * per_tick, USERS[2])
+        time.sleep(max(0.0, started + (step + 1) * tick - time.monotonic()))
+    wait_until(system.view_caught_up, 60, "the view to catch up")
+    time.sleep(0.05)
+    stop.set()
+    watcher.join()
+    return percentiles(samples)
+
+
+def _watch_view(system: System, samples: list[float], stop: threading.Event) -> None:
+    from common.connection import connect
+
+    redis = connect(system.settings)
+    generation = int(redis.get(keys.view_current()))
+    meta = keys.view_meta(generation)
+    seen = redis.hget(meta, "cursor").decode()
+    while not stop.is_set():
+        cursor = redis.hget(meta, "cursor").decode()
+        if cursor != seen:
+            now_ms = time.time() * 1000
+            for entry_id, _ in redis.xrange(keys.journal(), f"({seen}", cursor):
+                samples.append(now_ms - int(entry_id.split(b"-")[0]))
+            seen = cursor
+        time.sleep(0.0005)
+    redis.close()
+
+
+def submit_rates(system: System, singles: int = 2000, batches: int = 10) -> dict:
+    """Jobs per second through the rq queue until the manager has them: one per request, and 1000."""
+    redis = system.redis
+    spec = make_jobspec(command=["one"])
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def submit_singles(count):
+        from common.connection import connect
+
+        own = connect(system.settings)
+        for _ in range(count):
+            job_ids = client.submit(own, [spec], userid=USERS[3])
+            with lock:
+                ids.extend(job_ids)
+        own.close()
+
+    threads = [threading.Thread(target=submit_singles, args=(singles // 8,)) for _ in range(8)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _wait_accepted(redis, ids)
+    single = len(ids) / (time.monotonic() - started)
+
+    ids = []
+    started = time.monotonic()
+    for _ in range(batches):
+        ids += client.submit(redis, [spec] * REQUEST, userid=USERS[4])
+    _wait_accepted(redis, ids)
+    batched = len(ids) / (time.monotonic() - started)
+    return {"single": round(single, 1), "batched": round(batched, 1)}
+
+
+def _wait_accepted(redis, job_ids: list[int]) -> None:
+    def accepted():
+        pipe = redis.pipeline(transaction=False)
+        for job_id in job_ids[-200:]:
+            pipe.exists(keys.job_eventlog(job_id))
+        return all(pipe.execute())
+
+    wait_until(accepted, 120, "the manager to accept the jobs", 0.002)
+
+
+QUERIES = {
+    "list_newest_100_all": lambda: q.ListQuery(max_entries=100, attrs=["all"]),
+    "list_newest_100_own_user": lambda: q.ListQuery(max_entries=100, attrs=["all"], userid=USERS[5]),
+    "list_failed": lambda: q.ListQuery(max_entries=100, attrs=["all"], results=["failed"]),
+    "list_since": lambda: q.ListQuery(max_entries=100, attrs=["all"], since=time.time() - 3600),
+}
+
+
+def query_latencies(system: System, runs: int = 300) -> dict:
+    redis = system.redis
+    job_id = int(redis.zrange(keys.inactive_jobs(), -1, -1)[0])
+    calls = {name: (lambda make=make: q.list_jobs(redis, make())) for name, make in QUERIES.items()}
+    calls["list_id"] = lambda: q.list_id(redis, job_id)
+    calls["stats"] = lambda: q.stats(redis)
+    out = {}
+    for name, call in calls.items():
+        assert call() is not None
+        out[name] = percentiles(_timed(call, runs))
+    return out
+
+
+def _timed(call, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def manager_restart(system: System) -> float:
+    """Kill the manager; start a new one: time until it has taken a new job in."""
+    system.stop("manager", kill=True)
+    system.redis.delete(keys.manager_lease())  # as if its lease had run out
+    [job_id] = accept_jobs(system.redis, [encode(make_jobspec(command=["after-restart"]))], USERS[0])
+    started = time.monotonic()
+    system.start("manager", "manager")
+    wait_until(lambda: system.redis.xlen(keys.job_eventlog(job_id)) >= 2, 120, "the new manager", 0.002)
+    return round(time.monotonic() - started, 3)
+
+
+def memory_per_inactive_job(system: System, sample: int = 2000) -> dict:
+    """Bytes per inactive job, every kind of key included, from MEMORY USAGE."""
+    redis = system.redis
+    generation = int(redis.get(keys.view_current()))
+    inactive = redis.zcard(keys.inactive_jobs())
+    job_ids = [int(j) for j in redis.zrange(keys.inactive_jobs(), 0, sample - 1)]
+    per_job = {
+        "eventlog": _mean_usage(redis, [keys.job_eventlog(j) for j in job_ids]),
+        "view_job": _mean_usage(redis, [keys.view_job(generation, j) for j in job_ids]),
+    }
+    total_jobs = inactive + redis.scard(keys.active_jobs())
+    shared = {
+        "journal": _usage(redis, keys.journal()) / total_jobs,
+        "job_sets": (_usage(redis, keys.inactive_jobs()) + _usage(redis, keys.active_jobs())) / total_jobs,
+        "view_lists": sum(_usage(redis, k) for k in _view_lists(redis, generation)) / total_jobs,
+    }
+    breakdown = {name: round(value, 1) for name, value in {**per_job, **shared}.items()}
+    return {"bytes": round(sum(breakdown.values()), 1), "breakdown": breakdown}
+
+
+def _view_lists(redis, generation: int) -> list[str]:
+    prefix = keys.view_list(generation, "")
+    return [
+        key.decode()
+        for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000)
+        if not key.decode()[len(prefix) :].startswith(("job:", "meta", "stats"))
+    ]
+
+
+def _usage(redis, key: str) -> int:
+    return int(redis.memory_usage(key, samples=0) or 0)
+
+
+def _mean_usage(redis, names: list[str]) -> float:
+    pipe = redis.pipeline(transaction=False)
+    for name in names:
+        pipe.memory_usage(name, samples=0)
+    values = [v or 0 for v in pipe.execute()]
+    return sum(values) / max(1, len(values))
+
+
+def rq_finished_listing(system: System, count: int, runs: int = 100) -> dict:
+    """`count` finished rq jobs; list the newest 100 the way rq-dashboard does (fetch_job per id)."""
+    redis = system.redis
+    queue = Queue("bench", connection=redis)
+    registry = FinishedJobRegistry(queue=queue)
+    pipe = redis.pipeline(transaction=False)
+    now = time.time()
+    for index in range(count):
+        job = Job.create("builtins.print", args=(index,), connection=redis, id=f"bench-{index}", origin="bench",
+                         description=f"app{index % 7}", result_ttl=-1)
+        job.set_status(JobStatus.FINISHED, pipeline=pipe)
+        job.ended_at = job.started_at = job.enqueued_at = job.created_at
+        job.save(pipeline=pipe)
+        registry.add(job, ttl=int(10**7 - index), pipeline=pipe)
+        if index % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    del now
+
+    def listing():
+        job_ids = registry.get_job_ids(0, 99)
+        jobs = [queue.fetch_job(job_id) for job_id in job_ids]
+        return [_serialize_rq(job) for job in jobs]
+
+    assert len(listing()) == 100
+    return percentiles(_timed(listing, runs))
+
+
+def _serialize_rq(job) -> dict:
+    return {
+        "id": job.id,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "ended_at": job.ended_at.isoformat() if job.ended_at else None,
+        "exc_info": str(job.exc_info) if job.exc_info else None,
+        "description": job.description,
+    }
