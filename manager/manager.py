@@ -15,7 +15,6 @@ import time
 
 import redis as redis_lib
 
-from common import events as ev
 from common import keys, messages
 from common.errors import CorruptEntry
 from common.lease import Lease
