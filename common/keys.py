@@ -119,12 +119,12 @@ def lister_lease() -> str:
 
 
 def view_meta(generation: int) -> str:
-    """Hash: format version, journal cursor and seq, state of one generation."""
+    """Hash: format version, journal cursor and seq of one generation."""
     return f"{PREFIX}:view:{{g{generation}}}:meta"
 
 
 def view_job(generation: int, job_id: int) -> str:
-    """Hash: a job's derived attributes."""
+    """String: a job's derived attributes, as JSON (attributes at their default left out)."""
     return f"{PREFIX}:view:{{g{generation}}}:job:{job_id}"
 
 
@@ -139,7 +139,7 @@ def view_user_list(generation: int, userid: int, name: str) -> str:
 
 
 def view_result_list(generation: int, result: str) -> str:
-    """Sorted set: inactive jobs with one result (COMPLETED, FAILED, ...), by t_inactive."""
+    """Sorted set: inactive jobs with one result (FAILED, CANCELED, TIMEOUT), by t_inactive."""
     return f"{PREFIX}:view:{{g{generation}}}:result:{result}"
 
 

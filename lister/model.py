@@ -1,13 +1,11 @@
 """A job as the lister sees it: attributes derived from its events (RFC 21), and its hash form.
 
 `JobView.apply(event)` is the one derivation used everywhere: live, from a full journal,
-and by the naive walk over eventlogs. `to_fields()`/`from_fields()` convert to and from
-the Redis hash (plain strings, readable with redis-cli).
+and by the naive walk over eventlogs. In Redis a view is one JSON document per job
+(`to_json()`/`from_json()`), with attributes at their default left out.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import msgspec
 
@@ -18,6 +16,7 @@ from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
 VIEW_VERSION = 1
 
+_encoder = msgspec.json.Encoder()
 _jobspec_decoder = msgspec.json.Decoder(Jobspec)
 _R_decoder = msgspec.json.Decoder(R)
 
@@ -126,39 +125,20 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
             case _:
                 return self.t_inactive or 0.0
 
-    # -- the hash form
-    def to_fields(self) -> dict[str, str]:
-        return {
-            name: _text(value)
-            for name, value in zip(self.__struct_fields__, msgspec.structs.astuple(self), strict=True)
-            if value is not None
-        }
-
-    def changes_since(self, old: JobView) -> tuple[dict[str, str], list[str]]:
-        """(fields to set, fields to delete) that turn `old`'s hash into this one's."""
-        changed: dict[str, str] = {}
-        dropped: list[str] = []
-        for name, before, after in zip(
-            self.__struct_fields__, msgspec.structs.astuple(old), msgspec.structs.astuple(self), strict=True
-        ):
-            if before != after or type(before) is not type(after):
-                if after is None:
-                    dropped.append(name)
-                else:
-                    changed[name] = _text(after)
-        return changed, dropped
+    # -- the stored form: one JSON document per job (defaults left out), readable with GET
+    def to_json(self) -> bytes:
+        return _encoder.encode(self)
 
     @classmethod
-    def from_fields(cls, fields: dict[bytes, bytes]) -> JobView:
-        return msgspec.convert(
-            {key.decode(): _value(value) for key, value in fields.items()}, cls, strict=False
-        )
+    def from_json(cls, data: bytes) -> JobView:
+        return _view_decoder.decode(data)
 
 
 LIST_OF_STATE = {
     state.name: "running" if state & RUNNING else "pending" if state & ACTIVE else "inactive" for state in State
 }
 ATTRIBUTES = tuple(JobView.__struct_fields__)
+_view_decoder = msgspec.json.Decoder(JobView)
 
 
 def member(job_id: int) -> str:
@@ -184,18 +164,6 @@ def decode_jobspec(data: bytes) -> Jobspec:
 
 def decode_R(data: bytes) -> R:
     return _R_decoder.decode(data)
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _value(raw: bytes) -> str:
-    return raw.decode()
 
 
 __all__ = ["JobView", "ATTRIBUTES", "VIEW_VERSION", "member", "view_from_events", "decode_idset"]

@@ -18,6 +18,7 @@ from common.states import PENDING, RUNNING, Result, State
 from lister.constraints import compile_constraint, parse_results, parse_states
 from lister.errors import QueryError, ViewNotReady
 from lister.model import ATTRIBUTES, JobView
+from lister.view import INDEXED_RESULTS
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_WORK = 200_000
@@ -128,8 +129,8 @@ def _attr_names(attrs) -> list[str]:
 
 
 def _job(redis, generation: int, job_id: int) -> JobView | None:
-    fields = redis.hgetall(keys.view_job(generation, job_id))
-    return JobView.from_fields(fields) if fields else None
+    data = redis.get(keys.view_job(generation, job_id))
+    return JobView.from_json(data) if data else None
 
 
 def _reached(view: JobView, wanted: State) -> bool:
@@ -156,10 +157,6 @@ class _Plan:
         self.states = parse_states(query.states) if query.states else None
         self.results = parse_results(query.results) if query.results else None
         self.constraint = compile_constraint(query.constraint) if query.constraint is not None else None
-        self.fetch = sorted(set(self.names) | {"state", "result", "name", "queue", "userid"} | self._constraint_attrs())
-
-    def _constraint_attrs(self) -> set[str]:
-        return set(ATTRIBUTES) if self.constraint else set()
 
     def run(self, redis, generation: int) -> list[dict]:
         rows: list[dict] = []
@@ -191,8 +188,8 @@ class _Plan:
 
     def _source(self, generation: int, list_name: str) -> str:
         query = self.query
-        one_result = self.results and len(self.results) == 1 and self.states is None
-        if list_name == "inactive" and one_result and query.userid is None:
+        indexed = self.results and len(self.results) == 1 and self.results <= INDEXED_RESULTS
+        if list_name == "inactive" and indexed and self.states is None and query.userid is None:
             return keys.view_result_list(generation, next(iter(self.results)))
         if query.userid is not None:
             return keys.view_user_list(generation, query.userid, list_name)
@@ -206,10 +203,8 @@ class _Plan:
             members = self._members(redis, key, list_name, start, size)
             if not members:
                 return
-            pipe = redis.pipeline(transaction=False)
-            for job_member in members:
-                pipe.hmget(keys.view_job(generation, int(job_member)), self.fetch)
-            yield [_partial_view(self.fetch, values) for values in pipe.execute() if any(values)]
+            stored = redis.mget([keys.view_job(generation, int(job_member)) for job_member in members])
+            yield [JobView.from_json(data) for data in stored if data]
             start += size
 
     def _members(self, redis, key: str, list_name: str, start: int, size: int) -> list[bytes]:
@@ -233,10 +228,6 @@ class _Plan:
         if query.queue is not None and view.queue != query.queue:
             return False
         return self.constraint is None or self.constraint(view)
-
-
-def _partial_view(names: list[str], values: list[bytes | None]) -> JobView:
-    return JobView.from_fields({name.encode(): value for name, value in zip(names, values, strict=True) if value})
 
 
 def _shape_stats(counts: dict[str, int]) -> dict:

@@ -1,8 +1,9 @@
-"""Writing the view: what each job contributes (hash, sorted sets, counters), as changes.
+"""Writing the view: what each job contributes (document, sorted sets, counters), as changes.
 
-A job's contributions are derived from its JobView alone, so an update is "take the old
-contributions away, add the new ones": the same code serves live batches (`Changes`,
-applied atomically by apply_batch.lua) and bulk builds (`BulkWriter`, pipelined).
+A job's contributions (its JSON document, sorted-set memberships and counters) are derived
+from its JobView alone, so an update is "take the old contributions away, add the new
+ones": the same code serves live batches (`Changes`, applied atomically by
+apply_batch.lua) and bulk builds (`BulkWriter`, pipelined).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from lister.errors import LeaseLost, StaleView
 from lister.model import VIEW_VERSION, JobView, member
 
 LISTS = ("pending", "running", "inactive")
+INDEXED_RESULTS = frozenset({"FAILED", "CANCELED", "TIMEOUT"})
+"""Results with a sorted set of their own; COMPLETED, most jobs, is found on the inactive list."""
 
 
 def memberships(generation: int, view: JobView) -> dict[str, float]:
     """Sorted-set key to score, for every sorted set the job belongs to."""
     name, score = view.list_name, view.list_score
     out = {keys.view_list(generation, name): score, keys.view_user_list(generation, view.userid, name): score}
-    if view.result:
+    if view.result in INDEXED_RESULTS:
         out[keys.view_result_list(generation, view.result)] = score
     return out
 
@@ -54,12 +57,8 @@ class Changes:
         job_id = (new or old).id
         if new is None:
             self._op("DEL", keys.view_job(g, job_id))
-        else:
-            changed, dropped = new.changes_since(old) if old else (new.to_fields(), [])
-            if changed:
-                self._op("HSET", keys.view_job(g, job_id), *_flatten(changed))
-            if dropped:
-                self._op("HDEL", keys.view_job(g, job_id), *dropped)
+        elif new != old:
+            self._op("SET", keys.view_job(g, job_id), new.to_json())
         before = memberships(g, old) if old else {}
         after = memberships(g, new) if new else {}
         for key in before.keys() - after.keys():
@@ -109,7 +108,7 @@ class BulkWriter:
         self._counts: dict[str, int] = defaultdict(int)
 
     def add(self, view: JobView) -> None:
-        self._pipe.hset(keys.view_job(self.generation, view.id), mapping=view.to_fields())
+        self._pipe.set(keys.view_job(self.generation, view.id), view.to_json())
         for key, score in memberships(self.generation, view).items():
             self._lists[key] += [score, member(view.id)]
         for counter in counters(view):
@@ -128,7 +127,7 @@ class BulkWriter:
                 self._pipe.execute_command("ZADD", key, *pairs[start : start + 2 * self.CHUNK])
         counts = {**self._counts, "purged": purged}
         self._pipe.hset(keys.view_stats(g), mapping=counts)
-        meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "jobs": self.jobs}
+        meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "built_with_jobs": self.jobs}
         self._pipe.hset(keys.view_meta(g), mapping=meta)
         self._pipe.execute()
 
@@ -152,5 +151,3 @@ def delete_generation(redis, generation: int) -> int:
     return removed
 
 
-def _flatten(mapping: dict[str, str]) -> list[str]:
-    return [item for pair in mapping.items() for item in pair]

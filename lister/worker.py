@@ -55,15 +55,13 @@ class ListerWorker:
                 self._work(stop)
             except (LeaseLost, StaleView) as err:
                 log.warning("standing by: %s", err)
+                self._give_up_lease()
             except redis_lib.ConnectionError as err:
                 log.warning("Redis unreachable (%s); retrying", err)
                 stop.wait(1.0)
             finally:
                 self.applying.clear()
-        try:
-            self.lease.release()
-        except redis_lib.RedisError:
-            log.debug("could not release the lister lease")
+        self._give_up_lease()
 
     def _work(self, stop: threading.Event) -> None:
         started = time.monotonic()
@@ -83,6 +81,13 @@ class ListerWorker:
                 continue
             if entries:
                 self.apply(entries)
+
+    def _give_up_lease(self) -> None:
+        """After a stale batch we may still hold the lease: free it so someone resumes now."""
+        try:
+            self.lease.release()
+        except redis_lib.RedisError:
+            log.debug("could not release the lister lease")
 
     def _renew(self) -> None:
         if not self.lease.renew_if_due():
@@ -216,11 +221,9 @@ class ListerWorker:
             else:
                 views[job_id] = None
         if missing:
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id in missing:
-                pipe.hgetall(keys.view_job(self.generation, job_id))
-            for job_id, fields in zip(missing, pipe.execute(), strict=True):
-                views[job_id] = JobView.from_fields(fields) if fields else None
+            stored = self.redis.mget([keys.view_job(self.generation, job_id) for job_id in missing])
+            for job_id, data in zip(missing, stored, strict=True):
+                views[job_id] = JobView.from_json(data) if data else None
         return views
 
 
