@@ -34,10 +34,12 @@ class JournalEvent(msgspec.Struct, frozen=True):
     """None for a purge entry."""
     jobspec: bytes | None = None
     R: bytes | None = None
+    problem: str = ""
+    """Why the entry could not be decoded (a corrupt or foreign entry); '' when it is fine."""
 
     @property
     def is_purge(self) -> bool:
-        return self.event is None
+        return self.event is None and not self.problem
 
 
 class BacklogJob(msgspec.Struct, frozen=True):
@@ -129,7 +131,12 @@ def read_journal(redis, cursor: str, seq: int, count: int = 1000, block_ms: int 
     response = redis.xread({keys.journal(): cursor}, count=count, block=block_ms)
     if not response:
         return []
-    entries = [decode_journal_entry(entry_id, fields) for entry_id, fields in response[0][1]]
+    entries = []
+    for entry_id, fields in response[0][1]:
+        try:
+            entries.append(decode_journal_entry(entry_id, fields))
+        except CorruptEntry as err:
+            entries.append(_corrupt(entry_id, fields, seq + len(entries) + 1, str(err)))
     expected = seq + 1
     for entry in entries:
         if entry.seq != expected:
@@ -161,6 +168,8 @@ def follow_full_journal(
         if items:
             progress = time.monotonic()
         elif time.monotonic() - progress > stall_s:
+            redis.delete(keys.journal_reply(consumer))
+            consumer = new_consumer_name()  # a late answer to the old request cannot mix in
             request_full_journal(redis, consumer, allow, deny)
             after, progress = "0-0", time.monotonic()
             yield Restarted()
@@ -183,7 +192,18 @@ def follow_full_journal(
             cursor, seq = entry.entry_id, entry.seq
 
 
+def _corrupt(entry_id, fields: dict, expected_seq: int, problem: str) -> JournalEvent:
+    """A stand-in for an entry that does not decode: it keeps its place in the sequence."""
+    try:
+        seq = int(fields[b"seq"])
+    except (KeyError, ValueError):
+        seq = expected_seq
+    return JournalEvent(_text(entry_id), seq, -1, None, problem=problem)
+
+
 def _allowed(entry: JournalEvent, allow, deny) -> bool:
+    if entry.problem:
+        return True
     name = PURGE if entry.event is None else events.event_name(entry.event)
     return (not allow or name in allow or name == PURGE) and name not in deny
 

@@ -5,9 +5,10 @@ An inbox entry has one field, `msg`: the request as JSON with a `request` tag.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from common.errors import CorruptEntry
 from common.jobspec import Jobspec
@@ -19,9 +20,12 @@ class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=T
     reply_to: str = ""
 
 
+UserId = Annotated[int, Meta(ge=0, le=2**32 - 1)]
+
+
 class NewJob(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: int
-    userid: int
+    userid: UserId
     t_submit: float
     jobspec: Jobspec
 
@@ -32,21 +36,21 @@ class SubmitJobs(Request, tag="submit"):
 
 class Cancel(Request, tag="cancel"):
     ids: list[int]
-    userid: int
+    userid: UserId
     note: str = ""
 
 
 class SetUrgency(Request, tag="urgency"):
     id: int
-    urgency: int
-    userid: int
+    urgency: Annotated[int, Meta(ge=0, le=31)]
+    userid: UserId
 
 
 class RaiseException(Request, tag="raise"):
     ids: list[int]
-    userid: int
-    type: str
-    severity: int = 0
+    userid: UserId
+    type: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S+$")]
+    severity: Annotated[int, Meta(ge=0, le=7)] = 0
     note: str = ""
 
 

@@ -14,7 +14,8 @@ from common.jobspec import Jobspec
 from common.resources import R, decode_idset, encode_idset
 from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
-VIEW_VERSION = 1
+VIEW_VERSION = 2
+"""2: one JSON document per job (1 was a hash per job)."""
 
 _encoder = msgspec.json.Encoder()
 _jobspec_decoder = msgspec.json.Decoder(Jobspec)

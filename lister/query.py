@@ -77,13 +77,21 @@ def _not_ready_reason(redis, timeout: float) -> str:
 
 
 def _consistent(redis, timeout: float, read):
-    """Run read(generation) until no generation switch happened during it."""
-    for _ in range(5):
+    """Run read(generation) until neither a generation switch nor (for a few tries) a batch
+    landed during it: an answer never mixes generations, and rarely two batches."""
+    whole = None  # the last answer read from one generation that stayed in place
+    for attempt in range(5):
         generation = current_generation(redis, timeout)
+        before = redis.hget(keys.view_meta(generation), "seq")
         answer = read(generation)
-        if redis.get(keys.view_current()) == str(generation).encode():
+        if redis.get(keys.view_current()) != str(generation).encode():
+            continue  # the generation was replaced (and is being deleted) while we read
+        whole = answer
+        if attempt >= 2 or redis.hget(keys.view_meta(generation), "seq") == before:
             return answer
-    raise QueryError("the view kept switching generations during the query; try again")
+    if whole is None:
+        raise QueryError("the view kept switching generations during the query; try again")
+    return whole
 
 
 def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:
@@ -160,6 +168,7 @@ class _Plan:
 
     def run(self, redis, generation: int) -> list[dict]:
         rows: list[dict] = []
+        seen: set[int] = set()
         examined = 0
         limit = self.query.max_entries or None
         for list_name in self._lists():
@@ -170,7 +179,10 @@ class _Plan:
                         f"query examined more than {self.query.max_work} jobs; narrow it "
                         "(user, states, since, max entries) or raise max_work"
                     )
-                rows += [_row(view, self.names) for view in views if self._matches(view)]
+                for view in views:
+                    if view.id not in seen and self._matches(view):
+                        seen.add(view.id)  # a job moving between lists mid-query is listed once
+                        rows.append(_row(view, self.names))
                 if limit and len(rows) >= limit:
                     return rows[:limit]
         return rows

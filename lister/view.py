@@ -119,12 +119,15 @@ class BulkWriter:
             self._pipe.execute()
             self._pending = 0
 
-    def finish(self, cursor: str, seq: int, purged: int = 0) -> None:
+    def finish(self, cursor: str, seq: int, purged: int = 0, renew=lambda: None) -> None:
         """Write the sorted sets (each ordered once, in big ZADDs), the stats and the meta."""
         g = self.generation
         for key, pairs in self._lists.items():
             for start in range(0, len(pairs), 2 * self.CHUNK):
                 self._pipe.execute_command("ZADD", key, *pairs[start : start + 2 * self.CHUNK])
+                if start % (20 * self.CHUNK) == 0:
+                    self._pipe.execute()
+                    renew()
         counts = {**self._counts, "purged": purged}
         self._pipe.hset(keys.view_stats(g), mapping=counts)
         meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "built_with_jobs": self.jobs}

@@ -59,6 +59,10 @@ class ListerWorker:
             except redis_lib.ConnectionError as err:
                 log.warning("Redis unreachable (%s); retrying", err)
                 stop.wait(1.0)
+            except redis_lib.RedisError as err:
+                log.error("Redis refused an operation (%s); starting over in 1s", err)
+                self._give_up_lease()
+                stop.wait(1.0)
             finally:
                 self.applying.clear()
         self._give_up_lease()
@@ -120,12 +124,12 @@ class ListerWorker:
         sentinel = None
         while sentinel is None and not stop.is_set():
             writer = BulkWriter(self.redis, generation)
-            sentinel = self._load_backlog(writer, f"lister-g{generation}", stop)
+            sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
             if sentinel is None:
                 delete_generation(self.redis, generation)
         if sentinel is None:
             raise LeaseLost("stopped while building the view")
-        writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
+        writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged, renew=self._renew)
         self._switch_to(generation)
         self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
         log.info("built generation %d: %d jobs in %.3fs", generation, writer.jobs, time.monotonic() - started)
@@ -178,6 +182,9 @@ class ListerWorker:
         old = {job_id: (msgspec.structs.replace(view) if view else None) for job_id, view in views.items()}
         changes = Changes(self.generation)
         for entry in entries:
+            if entry.problem:
+                self._set_aside(entry)
+                continue
             if entry.is_purge:
                 views[entry.job_id] = None
                 changes.count("purged")
@@ -194,6 +201,11 @@ class ListerWorker:
                 self.cache.pop(job_id, None)
             else:
                 self.cache[job_id] = view
+
+    def _set_aside(self, entry: jr.JournalEvent) -> None:
+        log.error("journal entry %s skipped: %s", entry.entry_id, entry.problem)
+        record = {"source": keys.journal(), "entry": entry.entry_id, "reason": entry.problem}
+        self.redis.xadd(keys.dead_letters(), record, maxlen=10000, approximate=True)
 
     def _applied(self, view: JobView | None, entry: jr.JournalEvent) -> JobView | None:
         if view is None:
@@ -231,7 +243,7 @@ def _jobs_known_before(entries: list[jr.JournalEvent]) -> dict[int, bool]:
     """Each job a batch touches, and whether it may already be in the view (not new in it)."""
     jobs: dict[int, bool] = {}
     for entry in entries:
-        if entry.job_id not in jobs:
+        if entry.job_id not in jobs and not entry.problem:
             jobs[entry.job_id] = not isinstance(entry.event, ev.Submit)
     return jobs
 

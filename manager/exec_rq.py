@@ -8,8 +8,6 @@ task vanished before starting, ends with an `exec` exception.
 
 from __future__ import annotations
 
-import time
-
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RqJob
@@ -31,16 +29,20 @@ class RqExec:
         self.host = host
         self.queue = Queue(keys.EXEC_QUEUE, connection=host.redis)
         self._checked_at = 0.0
+        self._enqueued: set[int] = set()
+        """Jobs whose exec task is known to be on the queue (or done): only those can be lost."""
+        self._suspects: set[int] = set()
+        """Jobs that looked lost at the last check; lost for good if they still do at the next."""
 
     def start(self, job: Job, now: float) -> None:
         self.host.after_flush(lambda: self._enqueue(job))
 
     def restore(self, job: Job) -> None:
-        if job.finished or job.state is None:
-            return
-        if job.killing:
-            self.host.after_flush(lambda: self._kill(job.id))
-        self._check(job)
+        """A job allocated before a restart: enqueue its task again if it never got there."""
+        if not job.finished and not job.started:
+            self.host.after_flush(lambda: self._enqueue(job))
+        elif job.started:
+            self._enqueued.add(job.id)
 
     def kill(self, job: Job, now: float) -> None:
         self.host.after_flush(lambda: self._kill(job.id))
@@ -49,11 +51,18 @@ class RqExec:
         if now - self._checked_at < CHECK_INTERVAL:
             return
         self._checked_at = now
+        suspects, self._suspects = self._suspects, set()
+        self._enqueued &= self.host.jobs.keys()  # forget jobs that are gone
         for job in list(self.host.jobs.values()):
-            if job.R is not None and not job.finished and not job.released:
-                self._check(job)
+            if job.id in self._enqueued and job.R is not None and not job.finished and not job.released:
+                self._check(job, confirmed=job.id in suspects)
 
     def _enqueue(self, job: Job) -> None:
+        if job.finished or job.released or job.state is None:
+            return
+        self._enqueued.add(job.id)
+        if RqJob.exists(keys.exec_rq_job(job.id), connection=self.host.redis):
+            return  # enqueued before a manager restart
         spec = job.jobspec
         timeout = int(spec.duration) + 60 if spec.duration else -1
         self.queue.enqueue(
@@ -76,21 +85,25 @@ class RqExec:
             return
         redis.set(keys.exec_kill(job_id), 1, ex=KILL_KEY_TTL)
 
-    def _check(self, job: Job) -> None:
-        """End the job with an exception if its exec task is gone."""
+    def _check(self, job: Job, confirmed: bool) -> None:
+        """End the job with an exception if its exec task is gone at two checks in a row."""
+        reason = self._why_lost(job)
+        if reason is None:
+            return
+        if confirmed:
+            self._lost(job, reason)
+        else:
+            self._suspects.add(job.id)  # its report may still be in the inbox: look again later
+
+    def _why_lost(self, job: Job) -> str | None:
         if job.started:
-            if not self.host.redis.exists(keys.exec_heartbeat(job.id)):
-                self._lost(job, "exec worker lost while running the job")
-            return
+            alive = self.host.redis.exists(keys.exec_heartbeat(job.id))
+            return None if alive else "exec worker lost while running the job"
         try:
-            task = RqJob.fetch(keys.exec_rq_job(job.id), connection=self.host.redis)
-            status = task.get_status()
+            status = RqJob.fetch(keys.exec_rq_job(job.id), connection=self.host.redis).get_status()
         except NoSuchJobError:
-            if job.R is not None and time.time() - job.R.execution.starttime > CHECK_INTERVAL:
-                self._lost(job, "exec task vanished before it started")
-            return
-        if status in LOST_STATUSES:
-            self._lost(job, f"exec task {status.value} before it started")
+            return "exec task vanished before it started"
+        return f"exec task {status.value} before it started" if status in LOST_STATUSES else None
 
     def _lost(self, job: Job, note: str) -> None:
         if job.state is not None and not job.fatal:

@@ -44,8 +44,8 @@ def run_job(job_id: int, command: list[str], cwd: str, environment: dict, durati
         return None
     report(messages.ExecStarted(id=job_id))
     status, timed_out = _supervise(redis, job_id, process, duration)
-    redis.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))
     report(messages.ExecFinished(id=job_id, status=status, timeout=timed_out))
+    redis.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))  # after the report, never before
     return status
 
 

@@ -29,6 +29,8 @@ def ingest(jobspecs: list[bytes], userid: int, max_jobspec_bytes: int = 65536) -
 def accept_jobs(redis, jobspecs: list[bytes], userid: int, max_jobspec_bytes: int = 65536) -> list[int]:
     if not jobspecs:
         raise InvalidJobspec("no jobspec given")
+    if not 0 <= userid < 2**32:
+        raise InvalidJobspec(f"invalid userid {userid}")
     if len(jobspecs) > MAX_JOBS_PER_REQUEST:
         raise InvalidJobspec(f"{len(jobspecs)} jobs in one request; the limit is {MAX_JOBS_PER_REQUEST}")
     specs = []

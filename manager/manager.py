@@ -31,7 +31,7 @@ from manager.scripts import Scripts
 log = logging.getLogger("jobjournal.manager")
 
 INBOX_BATCH = 500
-FLUSH_EVENTS = 5000
+FLUSH_EVENTS = 2000
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
 INBOX_TRIM_EVERY = 5.0
@@ -51,7 +51,9 @@ class Manager:
         self._new_term()
 
     def _new_term(self) -> None:
-        self.poster = EventPoster(self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen)
+        self.poster = EventPoster(
+            self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, self._renew
+        )
         self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock)
         self.handler = RequestHandler(self)
         self.backlogs: list[Backlog] = []
@@ -77,6 +79,9 @@ class Manager:
             except redis_lib.ConnectionError as err:
                 log.warning("Redis unreachable (%s); retrying", err)
                 stop.wait(1.0)
+            except redis_lib.RedisError as err:
+                log.error("Redis refused a write (%s); starting over from Redis in 1s", err)
+                stop.wait(1.0)
             finally:
                 self.leading.clear()
         with contextlib.suppress(redis_lib.RedisError):
@@ -92,11 +97,14 @@ class Manager:
             self.step()
 
     # -- one iteration
-    def step(self) -> None:
+    def _renew(self) -> None:
         if not self.lease.renew_if_due():
             raise LeaseLost("lease expired before renewal")
+
+    def step(self) -> None:
+        self._renew()
         entries = self._read_inbox()
-        if self.handler.replaying and entries:
+        if entries:
             self.handler.note_existing([e for _, e in entries])
         for entry_id, fields in entries:
             self._handle_entry(entry_id, fields)
@@ -104,7 +112,6 @@ class Manager:
             if len(self.poster) >= FLUSH_EVENTS:
                 self.life.settle()
                 self.flush()
-        self.handler.replaying = False
         self.life.settle()
         self.life.poll_backend()
         self.life.settle()
@@ -193,9 +200,9 @@ class Manager:
         """Rebuild the active jobs from Redis alone; returns how many."""
         cursor = self.redis.get(keys.manager_inbox_cursor())
         self.inbox_cursor = cursor.decode() if cursor else "0-0"
-        self.handler.replaying = True
         job_ids = sorted(int(job_id) for job_id in self.redis.smembers(keys.active_jobs()))
         for start in range(0, len(job_ids), RESTORE_CHUNK):
+            self._renew()
             self._restore_chunk(job_ids[start : start + RESTORE_CHUNK])
         self.life.settle()
         self.flush()

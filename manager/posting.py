@@ -1,10 +1,13 @@
 """Posting events: each one to its job's eventlog and to the journal, in one atomic step.
 
 Events are gathered, then written in batches by one Lua script call per batch; one event's
-two writes are never split. The manager's inbox cursor travels with the last batch.
+two writes are never split. The manager's inbox cursor travels with the last batch, and
+the lease is renewed before each batch, so a long flush never outlives the lease.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import redis as redis_lib
 
@@ -17,11 +20,12 @@ FIXED_KEYS = 6
 
 
 class EventPoster:
-    def __init__(self, redis, scripts: Scripts, lease_token: str, journal_maxlen: int):
+    def __init__(self, redis, scripts: Scripts, lease_token: str, journal_maxlen: int, renew: Callable[[], None]):
         self.redis = redis
         self.scripts = scripts
         self.lease_token = lease_token
         self.journal_maxlen = journal_maxlen
+        self.renew = renew
         self._keys: list[str] = []
         self._args: list[bytes | str | int] = []
         self.posted = 0
@@ -40,19 +44,26 @@ class EventPoster:
             public,
             private,
         ]
-        if len(self) >= BATCH_EVENTS:
-            self._write("")
 
     def flush(self, inbox_cursor: str = "") -> None:
-        """Write what is queued; set the inbox cursor with the last batch (if given)."""
-        if self._keys or inbox_cursor:
-            self._write(inbox_cursor)
+        """Write what is queued, in batches; set the inbox cursor with the last one (if given)."""
+        queued_keys, queued_args = self._keys, self._args
+        self._keys, self._args = [], []
+        count = len(queued_keys) // 2
+        if not count and not inbox_cursor:
+            return
+        for start in range(0, max(count, 1), BATCH_EVENTS):
+            end = min(start + BATCH_EVENTS, count)
+            last = end >= count
+            self.renew()
+            chunk_keys, chunk_args = queued_keys[2 * start : 2 * end], queued_args[6 * start : 6 * end]
+            self._write(chunk_keys, chunk_args, inbox_cursor if last else "")
 
     def discard(self) -> None:
         self._keys, self._args = [], []
 
-    def _write(self, inbox_cursor: str) -> None:
-        count = len(self)
+    def _write(self, event_keys: list[str], event_args: list, inbox_cursor: str) -> None:
+        count = len(event_keys) // 2
         fixed = [
             keys.manager_lease(),
             keys.journal(),
@@ -61,13 +72,11 @@ class EventPoster:
             keys.active_jobs(),
             keys.inactive_jobs(),
         ]
-        args = [self.lease_token, inbox_cursor, self.journal_maxlen, count, *self._args]
+        args = [self.lease_token, inbox_cursor, self.journal_maxlen, count, *event_args]
         try:
-            self.scripts.post_events(keys=fixed + self._keys, args=args)
+            self.scripts.post_events(keys=fixed + event_keys, args=args)
         except redis_lib.ResponseError as err:
             if str(err).startswith("NOTLEADER"):
                 raise LeaseLost(str(err)) from err
             raise
-        finally:
-            self.discard()
         self.posted += count

@@ -17,7 +17,6 @@ class RequestHandler:
     def __init__(self, manager):
         self.manager = manager
         self.life = manager.life
-        self.replaying = False
         self._existing: set[int] = set()
 
     def handle(self, request: messages.AnyRequest) -> Reply | None:
@@ -40,7 +39,7 @@ class RequestHandler:
                 return None
 
     def note_existing(self, entries: list[dict]) -> None:
-        """After a restart, find which submitted ids already exist (their entries may be replayed)."""
+        """Find which submitted ids already exist: an entry replayed after a restart, or sent twice."""
         ids = []
         for fields in entries:
             try:
@@ -48,7 +47,10 @@ class RequestHandler:
             except (KeyError, CorruptEntry):
                 continue  # dead-lettered when handled
             if isinstance(request, messages.SubmitJobs):
-                ids += [job.id for job in request.jobs]
+                ids += [job.id for job in request.jobs if job.id not in self.life.jobs]
+        if not ids:
+            self._existing = set()
+            return
         pipe = self.manager.redis.pipeline(transaction=False)
         for job_id in ids:
             pipe.exists(keys.job_eventlog(job_id))

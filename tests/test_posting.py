@@ -17,7 +17,7 @@ def poster(redis):
     scripts = Scripts(redis)
     lease = Lease(redis, keys.manager_lease(), ttl=30)
     assert lease.try_acquire()
-    return EventPoster(redis, scripts, lease.token, journal_maxlen=0)
+    return EventPoster(redis, scripts, lease.token, journal_maxlen=0, renew=lambda: None)
 
 
 def test_each_event_lands_in_its_eventlog_and_the_journal_under_one_id(redis, poster):
@@ -53,18 +53,21 @@ def test_a_batch_with_a_broken_eventlog_key_posts_nothing(redis, poster):
 
 
 def test_a_poster_without_the_lease_is_fenced_off(redis, poster):
-    stale = EventPoster(redis, Scripts(redis), "someone-else", journal_maxlen=0)
+    stale = EventPoster(redis, Scripts(redis), "someone-else", journal_maxlen=0, renew=lambda: None)
     stale.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     with pytest.raises(LeaseLost):
         stale.flush()
     assert redis.xlen(keys.journal()) == 0
 
 
-def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster):
+def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster, monkeypatch):
+    cursors = []
+    real_write = poster._write
+    monkeypatch.setattr(poster, "_write", lambda k, a, cursor: (cursors.append(cursor), real_write(k, a, cursor)))
     for job_id in range(BATCH_EVENTS + 10):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
-    assert redis.get(keys.manager_inbox_cursor()) is None  # a full batch went out alone
     poster.flush("42-0")
+    assert cursors == ["", "42-0"], "two batches, the cursor with the last"
     assert redis.get(keys.manager_inbox_cursor()) == b"42-0"
     assert redis.xlen(keys.journal()) == BATCH_EVENTS + 10
     assert redis.hget(keys.journal_head(), "seq") == str(BATCH_EVENTS + 10).encode()
@@ -75,9 +78,31 @@ def test_a_capped_journal_is_trimmed_but_eventlogs_are_not(redis):
     scripts = Scripts(redis)
     lease = Lease(redis, keys.manager_lease(), ttl=30)
     lease.try_acquire()
-    poster = EventPoster(redis, scripts, lease.token, journal_maxlen=100)
+    poster = EventPoster(redis, scripts, lease.token, journal_maxlen=100, renew=lambda: None)
     for job_id in range(1000):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush()
     assert redis.xlen(keys.journal()) < 1000
     assert all(redis.xlen(keys.job_eventlog(job_id)) == 1 for job_id in (0, 500, 999))
+
+
+def test_a_second_submit_of_a_job_is_refused_and_posts_nothing(redis, poster):
+    poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.flush()
+    poster.add(2, ev.Submit(timestamp=2.0, userid=5, urgency=16))
+    poster.add(1, ev.Submit(timestamp=2.0, userid=5, urgency=16))
+    with pytest.raises(redis_lib.ResponseError, match="DUPLICATE"):
+        poster.flush()
+    assert redis.xlen(keys.journal()) == 1 and not redis.exists(keys.job_eventlog(2))
+
+
+def test_an_eventlog_ahead_of_the_journal_is_refused_before_anything_is_written(redis, poster):
+    poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.flush()
+    redis.xadd(keys.job_eventlog(1), {"name": "bogus"}, id="99999999999999-0")
+    poster.add(2, ev.Submit(timestamp=2.0, userid=5, urgency=16))
+    poster.add(1, ev.Validate(timestamp=2.0))
+    with pytest.raises(redis_lib.ResponseError, match="AHEAD"):
+        poster.flush("7-0")
+    assert redis.xlen(keys.journal()) == 1 and redis.hget(keys.journal_head(), "seq") == b"1"
+    assert not redis.exists(keys.job_eventlog(2), keys.manager_inbox_cursor())

@@ -14,15 +14,39 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the manager lease is held by another process')
 end
 local n = tonumber(ARGV[4])
+local last_id = redis.call('HGET', KEYS[3], 'last_id') or '0-0'
+
+-- Check everything before the first write: Redis does not roll a failed script back.
+local function after(a, b)  -- is stream id a after stream id b?
+  local a_ms, a_seq = string.match(a, '(%d+)-(%d+)')
+  local b_ms, b_seq = string.match(b, '(%d+)-(%d+)')
+  a_ms, b_ms = tonumber(a_ms), tonumber(b_ms)
+  return a_ms > b_ms or (a_ms == b_ms and tonumber(a_seq) > tonumber(b_seq))
+end
+local checked = {}
 for i = 1, n do
-  local kind = redis.call('TYPE', KEYS[6 + 2 * i - 1])['ok']
-  if kind ~= 'stream' and kind ~= 'none' then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[6 + 2 * i - 1] .. ' is a ' .. kind .. ', not a stream; nothing posted')
+  local key = KEYS[6 + 2 * i - 1]
+  local name = ARGV[4 + (i - 1) * 6 + 2]
+  if not checked[key] then
+    checked[key] = true
+    local kind = redis.call('TYPE', key)['ok']
+    if kind ~= 'stream' and kind ~= 'none' then
+      return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. kind .. ', not a stream; nothing posted')
+    end
+    if kind == 'stream' then
+      if name == 'submit' then
+        return redis.error_reply('DUPLICATE ' .. key .. ' exists: the job was submitted before; nothing posted')
+      end
+      local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+      if #newest > 0 and after(newest[1][1], last_id) then
+        return redis.error_reply('AHEAD ' .. key .. ' has entries after the journal; nothing posted')
+      end
+    end
   end
 end
+
 local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
 local maxlen = tonumber(ARGV[3])
-local last_id = redis.call('HGET', KEYS[3], 'last_id') or '0-0'
 for i = 1, n do
   local a = 4 + (i - 1) * 6
   local job, name, ts, ctx = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]

@@ -160,3 +160,19 @@ def test_a_query_that_waits_too_long_says_how_far_initialization_got(redis):
     redis.hset(keys.view_building(), mapping={"generation": 1, "jobs": 1234, "started": time.time()})
     with pytest.raises(ViewNotReady, match="still initializing after 0.1s: 1234 jobs loaded"):
         q.list_jobs(redis, q.ListQuery(), timeout=0.1)
+
+
+def test_a_corrupt_journal_entry_is_set_aside_and_the_lister_goes_on(redis, start_manager, start_lister):
+    start_manager()
+    worker = start_lister()
+    wait_inactive(redis, submit(redis, 2))
+    wait_caught_up(redis)
+    seq = int(redis.hget(keys.journal_head(), "seq")) + 1
+    redis.xadd(keys.journal(), {"v": 1, "seq": seq, "id": 5, "name": "bogus", "timestamp": 1, "context": "{}"})
+    redis.hset(keys.journal_head(), mapping={"seq": seq, "last_id": redis.xrevrange(keys.journal(), count=1)[0][0]})
+    wait_inactive(redis, submit(redis, 2))
+    wait_caught_up(redis)
+    assert worker.applying.is_set()
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert letter[b"source"] == keys.journal().encode() and b"bogus" in letter[b"reason"]
+    assert q.stats(redis)["inactive"] == 4
