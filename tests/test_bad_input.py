@@ -83,3 +83,30 @@ def test_the_manager_waits_out_a_redis_outage_and_carries_on(redis, start_manage
     server.start()
     wait_for(manager.leading.is_set, timeout=15, what="the manager to lead again")
     wait_inactive(redis, submit(redis, 3), timeout=10)
+
+
+def test_a_submission_delivered_twice_runs_once(redis, start_manager):
+    start_manager()
+    [job_id] = submit(redis)
+    [(_, fields)] = redis.xrange(keys.manager_inbox())
+    wait_inactive(redis, [job_id])
+    redis.xadd(keys.manager_inbox(), fields)  # as a retried XADD would
+    wait_inactive(redis, submit(redis))
+    from tests.helpers import names
+
+    assert names(redis, job_id).count("submit") == 1
+    assert names(redis, job_id).count("clean") == 1
+
+
+def test_a_restart_with_many_held_jobs_keeps_the_lease_throughout(redis, start_manager):
+    from tests.helpers import names
+
+    held = submit(redis, 3000, urgency=0)
+    first = start_manager(lease_ttl=0.3)
+    wait_for(lambda: "priority" in names(redis, held[-1]), timeout=30)
+    first.stop.set()
+    wait_for(lambda: not first.leading.is_set(), timeout=10)
+    second = start_manager(lease_ttl=0.3)
+    wait_for(lambda: names(redis, held[-1]).count("priority") == 2, timeout=30)
+    assert second.leading.is_set()
+    assert all(names(redis, job_id).count("restart") == 1 for job_id in held[::500])
