@@ -53,37 +53,40 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     # -- derivation
     def apply(self, event: ev.Event) -> None:
-        before = State[self.state] if self.userid >= 0 else None
-        after = next_state(before, event)
-        match event:
-            case ev.Submit(userid=userid, urgency=urgency, timestamp=timestamp):
-                self.userid, self.urgency, self.t_submit = userid, urgency, timestamp
-            case ev.Urgency(urgency=urgency):
-                self.urgency = urgency
-            case ev.Priority(priority=priority):
-                self.priority = priority
-            case ev.Finish(status=status):
-                self.waitstatus = status
-            case ev.Exception_():
-                self._note_exception(event)
-        if after != before:
+        """Move the view by one event (RFC 21). Transitions come from common.states.next_state,
+        tabulated once (TRANSITIONS) because this runs for every event of every job."""
+        kind = type(event)
+        before = self.state if self.userid >= 0 else None  # userid is set by submit
+        if kind is ev.Submit:
+            self.userid, self.urgency, self.t_submit = event.userid, event.urgency, event.timestamp
+        elif kind is ev.Priority:
+            self.priority = event.priority
+        elif kind is ev.Finish:
+            self.waitstatus = event.status
+        elif kind is ev.Urgency:
+            self.urgency = event.urgency
+        elif kind is ev.Exception_:
+            self._note_exception(event)
+            if event.severity:
+                return  # a non-fatal exception moves no job
+        after = TRANSITIONS.get((before, kind))
+        if after is not None:
             self._enter(after, event.timestamp)
 
-    def _enter(self, state: State, timestamp: float) -> None:
-        self.state = state.name
-        match state:
-            case State.DEPEND:
-                self.t_depend = timestamp
-            case State.RUN:
-                self.t_run = timestamp
-            case State.CLEANUP:
-                self.t_cleanup = timestamp
-            case State.INACTIVE:
-                self.t_inactive = timestamp
-                fatal = self.exception_type if self.exception_severity == 0 else None
-                exception = ev.Exception_(timestamp=0, type=fatal, severity=0) if fatal else None
-                self.result = result_of(self.waitstatus, exception).name
-                self.success = self.result == "COMPLETED"
+    def _enter(self, state: str, timestamp: float) -> None:
+        self.state = state
+        if state == "DEPEND":
+            self.t_depend = timestamp
+        elif state == "RUN":
+            self.t_run = timestamp
+        elif state == "CLEANUP":
+            self.t_cleanup = timestamp
+        elif state == "INACTIVE":
+            self.t_inactive = timestamp
+            fatal = self.exception_type if self.exception_severity == 0 else None
+            exception = ev.Exception_(timestamp=0, type=fatal, severity=0) if fatal else None
+            self.result = result_of(self.waitstatus, exception).name
+            self.success = self.result == "COMPLETED"
 
     def _note_exception(self, event: ev.Exception_) -> None:
         if self.exception_occurred and event.severity >= self.exception_severity:
@@ -135,6 +138,29 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
         return _view_decoder.decode(data)
 
 
+def _transitions() -> dict[tuple[str | None, type], str]:
+    """(state name or None, event class) -> the state name it moves to, where it moves."""
+    samples = {
+        cls: cls(timestamp=0, **{name: 0 for name in cls.__struct_fields__ if name not in ("timestamp",)
+                                 and name not in _defaults_of(cls)})
+        for cls in ev.AnyEvent.__args__
+    }
+    table = {}
+    for before in [None, *State]:
+        for cls, sample in samples.items():
+            if cls is ev.Exception_:
+                sample = ev.Exception_(timestamp=0, type="x", severity=0)
+            after = next_state(before, sample)
+            if after is not None and after != before:
+                table[(before.name if before else None, cls)] = after.name
+    return table
+
+
+def _defaults_of(cls) -> set[str]:
+    return {field.name for field in msgspec.structs.fields(cls) if field.required is False}
+
+
+TRANSITIONS = _transitions()
 LIST_OF_STATE = {
     state.name: "running" if state & RUNNING else "pending" if state & ACTIVE else "inactive" for state in State
 }

@@ -94,7 +94,8 @@ class Changes:
 
 
 class BulkWriter:
-    """Writes a whole generation fast: job hashes as they come, sorted sets and stats at the end."""
+    """Writes a whole generation fast: job documents as they come (MSET in chunks), then the
+    sorted sets and stats once, at the end."""
 
     CHUNK = 2000
 
@@ -103,32 +104,39 @@ class BulkWriter:
         self.generation = generation
         self.jobs = 0
         self._pipe = redis.pipeline(transaction=False)
-        self._pending = 0
+        self._docs: dict[str, bytes] = {}
         self._lists: dict[str, list] = defaultdict(list)
-        self._counts: dict[str, int] = defaultdict(int)
+        self._counts: dict[tuple, int] = defaultdict(int)
 
     def add(self, view: JobView) -> None:
-        self._pipe.set(keys.view_job(self.generation, view.id), view.to_json())
+        job_member = member(view.id)
+        self._docs[keys.view_job(self.generation, view.id)] = view.to_json()
         for key, score in memberships(self.generation, view).items():
-            self._lists[key] += [score, member(view.id)]
-        for counter in counters(view):
-            self._counts[counter] += 1
+            pairs = self._lists[key]
+            pairs.append(score)
+            pairs.append(job_member)
+        self._counts[(view.state, view.queue, view.result)] += 1
         self.jobs += 1
-        self._pending += 1
-        if self._pending >= self.CHUNK:
+        if len(self._docs) >= self.CHUNK:
+            self._pipe.mset(self._docs)
             self._pipe.execute()
-            self._pending = 0
+            self._docs = {}
 
     def finish(self, cursor: str, seq: int, purged: int = 0, renew=lambda: None) -> None:
         """Write the sorted sets (each ordered once, in big ZADDs), the stats and the meta."""
         g = self.generation
+        if self._docs:
+            self._pipe.mset(self._docs)
         for key, pairs in self._lists.items():
             for start in range(0, len(pairs), 2 * self.CHUNK):
                 self._pipe.execute_command("ZADD", key, *pairs[start : start + 2 * self.CHUNK])
                 if start % (20 * self.CHUNK) == 0:
                     self._pipe.execute()
                     renew()
-        counts = {**self._counts, "purged": purged}
+        counts: dict[str, int] = defaultdict(int, purged=purged)
+        for (state, queue, result), count in self._counts.items():
+            for counter in counters(JobView(id=0, state=state, queue=queue, result=result)):
+                counts[counter] += count
         self._pipe.hset(keys.view_stats(g), mapping=counts)
         meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "built_with_jobs": self.jobs}
         self._pipe.hset(keys.view_meta(g), mapping=meta)

@@ -15,24 +15,25 @@ local function name_set(text)
   return set
 end
 local allow, deny = name_set(ARGV[2]), name_set(ARGV[3])
-local allow_all = ARGV[2] == ''
+local filtered = ARGV[2] ~= '' or ARGV[3] ~= ''
 local written = 0
 for i = 1, #ARGV - 3 do
   local entries = redis.call('XRANGE', KEYS[1 + i], '-', ARGV[1])
   if #entries > 0 then
-    local parts = {}
+    local parts, n = {}, 0
     local jobspec, R = '', ''
     for _, entry in ipairs(entries) do
+      -- fields as post_events.lua writes them: name, timestamp, context [, jobspec | R]
       local f = entry[2]
-      local ev = {}
-      for k = 1, #f, 2 do ev[f[k]] = f[k + 1] end
-      jobspec = ev.jobspec or jobspec
-      R = ev.R or R
-      if (allow_all or allow[ev.name]) and not deny[ev.name] then
-        local inner = string.sub(ev.context, 2, -2)
-        local sep = ''
-        if string.find(inner, '%S') then sep = ',' end
-        table.insert(parts, '{"name":"' .. ev.name .. '","timestamp":' .. ev.timestamp .. sep .. inner .. '}')
+      local name, ctx = f[2], f[6]
+      if f[7] == 'jobspec' then jobspec = f[8] elseif f[7] == 'R' then R = f[8] end
+      if not filtered or ((ARGV[2] == '' or allow[name]) and not deny[name]) then
+        n = n + 1
+        if ctx == '{}' then
+          parts[n] = '{"name":"' .. name .. '","timestamp":' .. f[4] .. '}'
+        else
+          parts[n] = '{"name":"' .. name .. '","timestamp":' .. f[4] .. ',' .. string.sub(ctx, 2, -2) .. '}'
+        end
       end
     end
     redis.call('XADD', KEYS[1], '*', 'v', '1', 'type', 'job', 'id', ARGV[3 + i],
