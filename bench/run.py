@@ -48,10 +48,12 @@ def measure(n_jobs: int) -> dict:
         results["query_ms"] = checkpoint["query_ms"]
         results["redis_bytes_per_inactive_job"] = checkpoint["memory"]["bytes"]
         results["redis_bytes_breakdown"] = checkpoint["memory"]["breakdown"]
+        results["redis_bytes_memory_usage_sum"] = checkpoint["memory"]["memory_usage_sum"]
         _step("event to view latency at 1000 jobs/s")
         results["event_to_view_ms"] = f.event_to_view(system)
         _step("submission rates")
         system.start("ingest2", "worker", "--queue", "ingest")
+        system.start("ingest3", "worker", "--queue", "ingest")
         results["submit_jobs_per_s"] = f.submit_rates(system)
         _step("manager restart")
         results["manager_restart_s"] = f.manager_restart(system)

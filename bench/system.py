@@ -28,6 +28,7 @@ class System:
         self.url = self.server.start()
         self.settings = Settings(redis_url=self.url, home=str(self.home), lease_ttl=2.0, **_pool())
         self.redis = connect(self.settings)
+        self.baseline_memory = self.redis.info("memory")["used_memory"]
         self.procs: dict[str, subprocess.Popen] = {}
         self.env = {**os.environ, "JOBJOURNAL_REDIS_URL": self.url, "JOBJOURNAL_LEASE_TTL": "2", **POOL}
 
