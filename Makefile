@@ -24,6 +24,9 @@ BENCH_JOBS ?= 100000
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --jobs $(BENCH_JOBS)
 
+faults: $(STAMP)
+	JOBJOURNAL_FAULT_ROUNDS=25 $(BIN)/python -m pytest -q tests/faults
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

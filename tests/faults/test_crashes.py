@@ -1,0 +1,99 @@
+"""Kill the manager, a lister worker, or an rq worker at random moments under load; every
+acknowledged submission still runs exactly once and every record agrees (invariants 1-3, 6)."""
+
+import os
+import random
+import signal
+import threading
+import time
+
+import pytest
+
+from common import keys
+from lister.view import delete_generation
+from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
+from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class Burst:
+    """Submits jobs in small requests from a thread; remembers only acknowledged ids."""
+
+    def __init__(self, redis, total: int):
+        self.redis, self.total = redis, total
+        self.acknowledged: list[int] = []
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        rng = random.Random(11)
+        while len(self.acknowledged) < self.total:
+            runtime = rng.choice([0, 0, 0.01, 0.05])
+            self.acknowledged += submit(self.redis, 25, sim={"runtime": runtime}, userid=1000 + rng.randrange(3))
+            time.sleep(0.002)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.thread.join()
+
+
+def _kill(proc) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_a_manager_killed_again_and_again_loses_and_repeats_nothing(redis, spawn, rounds):
+    manager = spawn("manager")
+    spawn("lister")
+    rng = random.Random(5)
+    with Burst(redis, 3000) as burst:
+        for _ in range(rounds):
+            time.sleep(rng.uniform(0.05, 0.4))
+            _kill(manager)
+            redis.delete(keys.manager_lease())  # as if its lease had run out
+            manager = spawn("manager")
+    wait_inactive(redis, burst.acknowledged, timeout=120)
+    wait_caught_up(redis, timeout=60)
+    assert_each_job_lived_once(redis, burst.acknowledged)
+    assert_all_records_agree(redis)
+
+
+def test_a_lister_killed_while_applying_and_while_rebuilding_leaves_a_correct_view(redis, spawn, rounds):
+    spawn("manager")
+    lister = spawn("lister")
+    rng = random.Random(6)
+    with Burst(redis, 3000) as burst:
+        for round_ in range(rounds):
+            time.sleep(rng.uniform(0.05, 0.3))
+            _kill(lister)
+            redis.delete(keys.lister_lease())
+            if round_ % 2:  # next start has no view: it is killed while rebuilding
+                current = redis.get(keys.view_current())
+                redis.delete(keys.view_current())
+                if current:
+                    delete_generation(redis, int(current))
+            lister = spawn("lister")
+    wait_inactive(redis, burst.acknowledged, timeout=120)
+    time.sleep(rng.uniform(0, 0.1))
+    _kill(lister)  # once more, mid-rebuild or mid-apply
+    redis.delete(keys.lister_lease())
+    spawn("lister")
+    wait_caught_up(redis, timeout=60)
+    assert_each_job_lived_once(redis, burst.acknowledged)
+    assert_all_records_agree(redis)
+
+
+def test_an_rq_worker_killed_mid_job_ends_the_job_with_an_exception(redis, start_manager, spawn, tmp_path):
+    start_manager(exec_backend="rq")
+    for round_ in range(2):
+        worker = spawn("worker", "--queue", "exec")
+        pidfile = tmp_path / f"pid-{round_}"
+        [job_id] = submit(redis, command=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"])
+        wait_for(lambda pidfile=pidfile: pidfile.exists() and pidfile.read_text(), timeout=20)
+        _kill(worker)
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        wait_inactive(redis, [job_id], timeout=20)
+        assert_each_job_lived_once(redis, [job_id])
