@@ -1,0 +1,90 @@
+"""Redis restarted under load, with the persistence the project ships (AOF): what an
+acknowledged submission survives, and everything reconnects without operator action."""
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+
+import pytest
+import redis as redis_lib
+
+from common.connection import connect
+from common.redis_server import EmbeddedRedis
+from common.settings import Settings
+from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
+from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture
+def own_redis(redis_url):
+    """A Redis of this test's own, which it may stop and kill."""
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("restarts an embedded server of its own; REDIS_URL is set")
+    home = tempfile.mkdtemp(prefix="jj-r-", dir="/tmp")
+    server = EmbeddedRedis(home)
+    server.start()
+    client = connect(Settings(redis_url=server.url, home=home))
+    yield server, client
+    client.close()
+    server.stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+class PatientBurst:
+    """Submits jobs until stopped, through an outage; only acknowledged ids count."""
+
+    def __init__(self, client):
+        self.client = client
+        self.acknowledged: list[int] = []
+        self.refused = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                self.acknowledged += submit(self.client, 20, sim={"runtime": 0.01})
+            except (redis_lib.ConnectionError, redis_lib.BusyLoadingError, redis_lib.TimeoutError):
+                self.refused += 1
+            time.sleep(0.01)
+
+
+def _restart_under_load(own_redis, spawn, stop_server) -> None:
+    server, client = own_redis
+    env = {"JOBJOURNAL_REDIS_URL": server.url}
+    spawn("manager", env=env)
+    spawn("lister", env=env)
+    burst = PatientBurst(client)
+    burst.thread.start()
+    wait_for(lambda: len(burst.acknowledged) > 500, timeout=30)
+    stop_server(server)
+    time.sleep(1.0)  # longer than the client's own retries
+    server.start()
+    before = len(burst.acknowledged)
+    wait_for(lambda: len(burst.acknowledged) > before + 300, timeout=30, what="submissions after the restart")
+    burst.stop.set()
+    burst.thread.join(30)
+    wait_inactive(client, burst.acknowledged, timeout=120)
+    wait_caught_up(client, timeout=60)
+    assert burst.refused > 0, "the outage was seen"
+    assert_each_job_lived_once(client, burst.acknowledged)
+    assert_all_records_agree(client)
+
+
+def test_after_a_clean_redis_restart_everything_acknowledged_is_there_and_all_reconnect(own_redis, spawn):
+    _restart_under_load(own_redis, spawn, lambda server: server.stop())
+
+
+def test_with_fsync_always_a_redis_crash_loses_nothing_acknowledged(own_redis, spawn):
+    own_redis[1].config_set("appendfsync", "always")
+
+    def crash(server):
+        os.kill(server.pid(), signal.SIGKILL)
+        wait_for(lambda: not server.is_running(), timeout=10)
+
+    _restart_under_load(own_redis, spawn, crash)
