@@ -79,6 +79,11 @@ def id_generator() -> str:
     return f"{PREFIX}:ids:generator"
 
 
+def submit_rate(userid: int, second: int) -> str:
+    """String counter with TTL: jobs a user submitted in one second (the rate limit)."""
+    return f"{PREFIX}:rate:{{{userid}}}:{second}"
+
+
 def exec_kill(job_id: int) -> str:
     """String: present when the rq exec task of a job must kill it."""
     return f"{PREFIX}:exec:{{{job_id}}}:kill"

@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Largest accepted jobspec document."""
     request_timeout: PositiveSeconds = 30.0
     """Seconds a CLI request waits for the manager or a worker."""
+    submit_rate_limit: NonNegative = 0
+    """Most jobs one user may submit per second (0: no limit); enforced by ingest workers."""
+    query_max_work: Positive = 200_000
+    """Most jobs one list query may examine before it fails (CLI default)."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:

@@ -101,6 +101,7 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
         queue=queue,
         since=_since(since) if since else 0.0,
         constraint=_constraint(constraint),
+        max_work=app.settings.query_max_work,
     )
     rows = q.list_jobs(app.redis, query, timeout=timeout)
     if as_json:

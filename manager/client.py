@@ -37,7 +37,8 @@ def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: f
         raise RequestFailed(f"submission failed: {_last_line(result.exc_string)}")
     value = result.return_value
     if "error" in value:
-        raise InvalidJobspec(value["error"])
+        error = RequestFailed if value["error"].startswith("rate limit") else InvalidJobspec
+        raise error(value["error"])
     return value["ids"]
 
 

@@ -11,22 +11,34 @@ import time
 from rq import get_current_job
 
 from common import keys, messages
-from common.errors import InvalidJobspec
+from common.errors import InvalidJobspec, JobJournalError
 from common.ids import generator_from_redis
 from common.jobspec import parse_jobspec
+from common.settings import load_settings
 
 MAX_JOBS_PER_REQUEST = 10000
 
 
-def ingest(jobspecs: list[bytes], userid: int, max_jobspec_bytes: int = 65536) -> dict:
-    """rq entry point: {"ids": [...]} or {"error": "..."}; never raises for bad input."""
+def ingest(jobspecs: list[bytes], userid: int) -> dict:
+    """rq entry point: {"ids": [...]} or {"error": "..."}; never raises for bad input.
+
+    Limits come from this worker's settings (JOBJOURNAL_MAX_JOBSPEC_BYTES, ..._SUBMIT_RATE_LIMIT).
+    """
+    settings = load_settings()
+    redis = get_current_job().connection
     try:
-        return {"ids": accept_jobs(get_current_job().connection, jobspecs, userid, max_jobspec_bytes)}
-    except InvalidJobspec as err:
+        return {"ids": accept_jobs(redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit)}
+    except (InvalidJobspec, RateLimited) as err:
         return {"error": str(err)}
 
 
-def accept_jobs(redis, jobspecs: list[bytes], userid: int, max_jobspec_bytes: int = 65536) -> list[int]:
+class RateLimited(JobJournalError):
+    """A user submitted more jobs per second than the limit allows."""
+
+
+def accept_jobs(
+    redis, jobspecs: list[bytes], userid: int, max_jobspec_bytes: int = 65536, rate_limit: int = 0
+) -> list[int]:
     if not jobspecs:
         raise InvalidJobspec("no jobspec given")
     if not 0 <= userid < 2**32:
@@ -40,6 +52,8 @@ def accept_jobs(redis, jobspecs: list[bytes], userid: int, max_jobspec_bytes: in
         except InvalidJobspec as err:
             prefix = f"jobspec {index + 1} of {len(jobspecs)}: " if len(jobspecs) > 1 else ""
             raise InvalidJobspec(prefix + str(err)) from err
+    if rate_limit:
+        _charge(redis, userid, len(specs), rate_limit)
     generator = generator_from_redis(redis)
     now = time.time()
     jobs = [
@@ -47,3 +61,15 @@ def accept_jobs(redis, jobspecs: list[bytes], userid: int, max_jobspec_bytes: in
     ]
     redis.xadd(keys.manager_inbox(), {"msg": messages.encode(messages.SubmitJobs(jobs=jobs))})
     return [job.id for job in jobs]
+
+
+def _charge(redis, userid: int, count: int, limit: int) -> None:
+    """Count `count` jobs against the user's current second; refuse (uncounted) past `limit`."""
+    key = keys.submit_rate(userid, int(time.time()))
+    pipe = redis.pipeline(transaction=True)
+    pipe.incrby(key, count)
+    pipe.expire(key, 2)
+    total = pipe.execute()[0]
+    if total > limit:
+        redis.decrby(key, count)
+        raise RateLimited(f"rate limit: user {userid} may submit {limit} jobs per second")

@@ -90,3 +90,25 @@ def test_the_cli_refuses_bad_submissions_before_sending_anything(redis, cli, arg
     assert result.exit_code != 0 and message in result.output
     assert "Traceback" not in result.output
     assert redis.keys("*") == []
+
+
+def test_a_submitter_past_the_rate_limit_is_refused_and_nothing_is_written(redis, monkeypatch):
+    from manager import ingest
+    from manager.ingest import RateLimited
+
+    monkeypatch.setattr(ingest.time, "time", lambda: 1_800_000_000.5)  # all in one second
+
+    spec = msgspec.json.encode(make_jobspec(command=["true"]))
+    accept_jobs(redis, [spec] * 8, 1000, rate_limit=10)
+    before = redis.xlen(keys.manager_inbox())
+    with pytest.raises(RateLimited, match="rate limit: user 1000 may submit 10 jobs per second"):
+        accept_jobs(redis, [spec] * 5, 1000, rate_limit=10)
+    assert redis.xlen(keys.manager_inbox()) == before
+    accept_jobs(redis, [spec] * 2, 1001, rate_limit=10)  # another user has a budget of their own
+
+
+def test_the_ingest_worker_enforces_its_configured_jobspec_size_limit(redis, spawn):
+    spawn("worker", "--queue", "ingest", env={"JOBJOURNAL_MAX_JOBSPEC_BYTES": "100"})
+    with pytest.raises(InvalidJobspec, match="more than the limit of 100"):
+        client.submit(redis, [make_jobspec(command=["echo", "x" * 200])])
+    assert redis.xlen(keys.manager_inbox()) == 0
