@@ -1,0 +1,103 @@
+"""The Redis ACL roles in deploy/users.acl: each role's forbidden operations fail."""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+import redis as redis_lib
+from rq import Queue
+
+from common import keys
+from common.redis_server import EmbeddedRedis
+from tests.conftest import ROOT
+
+USERS = ROOT / "deploy" / "users.acl"
+
+
+@pytest.fixture(scope="module")
+def acl_server():
+    if os.environ.get("REDIS_URL"):
+        pytest.skip("sets ACL users on an embedded server of its own")
+    home = tempfile.mkdtemp(prefix="jj-acl-", dir="/tmp")
+    server = EmbeddedRedis(home)
+    server.start()
+    admin = redis_lib.Redis(unix_socket_path=str(server.socket))
+    for line in USERS.read_text().splitlines():
+        if line.startswith("user "):
+            admin.execute_command("ACL", "SETUSER", *line.split()[1:])
+    admin.xadd(keys.journal(), {"name": "submit"})
+    admin.xadd(keys.job_eventlog(1), {"name": "submit"})
+    admin.set(keys.job_environment(1), '{"SECRET":"x"}')
+    admin.set(keys.view_current(), 1)
+    yield server
+    admin.close()
+    server.stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def login(acl_server):
+    clients = []
+
+    def connect(user: str) -> redis_lib.Redis:
+        password = next(
+            word[1:] for line in USERS.read_text().splitlines() if line.startswith(f"user {user} ")
+            for word in line.split() if word.startswith(">")
+        )
+        client = redis_lib.Redis(unix_socket_path=str(acl_server.socket), username=user, password=password)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        client.close()
+
+
+def _refused(call) -> None:
+    with pytest.raises(redis_lib.exceptions.NoPermissionError):
+        call()
+
+
+def test_a_reader_can_only_read_the_view(login):
+    reader = login("reader")
+    assert reader.get(keys.view_current()) == b"1"
+    _refused(lambda: reader.set(keys.view_current(), 2))
+    _refused(lambda: reader.xrange(keys.job_eventlog(1)))
+    _refused(lambda: reader.get(keys.job_environment(1)))
+    _refused(lambda: reader.xrange(keys.journal()))
+
+
+def test_a_submitter_can_only_enqueue(login):
+    submitter = login("submitter")
+    Queue(keys.INGEST_QUEUE, connection=submitter).enqueue("manager.ingest.ingest", [b"{}"], 1000)
+    _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))
+    _refused(lambda: submitter.get(keys.view_current()))
+    _refused(lambda: submitter.xrange(keys.journal()))
+
+
+def test_a_lister_reads_the_journal_and_writes_the_view_but_nothing_private(login):
+    lister = login("lister")
+    assert lister.xrange(keys.journal())
+    lister.set(keys.view_job(1, 1), b"{}")
+    _refused(lambda: lister.xrange(keys.job_eventlog(1)))
+    _refused(lambda: lister.get(keys.job_environment(1)))
+    _refused(lambda: lister.set(keys.manager_lease(), "mine"))
+    _refused(lambda: lister.get(keys.manager_inbox_cursor()))
+
+
+def test_the_manager_writes_events_but_cannot_wipe_or_reconfigure_redis(login):
+    manager = login("manager")
+    manager.xadd(keys.job_eventlog(2), {"name": "submit"})
+    _refused(lambda: manager.flushall())
+    _refused(lambda: manager.config_set("appendonly", "no"))
+    _refused(lambda: manager.keys("*"))
+
+
+def test_a_worker_hands_jobs_over_but_cannot_touch_events_or_the_view(login):
+    worker = login("worker")
+    worker.xadd(keys.manager_inbox(), {"msg": b"{}"})
+    worker.incr(keys.id_generator())
+    _refused(lambda: worker.xadd(keys.journal(), {"name": "forged"}))
+    _refused(lambda: worker.get(keys.view_current()))
+    _refused(lambda: worker.xrange(keys.job_eventlog(1)))
