@@ -37,17 +37,40 @@ class Backlog:
         return self.position >= len(self.job_ids)
 
     def write_chunk(self, redis, scripts: Scripts) -> None:
+        """Read the next chunk of eventlogs (up to the cursor) and write their backlog entries.
+
+        Built here rather than in a Lua script: the manager's own core does the encoding and
+        Redis only serves the reads and appends, which roughly halves Redis' share of a rebuild.
+        """
         chunk = self.job_ids[self.position : self.position + CHUNK_JOBS]
         reply = keys.journal_reply(self.request.consumer)
-        job_keys = [keys.job_eventlog(int(job_id)) for job_id in chunk]
-        args = [self.cursor, ",".join(self.request.allow), ",".join(self.request.deny), *chunk]
-        pipe = redis.pipeline(transaction=False)
-        scripts.journal_backlog(keys=[reply, *job_keys], args=args, client=pipe)
-        pipe.expire(reply, REPLY_TTL)  # an abandoned reply goes away by itself
-        self.written += pipe.execute()[0]
+        read = redis.pipeline(transaction=False)
+        for job_id in chunk:
+            read.xrange(keys.job_eventlog(int(job_id)), "-", self.cursor)
+        write = redis.pipeline(transaction=False)
+        for job_id, entries in zip(chunk, read.execute(), strict=True):
+            if entries:  # none: purged since the snapshot
+                write.xadd(reply, self._entry(job_id, entries))
+                self.written += 1
+        write.expire(reply, REPLY_TTL)  # an abandoned reply goes away by itself
+        write.execute()
         self.position += len(chunk)
         if self.done:
             self._write_sentinel(redis, reply)
+
+    def _entry(self, job_id: bytes, entries) -> dict:
+        parts, jobspec, r = [], b"", b""
+        allow, deny = self.request.allow, self.request.deny
+        for _, fields in entries:
+            name, context = fields[b"name"], fields[b"context"]
+            jobspec = fields.get(b"jobspec", jobspec)
+            r = fields.get(b"R", r)
+            if (allow or deny) and not _allowed(name.decode(), allow, deny):
+                continue
+            inner = b"" if context == b"{}" else b"," + context[1:-1]
+            parts.append(b'{"name":"%s","timestamp":%s%s}' % (name, fields[b"timestamp"], inner))
+        eventlog = b"[" + b",".join(parts) + b"]"
+        return {"v": 1, "type": "job", "id": job_id, "eventlog": eventlog, "jobspec": jobspec, "R": r}
 
     def _write_sentinel(self, redis, reply: str) -> None:
         fields = {
@@ -63,6 +86,10 @@ class Backlog:
         pipe.expire(reply, REPLY_TTL)
         pipe.execute()
         log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
+
+
+def _allowed(name: str, allow: list[str], deny: list[str]) -> bool:
+    return (not allow or name in allow) and name not in deny
 
 
 def start_backlog(redis, scripts: Scripts, request: JournalRequest) -> Backlog:

@@ -16,4 +16,3 @@ class Scripts:
         self.post_events = redis.register_script(_source("post_events"))
         self.purge_jobs = redis.register_script(_source("purge_jobs"))
         self.journal_snapshot = redis.register_script(_source("journal_snapshot"))
-        self.journal_backlog = redis.register_script(_source("journal_backlog"))
