@@ -32,6 +32,8 @@ log = logging.getLogger("jobjournal.manager")
 
 INBOX_BATCH = 500
 FLUSH_EVENTS = 2000
+STEP_EVENTS = 20000
+"""Inbox entries handled in one step stop after this many events: the step stays short."""
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
 INBOX_TRIM_EVERY = 5.0
@@ -106,12 +108,14 @@ class Manager:
         entries = self._read_inbox()
         if entries:
             self.handler.note_existing([e for _, e in entries])
+        posted_before = self.poster.posted
         for entry_id, fields in entries:
             self._handle_entry(entry_id, fields)
             self.inbox_cursor, self._cursor_moved = entry_id, True
             if len(self.poster) >= FLUSH_EVENTS:
-                self.life.settle()
-                self.flush()
+                self.flush()  # accept first (submit events out, cursor moved); move jobs on below
+            if self.poster.posted - posted_before >= STEP_EVENTS:
+                break  # the rest of the inbox waits for the next step
         self.life.settle()
         self.life.poll_backend()
         self.life.settle()
