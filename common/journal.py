@@ -49,6 +49,13 @@ class BacklogJob(msgspec.Struct, frozen=True):
     R: bytes | None
 
 
+class Unreadable(msgspec.Struct, frozen=True):
+    """A reply entry that does not decode (corrupt or foreign): set it aside and go on."""
+
+    entry_id: str
+    problem: str
+
+
 class Restarted(msgspec.Struct, frozen=True):
     """The full journal was requested again: forget the backlog received so far."""
 
@@ -113,7 +120,12 @@ def read_reply(redis, consumer: str, after: str, count: int = 1000, block_ms: in
     if not response:
         return after, []
     entries = response[0][1]
-    items = [decode_reply_entry(entry_id, fields) for entry_id, fields in entries]
+    items = []
+    for entry_id, fields in entries:
+        try:
+            items.append(decode_reply_entry(entry_id, fields))
+        except CorruptEntry as err:
+            items.append(Unreadable(_text(entry_id), str(err)))
     return _text(entries[-1][0]), items
 
 

@@ -150,6 +150,9 @@ class ListerWorker:
                 for item in items:
                     if isinstance(item, jr.Sentinel):
                         return item
+                    if isinstance(item, jr.Unreadable):
+                        self._set_aside(keys.journal_reply(consumer), item.entry_id, item.problem)
+                        continue
                     writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
                 self.redis.hset(keys.view_building(), "jobs", writer.jobs)
         finally:
@@ -183,7 +186,7 @@ class ListerWorker:
         changes = Changes(self.generation)
         for entry in entries:
             if entry.problem:
-                self._set_aside(entry)
+                self._set_aside(keys.journal(), entry.entry_id, entry.problem)
                 continue
             if entry.is_purge:
                 views[entry.job_id] = None
@@ -202,9 +205,9 @@ class ListerWorker:
             else:
                 self.cache[job_id] = view
 
-    def _set_aside(self, entry: jr.JournalEvent) -> None:
-        log.error("journal entry %s skipped: %s", entry.entry_id, entry.problem)
-        record = {"source": keys.journal(), "entry": entry.entry_id, "reason": entry.problem}
+    def _set_aside(self, source: str, entry_id: str, problem: str) -> None:
+        log.error("%s entry %s set aside: %s", source, entry_id, problem)
+        record = {"source": source, "entry": entry_id, "reason": problem}
         self.redis.xadd(keys.dead_letters(), record, maxlen=10000, approximate=True)
 
     def _applied(self, view: JobView | None, entry: jr.JournalEvent) -> JobView | None:

@@ -26,13 +26,17 @@ from manager.timers import Timers
 
 log = logging.getLogger("jobjournal.manager")
 SETTLE_ROUNDS = 20
+CHECKPOINT_EVERY = 1000
+"""Jobs advanced between two checkpoints (lease renewed, queued events written)."""
 BACKENDS = {"sim": SimExec, "rq": RqExec}
 _encode = msgspec.json.encode
 
 
 class Lifecycle:
-    def __init__(self, redis, settings: Settings, poster: EventPoster, clock=time.time):
+    def __init__(self, redis, settings: Settings, poster: EventPoster, clock=time.time, checkpoint=lambda: None):
         self.redis = redis
+        self.checkpoint = checkpoint
+        """Called now and then during long work: the manager renews its lease and writes events."""
         self.settings = settings
         self.poster = poster
         self.now = clock
@@ -104,9 +108,13 @@ class Lifecycle:
             now = self.now()
             for action in self.timers.pop_due(now):
                 action()
+            advanced = 0
             while self._dirty:
                 job = self._dirty.pop(next(iter(self._dirty)))
                 self._advance(job)
+                advanced += 1
+                if advanced % CHECKPOINT_EVERY == 0:
+                    self.checkpoint()
             self._schedule(self.now())
             next_due = self.timers.next_due()
             if not self._dirty and (next_due is None or next_due > self.now()):

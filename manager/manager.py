@@ -32,7 +32,7 @@ log = logging.getLogger("jobjournal.manager")
 
 INBOX_BATCH = 500
 FLUSH_EVENTS = 2000
-STEP_EVENTS = 20000
+STEP_EVENTS = 5000
 """Inbox entries handled in one step stop after this many events: the step stays short."""
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
@@ -56,7 +56,7 @@ class Manager:
         self.poster = EventPoster(
             self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, self._renew
         )
-        self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock)
+        self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint)
         self.handler = RequestHandler(self)
         self.backlogs: list[Backlog] = []
         self.journal_requests: list[messages.JournalRequest] = []
@@ -99,6 +99,12 @@ class Manager:
             self.step()
 
     # -- one iteration
+    def _checkpoint(self) -> None:
+        """During long work: keep the lease, and write queued events (the cursor stays put)."""
+        self._renew()
+        if len(self.poster) >= FLUSH_EVENTS:
+            self.poster.flush()
+
     def _renew(self) -> None:
         if not self.lease.renew_if_due():
             raise LeaseLost("lease expired before renewal")

@@ -110,3 +110,12 @@ def test_a_restart_with_many_held_jobs_keeps_the_lease_throughout(redis, start_m
     wait_for(lambda: names(redis, held[-1]).count("priority") == 2, timeout=30)
     assert second.leading.is_set()
     assert all(names(redis, job_id).count("restart") == 1 for job_id in held[::500])
+
+
+def test_a_large_backlog_of_submissions_is_worked_through_without_losing_the_lease(redis, start_manager, caplog):
+    job_ids = []
+    for _ in range(8):
+        job_ids += submit(redis, 1000)
+    start_manager(lease_ttl=0.5)
+    wait_inactive(redis, job_ids, timeout=60)
+    assert "lost the lease" not in caplog.text
