@@ -27,6 +27,8 @@ from manager.timers import Timers
 log = logging.getLogger("jobjournal.manager")
 SETTLE_ROUNDS = 20
 CHECKPOINT_EVERY = 1000
+SETTLE_BUDGET = 20000
+"""Job advances in one settle: a step stays short, and new work is accepted in between."""
 """Jobs advanced between two checkpoints (lease renewed, queued events written)."""
 BACKENDS = {"sim": SimExec, "rq": RqExec}
 _encode = msgspec.json.encode
@@ -102,14 +104,20 @@ class Lifecycle:
             self.pending.add(job.id, priority)
 
     # -- moving jobs on
-    def settle(self) -> None:
-        """Advance every job that can move, fire due timers and schedule, until all is still."""
+    @property
+    def busy(self) -> bool:
+        """Jobs are still waiting to be moved on (settle stopped at its budget)."""
+        return bool(self._dirty)
+
+    def settle(self, budget: int = SETTLE_BUDGET) -> None:
+        """Advance jobs that can move (oldest first), fire due timers and schedule, until all is
+        still or `budget` job advances are spent; what is left waits for the next call."""
+        advanced = 0
         for _ in range(SETTLE_ROUNDS):
             now = self.now()
             for action in self.timers.pop_due(now):
                 action()
-            advanced = 0
-            while self._dirty:
+            while self._dirty and advanced < budget:
                 job = self._dirty.pop(next(iter(self._dirty)))
                 self._advance(job)
                 advanced += 1
@@ -117,7 +125,7 @@ class Lifecycle:
                     self.checkpoint()
             self._schedule(self.now())
             next_due = self.timers.next_due()
-            if not self._dirty and (next_due is None or next_due > self.now()):
+            if advanced >= budget or not self._dirty and (next_due is None or next_due > self.now()):
                 return
 
     def poll_backend(self) -> None:

@@ -32,7 +32,7 @@ log = logging.getLogger("jobjournal.manager")
 
 INBOX_BATCH = 500
 FLUSH_EVENTS = 2000
-STEP_EVENTS = 5000
+STEP_EVENTS = 20000
 """Inbox entries handled in one step stop after this many events: the step stays short."""
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
@@ -131,7 +131,7 @@ class Manager:
         self._trim_inbox_if_due()
 
     def _read_inbox(self):
-        block = None if self.backlogs else self._block_ms()
+        block = None if self.backlogs or self.life.busy else self._block_ms()
         response = self.redis.xread({keys.manager_inbox(): self.inbox_cursor}, count=INBOX_BATCH, block=block)
         if not response:
             return []

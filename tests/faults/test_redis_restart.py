@@ -59,6 +59,7 @@ def _restart_under_load(own_redis, spawn, stop_server) -> None:
     env = {"JOBJOURNAL_REDIS_URL": server.url}
     spawn("manager", env=env)
     spawn("lister", env=env)
+    spawn("worker", "--queue", "ingest", env=env)
     burst = PatientBurst(client)
     burst.thread.start()
     wait_for(lambda: len(burst.acknowledged) > 500, timeout=30)
@@ -69,11 +70,25 @@ def _restart_under_load(own_redis, spawn, stop_server) -> None:
     wait_for(lambda: len(burst.acknowledged) > before + 300, timeout=30, what="submissions after the restart")
     burst.stop.set()
     burst.thread.join(30)
-    wait_inactive(client, burst.acknowledged, timeout=120)
+    through_rq = _submit_through_rq(client)  # the rq ingest worker reconnected too
+    wait_inactive(client, burst.acknowledged + through_rq, timeout=120)
     wait_caught_up(client, timeout=60)
     assert burst.refused > 0, "the outage was seen"
     assert_each_job_lived_once(client, burst.acknowledged)
     assert_all_records_agree(client)
+
+
+def _submit_through_rq(client) -> list[int]:
+    from common.errors import RequestFailed
+    from common.jobspec import make_jobspec
+    from manager import client as api
+
+    for _ in range(20):
+        try:
+            return api.submit(client, [make_jobspec(command=["after-restart"])], timeout=5)
+        except (RequestFailed, redis_lib.ConnectionError, redis_lib.BusyLoadingError):
+            time.sleep(0.5)
+    raise AssertionError("no ingest worker answered after the Redis restart")
 
 
 def test_after_a_clean_redis_restart_everything_acknowledged_is_there_and_all_reconnect(own_redis, spawn):

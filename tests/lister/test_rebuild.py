@@ -176,3 +176,24 @@ def test_a_corrupt_journal_entry_is_set_aside_and_the_lister_goes_on(redis, star
     [(_, letter)] = redis.xrange(keys.dead_letters())
     assert letter[b"source"] == keys.journal().encode() and b"bogus" in letter[b"reason"]
     assert q.stats(redis)["inactive"] == 4
+
+
+def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start_manager, start_lister, monkeypatch):
+    from common import journal as jr
+
+    start_manager()
+    job_ids = submit(redis, 3)
+    wait_inactive(redis, job_ids)
+    real_read = jr.read_reply
+
+    def read_with_garbage(redis_, consumer, after, **kwargs):
+        if after == "0-0":
+            redis_.xadd(keys.journal_reply(consumer), {"type": "job", "id": "x", "eventlog": "not json"})
+        return real_read(redis_, consumer, after, **kwargs)
+
+    monkeypatch.setattr(jr, "read_reply", read_with_garbage)
+    start_lister()
+    wait_caught_up(redis)
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert letter[b"source"].startswith(b"jj:journal:reply:") and letter[b"reason"]
+    assert q.stats(redis)["inactive"] == 3
