@@ -30,7 +30,7 @@ from manager.scripts import Scripts
 
 log = logging.getLogger("jobjournal.manager")
 
-INBOX_BATCH = 500
+INBOX_BATCH = 64
 FLUSH_EVENTS = 2000
 STEP_EVENTS = 20000
 """Inbox entries handled in one step stop after this many events: the step stays short."""
@@ -112,8 +112,6 @@ class Manager:
     def step(self) -> None:
         self._renew()
         entries = self._read_inbox()
-        if entries:
-            self.handler.note_existing([e for _, e in entries])
         posted_before = self.poster.posted
         for entry_id, fields in entries:
             self._handle_entry(entry_id, fields)

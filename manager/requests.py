@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from common import events as ev
 from common import keys, messages
-from common.errors import CorruptEntry
 from common.messages import Reply
 from common.states import PENDING, State
 from manager.jobs import Job
@@ -17,7 +16,6 @@ class RequestHandler:
     def __init__(self, manager):
         self.manager = manager
         self.life = manager.life
-        self._existing: set[int] = set()
 
     def handle(self, request: messages.AnyRequest) -> Reply | None:
         match request:
@@ -38,32 +36,22 @@ class RequestHandler:
                 self._exec_report(request)
                 return None
 
-    def note_existing(self, entries: list[dict]) -> None:
-        """Find which submitted ids already exist: an entry replayed after a restart, or sent twice."""
-        ids = []
-        for fields in entries:
-            try:
-                request = messages.decode_request(fields[b"msg"])
-            except (KeyError, CorruptEntry):
-                continue  # dead-lettered when handled
-            if isinstance(request, messages.SubmitJobs):
-                ids += [job.id for job in request.jobs if job.id not in self.life.jobs]
-        if not ids:
-            self._existing = set()
-            return
-        pipe = self.manager.redis.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.exists(keys.job_eventlog(job_id))
-        self._existing = {job_id for job_id, found in zip(ids, pipe.execute(), strict=True) if found}
-
     # -- submissions
     def _submit(self, request: messages.SubmitJobs) -> Reply:
+        existing = self._existing([job.id for job in request.jobs if job.id not in self.life.jobs])
         for new in request.jobs:
-            if new.id in self.life.jobs or new.id in self._existing:
-                continue  # a replay of an entry already posted before a restart
+            if new.id in self.life.jobs or new.id in existing:
+                continue  # a replay after a restart, or the same entry delivered twice
             job = Job(new.id, new.userid, new.jobspec, new.t_submit, new.jobspec.urgency)
             self.life.submit(job)
         return Reply(data=[job.id for job in request.jobs])
+
+    def _existing(self, job_ids: list[int]) -> set[int]:
+        """Which of these ids already have an eventlog (one round trip per inbox entry)."""
+        pipe = self.manager.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(keys.job_eventlog(job_id))
+        return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
 
     # -- changes to existing jobs
     def _change(self, job_ids: list[int], userid: int, change) -> Reply:
