@@ -32,7 +32,7 @@ log = logging.getLogger("jobjournal.manager")
 
 INBOX_BATCH = 64
 FLUSH_EVENTS = 2000
-STEP_EVENTS = 20000
+STEP_EVENTS = 5000
 """Inbox entries handled in one step stop after this many events: the step stays short."""
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
