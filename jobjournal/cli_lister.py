@@ -13,7 +13,7 @@ import click
 
 from common.ids import f58
 from jobjournal import jobs_format
-from jobjournal.cli_services import _setup_logging, _stop_on_signals
+from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
 from jobjournal.context import DURATION, JOB_ID, App, pass_app
 from lister import query as q
 
@@ -26,7 +26,8 @@ def lister(app: App, verbose) -> None:
     from lister.worker import ListerWorker
 
     _setup_logging(verbose)
-    ListerWorker(app.redis, app.settings).run(_stop_on_signals())
+    stop = _stop_on_signals()
+    ListerWorker(patient_redis(app, stop), app.settings).run(stop)
 
 
 def _userid(text: str) -> int | None:

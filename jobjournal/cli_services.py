@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import click
 import msgspec
@@ -18,6 +19,19 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+
+
+def patient_redis(app: App, stop: threading.Event):
+    """The Redis client for a long-running process: wait (and say so) until Redis answers."""
+    from common.errors import RedisUnavailable
+
+    while not stop.is_set():
+        try:
+            return app.redis
+        except RedisUnavailable as err:
+            logging.getLogger("jobjournal").warning("%s; trying again in 1s", err)
+            stop.wait(1.0)
+    raise SystemExit(0)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -44,7 +58,8 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
         if value is not None
     }
     settings = msgspec.structs.replace(app.settings, **overrides)
-    Manager(app.redis, settings).run(_stop_on_signals())
+    stop = _stop_on_signals()
+    Manager(patient_redis(app, stop), settings).run(stop)
 
 
 @click.command()
@@ -60,15 +75,25 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
 @pass_app
 def worker(app: App, queues, burst, verbose) -> None:
     """Run an rq worker: ingest validates submissions, exec runs commands."""
+    import redis as redis_lib
     from rq import Queue, SimpleWorker
 
     _setup_logging(verbose)
     names = {"ingest": keys.INGEST_QUEUE, "exec": keys.EXEC_QUEUE}
     chosen = [names[q] for q in (queues or ("ingest", "exec"))]
-    rq_queues = [Queue(name, connection=app.redis) for name in chosen]
-    SimpleWorker(rq_queues, connection=app.redis).work(
-        burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
-    )
+    patient_redis(app, threading.Event())
+    while True:
+        rq_queues = [Queue(name, connection=app.redis) for name in chosen]
+        try:
+            SimpleWorker(rq_queues, connection=app.redis).work(
+                burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
+            )
+            return
+        except redis_lib.ConnectionError as err:
+            if burst:
+                raise
+            logging.getLogger("jobjournal.worker").warning("Redis unreachable (%s); starting again in 1s", err)
+            time.sleep(1.0)
 
 
 COMMANDS = [manager, worker]
