@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 import time
 import uuid
 from importlib import resources
+
+import redis as redis_lib
 
 
 def _script(redis, name: str):
@@ -42,6 +46,39 @@ class Lease:
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.token])
 
+    def release_quietly(self) -> None:
+        """Give the lease up if we hold it; never raise (Redis may be the reason we stop)."""
+        with contextlib.suppress(redis_lib.RedisError):
+            self.release()
+
     def holder(self) -> str | None:
         value = self.redis.get(self.key)
         return value.decode() if value else None
+
+
+def run_while_holding(lease: Lease, stop: threading.Event, work, *, active: threading.Event, lost, log) -> None:
+    """Call work(stop) whenever this process holds `lease`; stand by while another does.
+
+    `work` returns when `stop` is set, or raises one of `lost` when the lease is gone. Redis
+    trouble is waited out: a process under a lease never dies of it. `active` is cleared
+    whenever `work` is not running.
+    """
+    while not stop.is_set():
+        try:
+            if not lease.try_acquire():
+                stop.wait(lease.ttl_ms / 4000)
+                continue
+            work(stop)
+        except lost as err:
+            log.warning("standing by: %s", err)
+            lease.release_quietly()
+        except redis_lib.ConnectionError as err:
+            log.warning("Redis unreachable (%s); retrying", err)
+            stop.wait(1.0)
+        except redis_lib.RedisError as err:
+            log.error("Redis refused an operation (%s); starting over in 1s", err)
+            lease.release_quietly()
+            stop.wait(1.0)
+        finally:
+            active.clear()
+    lease.release_quietly()

@@ -13,12 +13,11 @@ import threading
 import time
 
 import msgspec
-import redis as redis_lib
 
 from common import events as ev
 from common import journal as jr
 from common import keys
-from common.lease import Lease
+from common.lease import Lease, run_while_holding
 from common.settings import Settings
 from lister.errors import LeaseLost, ListerError, StaleView
 from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R, view_from_events
@@ -46,26 +45,9 @@ class ListerWorker:
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
+        """Apply the journal while holding the lister lease; stand by otherwise."""
         stop = stop or threading.Event()
-        while not stop.is_set():
-            try:
-                if not self.lease.try_acquire():
-                    stop.wait(self.settings.lease_ttl / 4)
-                    continue
-                self._work(stop)
-            except (LeaseLost, StaleView) as err:
-                log.warning("standing by: %s", err)
-                self._give_up_lease()
-            except redis_lib.ConnectionError as err:
-                log.warning("Redis unreachable (%s); retrying", err)
-                stop.wait(1.0)
-            except redis_lib.RedisError as err:
-                log.error("Redis refused an operation (%s); starting over in 1s", err)
-                self._give_up_lease()
-                stop.wait(1.0)
-            finally:
-                self.applying.clear()
-        self._give_up_lease()
+        run_while_holding(self.lease, stop, self._work, active=self.applying, lost=(LeaseLost, StaleView), log=log)
 
     def _work(self, stop: threading.Event) -> None:
         started = time.monotonic()
@@ -85,13 +67,6 @@ class ListerWorker:
                 continue
             if entries:
                 self.apply(entries)
-
-    def _give_up_lease(self) -> None:
-        """After a stale batch we may still hold the lease: free it so someone resumes now."""
-        try:
-            self.lease.release()
-        except redis_lib.RedisError:
-            log.debug("could not release the lister lease")
 
     def _renew(self) -> None:
         if not self.lease.renew_if_due():

@@ -8,16 +8,13 @@ written, and purging. A restarted manager rebuilds everything from Redis.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 
-import redis as redis_lib
-
 from common import keys, messages
 from common.errors import CorruptEntry
-from common.lease import Lease
+from common.lease import Lease, run_while_holding
 from common.settings import Settings
 from manager.backlog import Backlog, start_backlog
 from manager.errors import LeaseLost
@@ -70,24 +67,7 @@ class Manager:
     def run(self, stop: threading.Event | None = None) -> None:
         """Wait for the lease, lead until `stop` is set; on lease loss or Redis trouble, wait again."""
         stop = stop or threading.Event()
-        while not stop.is_set():
-            try:
-                if not self.lease.try_acquire():
-                    stop.wait(self.settings.lease_ttl / 4)
-                    continue
-                self._lead(stop)
-            except LeaseLost as err:
-                log.warning("lost the lease: %s", err)
-            except redis_lib.ConnectionError as err:
-                log.warning("Redis unreachable (%s); retrying", err)
-                stop.wait(1.0)
-            except redis_lib.RedisError as err:
-                log.error("Redis refused a write (%s); starting over from Redis in 1s", err)
-                stop.wait(1.0)
-            finally:
-                self.leading.clear()
-        with contextlib.suppress(redis_lib.RedisError):
-            self.lease.release()
+        run_while_holding(self.lease, stop, self._lead, active=self.leading, lost=LeaseLost, log=log)
 
     def _lead(self, stop: threading.Event) -> None:
         started = time.monotonic()
