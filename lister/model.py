@@ -11,7 +11,7 @@ import msgspec
 
 from common import events as ev
 from common.jobspec import Jobspec
-from common.resources import R, decode_idset, encode_idset
+from common.resources import R, encode_idset
 from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
 VIEW_VERSION = 2
@@ -192,5 +192,3 @@ def decode_jobspec(data: bytes) -> Jobspec:
 def decode_R(data: bytes) -> R:
     return _R_decoder.decode(data)
 
-
-__all__ = ["JobView", "ATTRIBUTES", "VIEW_VERSION", "member", "view_from_events", "decode_idset"]

@@ -11,7 +11,7 @@ from common import events as ev
 from common import journal as jr
 from common import keys
 from lister.model import view_from_events
-from lister.view import LISTS, BulkWriter
+from lister.view import BulkWriter
 
 CHUNK = 1000
 
@@ -54,5 +54,3 @@ def dump_view(redis, generation: int) -> dict:
             dump["lists"][name] = redis.zrange(key, 0, -1, withscores=True)
     return dump
 
-
-__all__ = ["build_naive", "dump_view", "LISTS"]

@@ -19,7 +19,7 @@ from common import journal as jr
 from common import keys
 from common.lease import Lease, run_while_holding
 from common.settings import Settings
-from lister.errors import LeaseLost, ListerError, StaleView
+from lister.errors import LeaseLost, StaleView
 from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R, view_from_events
 from lister.view import BulkWriter, Changes, delete_generation, load_script
 
@@ -180,6 +180,13 @@ class ListerWorker:
             else:
                 self.cache[job_id] = view
 
+    def _decoded(self, job_id: int, data: bytes) -> JobView | None:
+        try:
+            return JobView.from_json(data)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            self._set_aside(keys.view_job(self.generation, job_id), "", f"unreadable view document: {err}")
+            return None  # rebuilt from its next submit, or left out: the process goes on
+
     def _set_aside(self, source: str, entry_id: str, problem: str) -> None:
         log.error("%s entry %s set aside: %s", source, entry_id, problem)
         record = {"source": source, "entry": entry_id, "reason": problem}
@@ -213,7 +220,7 @@ class ListerWorker:
         if missing:
             stored = self.redis.mget([keys.view_job(self.generation, job_id) for job_id in missing])
             for job_id, data in zip(missing, stored, strict=True):
-                views[job_id] = JobView.from_json(data) if data else None
+                views[job_id] = self._decoded(job_id, data) if data else None
         return views
 
 
@@ -225,5 +232,3 @@ def _jobs_known_before(entries: list[jr.JournalEvent]) -> dict[int, bool]:
             jobs[entry.job_id] = not isinstance(entry.event, ev.Submit)
     return jobs
 
-
-__all__ = ["ListerWorker", "ListerError"]

@@ -36,7 +36,7 @@ class Backlog:
     def done(self) -> bool:
         return self.position >= len(self.job_ids)
 
-    def write_chunk(self, redis, scripts: Scripts) -> None:
+    def write_chunk(self, redis) -> None:
         """Read the next chunk of eventlogs (up to the cursor) and write their backlog entries.
 
         Built here rather than in a Lua script: the manager's own core does the encoding and

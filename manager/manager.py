@@ -152,7 +152,7 @@ class Manager:
 
     def _write_backlogs(self) -> None:
         for backlog in self.backlogs:
-            backlog.write_chunk(self.redis, self.scripts)
+            backlog.write_chunk(self.redis)
         self.backlogs = [backlog for backlog in self.backlogs if not backlog.done]
 
     def _trim_inbox_if_due(self) -> None:

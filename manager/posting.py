@@ -16,7 +16,6 @@ from manager.errors import LeaseLost
 from manager.scripts import Scripts
 
 BATCH_EVENTS = 2000
-FIXED_KEYS = 6
 
 
 class EventPoster:
