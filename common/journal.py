@@ -103,6 +103,17 @@ def decode_reply_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> Bac
     raise CorruptEntry(f"reply entry {_text(entry_id)}: unknown type {kind!r}")
 
 
+def register_consumer(redis, consumer: str, cursor: str) -> None:
+    """Tell the manager how far `consumer` has read, so the journal is kept from there on.
+
+    A registration older than the manager's consumer TTL no longer holds anything back."""
+    redis.hset(keys.journal_consumers(), consumer, f"{cursor} {time.time():.3f}")
+
+
+def forget_consumer(redis, consumer: str) -> None:
+    redis.hdel(keys.journal_consumers(), consumer)
+
+
 def new_consumer_name() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -193,6 +204,7 @@ def follow_full_journal(
             if isinstance(item, Sentinel):
                 sentinel = item
     redis.delete(keys.journal_reply(consumer))
+    forget_consumer(redis, consumer)  # the manager's hold from the snapshot is not needed now
     cursor, seq = sentinel.cursor, sentinel.seq
     while True:
         entries = read_journal(redis, cursor, seq, block_ms=block_ms)

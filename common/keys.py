@@ -34,6 +34,13 @@ def journal_head() -> str:
     return f"{PREFIX}:journal:head"
 
 
+def journal_consumers() -> str:
+    """Hash: consumer name -> "<cursor> <unix time>": how far each registered consumer has read.
+
+    The manager trims the journal only behind the slowest fresh registration."""
+    return f"{PREFIX}:journal:consumers"
+
+
 def journal_reply(consumer: str) -> str:
     """Stream: a full-journal reply (backlog entries, then a sentinel) for one consumer."""
     return f"{PREFIX}:journal:reply:{consumer}"

@@ -44,8 +44,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Purge inactive jobs older than this many seconds (0: no age limit)."""
     purge_num_limit: NonNegative = 0
     """Keep at most this many inactive jobs (0: no count limit)."""
-    journal_maxlen: NonNegative = 100_000
-    """Approximate cap on journal entries (0: uncapped)."""
+    journal_maxlen: NonNegative = 2_000_000
+    """Hard, approximate cap on journal entries (0: none); below it the journal is kept only
+    from the slowest registered consumer on (see journal_consumer_ttl)."""
+    journal_keep_s: Seconds = 10.0
+    """Seconds of journal always kept, whatever consumers have read."""
+    journal_consumer_ttl: PositiveSeconds = 600.0
+    """A consumer that has not reported its cursor for this long holds nothing back."""
     max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""
     request_timeout: PositiveSeconds = 30.0

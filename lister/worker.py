@@ -26,6 +26,7 @@ from lister.view import BulkWriter, Changes, delete_generation, load_script
 log = logging.getLogger("jobjournal.lister")
 
 LIVE_BATCH = 1000
+REGISTER_EVERY = 1.0
 BLOCK_MS = 100
 REPLY_STALL_S = 15.0
 
@@ -42,6 +43,9 @@ class ListerWorker:
         self.cursor = "0-0"
         self.seq = 0
         self.cache: dict[int, JobView] = {}
+        self.name = f"lister:{self.lease.token.rsplit(':', 1)[0]}"
+        """Its journal consumer name: the manager keeps the journal from its cursor on."""
+        self._registered_at = 0.0
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
@@ -52,6 +56,7 @@ class ListerWorker:
     def _work(self, stop: threading.Event) -> None:
         started = time.monotonic()
         self.cache = {}
+        self._registered_at = 0.0
         if self._resume():
             log.info("resumed generation %d at %s in %.3fs", self.generation, self.cursor, time.monotonic() - started)
         else:
@@ -67,6 +72,13 @@ class ListerWorker:
                 continue
             if entries:
                 self.apply(entries)
+            self._register_if_due()
+
+    def _register_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._registered_at >= REGISTER_EVERY:
+            jr.register_consumer(self.redis, self.name, self.cursor)
+            self._registered_at = now
 
     def _renew(self) -> None:
         if not self.lease.renew_if_due():
@@ -124,6 +136,8 @@ class ListerWorker:
                     return None
                 for item in items:
                     if isinstance(item, jr.Sentinel):
+                        jr.register_consumer(self.redis, self.name, item.cursor)  # the snapshot's hold passes on
+                        jr.forget_consumer(self.redis, consumer)
                         return item
                     if isinstance(item, jr.Unreadable):
                         self._set_aside(keys.journal_reply(consumer), item.entry_id, item.problem)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from common import keys
+from common.journal import register_consumer
 from common.messages import JournalRequest
 from manager.scripts import Scripts
 
@@ -98,4 +99,5 @@ def start_backlog(redis, scripts: Scripts, request: JournalRequest) -> Backlog:
     cursor, seq, purged, inactive, active = scripts.journal_snapshot(keys=keys_)
     job_ids = list(inactive) + sorted(active, key=int)
     cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+    register_consumer(redis, request.consumer, cursor)  # keep the journal from the snapshot on
     return Backlog(request, cursor, int(seq), int(purged), job_ids)

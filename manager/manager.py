@@ -19,6 +19,7 @@ from common.settings import Settings
 from manager.backlog import Backlog, start_backlog
 from manager.errors import LeaseLost
 from manager.jobs import restore_job
+from manager.journal_trim import trim_floor
 from manager.lifecycle import Lifecycle
 from manager.posting import EventPoster
 from manager.purge import purge_candidates, purge_jobs
@@ -34,6 +35,7 @@ STEP_EVENTS = 5000
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
 INBOX_TRIM_EVERY = 5.0
+JOURNAL_TRIM_EVERY = 2.0
 RESTORE_CHUNK = 1000
 DEAD_LETTER_MAXLEN = 10000
 REPLY_TTL = 300
@@ -62,6 +64,7 @@ class Manager:
         self._cursor_moved = False
         self._purged_at = 0.0
         self._trimmed_at = 0.0
+        self._journal_trimmed_at = 0.0
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
@@ -107,6 +110,7 @@ class Manager:
         self._write_backlogs()
         self._purge_if_due()
         self._trim_inbox_if_due()
+        self._trim_journal_if_due()
 
     def _read_inbox(self):
         block = None if self.backlogs or self.life.busy else self._block_ms()
@@ -154,6 +158,17 @@ class Manager:
         for backlog in self.backlogs:
             backlog.write_chunk(self.redis)
         self.backlogs = [backlog for backlog in self.backlogs if not backlog.done]
+
+    def _trim_journal_if_due(self) -> None:
+        """Drop journal entries every fresh registered consumer has read, keeping the last
+        `journal_keep_s` seconds; the hard cap (`journal_maxlen`, on every XADD) bounds the rest."""
+        now = time.monotonic()
+        if now - self._journal_trimmed_at < JOURNAL_TRIM_EVERY:
+            return
+        self._journal_trimmed_at = now
+        settings = self.settings
+        floor = trim_floor(self.redis, self.clock(), settings.journal_consumer_ttl, settings.journal_keep_s)
+        self.redis.xtrim(keys.journal(), minid=floor, approximate=True)
 
     def _trim_inbox_if_due(self) -> None:
         """Drop inbox entries whose effects are posted (they hold environments, too)."""

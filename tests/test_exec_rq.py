@@ -86,3 +86,19 @@ def test_event_timestamps_of_real_jobs_never_go_backwards(redis, rq_system):
     for job_id in job_ids:
         stamps = [event.timestamp for event in eventlog(redis, job_id)]
         assert stamps == sorted(stamps)
+
+
+def test_a_restarted_manager_ends_rq_jobs_whose_worker_is_gone(redis, start_manager, spawn, tmp_path):
+    first = start_manager(exec_backend="rq")
+    worker = spawn("worker", "--queue", "exec")
+    pidfile = tmp_path / "pid"
+    [job_id] = submit(redis, command=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"])
+    wait_for(lambda: "start" in names(redis, job_id) and pidfile.exists() and pidfile.read_text(), timeout=20)
+    first.stop.set()
+    wait_for(lambda: not first.leading.is_set(), timeout=10)
+    os.killpg(worker.pid, signal.SIGKILL)
+    os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    start_manager(exec_backend="rq")
+    wait_inactive(redis, [job_id], timeout=20)
+    exception = _exception(redis, job_id)
+    assert exception.type == "exec" and "worker lost" in exception.note

@@ -197,3 +197,19 @@ def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start
     [(_, letter)] = redis.xrange(keys.dead_letters())
     assert letter[b"source"].startswith(b"jj:journal:reply:") and letter[b"reason"]
     assert q.stats(redis)["inactive"] == 3
+
+
+def test_the_journal_is_kept_from_a_stopped_listers_cursor_and_trimmed_once_read(redis, start_manager, start_lister):
+    start_manager(journal_keep_s=0)
+    first = start_lister()
+    wait_inactive(redis, submit(redis, 5))
+    wait_caught_up(redis)
+    first.stop.set()
+    wait_for(lambda: not first.applying.is_set())
+    wait_inactive(redis, submit(redis, 50))
+    time.sleep(2.5)  # a trim pass of the manager
+    second = start_lister()
+    wait_caught_up(redis)
+    assert second.generation == first.generation, "nothing it had not read was trimmed"
+    time.sleep(2.5)
+    assert redis.xlen(keys.journal()) < 100, "what every consumer has read is trimmed"
