@@ -91,7 +91,7 @@ def _drop_views(system: System) -> None:
     redis = system.redis
     for generation in range(1, int(redis.get(keys.view_generation_counter()) or 0) + 1):
         delete_generation(redis, generation)
-    redis.delete(keys.view_current(), keys.view_building())
+    redis.delete(keys.view_current(), keys.view_building(), keys.journal_consumers())
 
 
 def naive_rebuild(system: System) -> float:

@@ -43,8 +43,6 @@ class ListerWorker:
         self.cursor = "0-0"
         self.seq = 0
         self.cache: dict[int, JobView] = {}
-        self.name = f"lister:{self.lease.token.rsplit(':', 1)[0]}"
-        """Its journal consumer name: the manager keeps the journal from its cursor on."""
         self._registered_at = 0.0
 
     # -- the process
@@ -77,7 +75,7 @@ class ListerWorker:
     def _register_if_due(self) -> None:
         now = time.monotonic()
         if now - self._registered_at >= REGISTER_EVERY:
-            jr.register_consumer(self.redis, self.name, self.cursor)
+            jr.register_consumer(self.redis, _consumer(self.generation), self.cursor)
             self._registered_at = now
 
     def _renew(self) -> None:
@@ -136,7 +134,8 @@ class ListerWorker:
                     return None
                 for item in items:
                     if isinstance(item, jr.Sentinel):
-                        jr.register_consumer(self.redis, self.name, item.cursor)  # the snapshot's hold passes on
+                        # the snapshot's hold on the journal passes to the new generation
+                        jr.register_consumer(self.redis, _consumer(writer.generation), item.cursor)
                         jr.forget_consumer(self.redis, consumer)
                         return item
                     if isinstance(item, jr.Unreadable):
@@ -159,6 +158,7 @@ class ListerWorker:
             pipe.delete(keys.view_building())
             pipe.execute()
         if old is not None:
+            jr.forget_consumer(self.redis, _consumer(int(old)))
             delete_generation(self.redis, int(old))
 
     def _drop_abandoned_build(self) -> None:
@@ -236,6 +236,11 @@ class ListerWorker:
             for job_id, data in zip(missing, stored, strict=True):
                 views[job_id] = self._decoded(job_id, data) if data else None
         return views
+
+
+def _consumer(generation: int) -> str:
+    """The journal consumer a view generation registers as: whichever worker applies it."""
+    return f"view-g{generation}"
 
 
 def _jobs_known_before(entries: list[jr.JournalEvent]) -> dict[int, bool]:
