@@ -168,7 +168,7 @@ class Manager:
         self._journal_trimmed_at = now
         settings = self.settings
         floor = trim_floor(self.redis, self.clock(), settings.journal_consumer_ttl, settings.journal_keep_s)
-        self.redis.xtrim(keys.journal(), minid=floor, approximate=True)
+        self.redis.xtrim(keys.journal(), minid=floor, approximate=False)  # "~" trims at most 10K a call
 
     def _trim_inbox_if_due(self) -> None:
         """Drop inbox entries whose effects are posted (they hold environments, too)."""
