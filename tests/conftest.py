@@ -44,7 +44,7 @@ def redis_url():
 
 @pytest.fixture
 def settings(redis_url, tmp_path) -> Settings:
-    return Settings(redis_url=redis_url, home=str(tmp_path), lease_ttl=1.0)
+    return Settings(redis_url=redis_url, home=str(tmp_path), lease_ttl=1.0, journal_keep_s=3600)
 
 
 @pytest.fixture
@@ -126,6 +126,7 @@ def spawn(redis_url, tmp_path):
             "JOBJOURNAL_REDIS_URL": redis_url,
             "JOBJOURNAL_HOME": str(tmp_path),
             "JOBJOURNAL_LEASE_TTL": "1",
+            "JOBJOURNAL_JOURNAL_KEEP_S": "3600",  # keep whole journals: the checks compare them
             **(env or {}),
         }
         log = open(tmp_path / f"proc-{len(procs)}.log", "w")  # noqa: SIM115 - closed with the process
