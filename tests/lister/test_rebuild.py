@@ -32,6 +32,12 @@ def _settle_and_cancel(redis, ids):
     wait_inactive(redis, ids[3::5])
 
 
+def _stop(worker) -> None:
+    """Stop a lister worker started by start_lister and wait until it no longer applies."""
+    worker.stop.set()
+    wait_for(lambda: not worker.applying.is_set())
+
+
 def test_a_view_built_from_a_full_journal_equals_the_naive_walk(redis, start_manager, start_lister):
     start_manager()
     ids = _mixed_workload(redis)
@@ -63,8 +69,7 @@ def test_a_restarted_lister_resumes_from_its_cursor_without_a_full_journal(redis
     wait_inactive(redis, submit(redis, 20))
     wait_caught_up(redis)
     generation = first.generation
-    first.stop.set()
-    wait_for(lambda: not first.applying.is_set())
+    _stop(first)
     more = submit(redis, 10)
     wait_inactive(redis, more)
     started = time.monotonic()
@@ -83,8 +88,7 @@ def test_a_lister_behind_a_trimmed_journal_rebuilds_into_a_new_generation(redis,
     wait_inactive(redis, submit(redis, 5))
     wait_caught_up(redis)
     old_generation = first.generation
-    first.stop.set()
-    wait_for(lambda: not first.applying.is_set())
+    _stop(first)
     wait_inactive(redis, submit(redis, 40))  # 400 events: the journal is trimmed past the cursor
     assert int(redis.xrange(keys.journal(), count=1)[0][1][b"seq"]) > 60
     second = start_lister()
@@ -101,8 +105,7 @@ def test_a_view_of_an_older_format_is_rebuilt(redis, start_manager, start_lister
     first = start_lister()
     wait_inactive(redis, submit(redis, 3))
     wait_caught_up(redis)
-    first.stop.set()
-    wait_for(lambda: not first.applying.is_set())
+    _stop(first)
     redis.hset(keys.view_meta(first.generation), "version", 0)
     second = start_lister()
     assert second.generation != first.generation
@@ -114,8 +117,7 @@ def test_readers_keep_the_old_generation_until_the_new_one_is_complete(redis, st
     first = start_lister()
     wait_inactive(redis, submit(redis, 5))
     wait_caught_up(redis)
-    first.stop.set()
-    wait_for(lambda: not first.applying.is_set())
+    _stop(first)
     wait_inactive(redis, submit(redis, 300))
     seen = []
     stop = threading.Event()
@@ -204,8 +206,7 @@ def test_the_journal_is_kept_from_a_stopped_listers_cursor_and_trimmed_once_read
     first = start_lister()
     wait_inactive(redis, submit(redis, 5))
     wait_caught_up(redis)
-    first.stop.set()
-    wait_for(lambda: not first.applying.is_set())
+    _stop(first)
     wait_inactive(redis, submit(redis, 50))
     time.sleep(2.5)  # a trim pass of the manager
     second = start_lister()
