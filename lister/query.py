@@ -84,10 +84,14 @@ def _consistent(redis, timeout: float, read):
         generation = current_generation(redis, timeout)
         before = redis.hget(keys.view_meta(generation), "seq")
         answer = read(generation)
-        if redis.get(keys.view_current()) != str(generation).encode():
+        pipe = redis.pipeline(transaction=False)  # one round trip for both checks
+        pipe.get(keys.view_current())
+        pipe.hget(keys.view_meta(generation), "seq")
+        current, after = pipe.execute()
+        if current != str(generation).encode():
             continue  # the generation was replaced (and is being deleted) while we read
         whole = answer
-        if attempt >= 2 or redis.hget(keys.view_meta(generation), "seq") == before:
+        if attempt >= 2 or after == before:
             return answer
     if whole is None:
         raise QueryError("the view kept switching generations during the query; try again")

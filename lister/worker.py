@@ -17,6 +17,7 @@ import msgspec
 from common import events as ev
 from common import journal as jr
 from common import keys
+from common.deadletters import set_aside
 from common.lease import Lease, run_while_holding
 from common.settings import Settings
 from lister.errors import LeaseLost, StaleView
@@ -139,7 +140,7 @@ class ListerWorker:
                         jr.forget_consumer(self.redis, consumer)
                         return item
                     if isinstance(item, jr.Unreadable):
-                        self._set_aside(keys.journal_reply(consumer), item.entry_id, item.problem)
+                        set_aside(self.redis, keys.journal_reply(consumer), item.entry_id, item.problem)
                         continue
                     writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
                 self.redis.hset(keys.view_building(), "jobs", writer.jobs)
@@ -175,7 +176,7 @@ class ListerWorker:
         changes = Changes(self.generation)
         for entry in entries:
             if entry.problem:
-                self._set_aside(keys.journal(), entry.entry_id, entry.problem)
+                set_aside(self.redis, keys.journal(), entry.entry_id, entry.problem)
                 continue
             if entry.is_purge:
                 views[entry.job_id] = None
@@ -198,13 +199,8 @@ class ListerWorker:
         try:
             return JobView.from_json(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            self._set_aside(keys.view_job(self.generation, job_id), "", f"unreadable view document: {err}")
+            set_aside(self.redis, keys.view_job(self.generation, job_id), "", f"unreadable view document: {err}")
             return None  # rebuilt from its next submit, or left out: the process goes on
-
-    def _set_aside(self, source: str, entry_id: str, problem: str) -> None:
-        log.error("%s entry %s set aside: %s", source, entry_id, problem)
-        record = {"source": source, "entry": entry_id, "reason": problem}
-        self.redis.xadd(keys.dead_letters(), record, maxlen=10000, approximate=True)
 
     def _applied(self, view: JobView | None, entry: jr.JournalEvent) -> JobView | None:
         if view is None:

@@ -13,6 +13,7 @@ import threading
 import time
 
 from common import keys, messages
+from common.deadletters import set_aside
 from common.errors import CorruptEntry
 from common.lease import Lease, run_while_holding
 from common.settings import Settings
@@ -37,7 +38,6 @@ PURGE_EVERY = 1.0
 INBOX_TRIM_EVERY = 5.0
 JOURNAL_TRIM_EVERY = 2.0
 RESTORE_CHUNK = 1000
-DEAD_LETTER_MAXLEN = 10000
 REPLY_TTL = 300
 
 
@@ -228,7 +228,4 @@ class Manager:
             self.life.adopt(job)
 
     def dead_letter(self, entry_id: str, fields: dict, reason: str) -> None:
-        log.warning("dead letter %s: %s", entry_id, reason)
-        record = {b"source": keys.manager_inbox().encode(), b"entry": entry_id.encode(), b"reason": reason.encode()}
-        record.update({b"field:" + key: value for key, value in fields.items()})
-        self.redis.xadd(keys.dead_letters(), record, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+        set_aside(self.redis, keys.manager_inbox(), entry_id, reason, fields)

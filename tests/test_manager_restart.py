@@ -51,11 +51,17 @@ def test_a_killed_manager_restarts_from_redis_and_every_job_completes(redis, spa
     assert_journal_matches_eventlogs(redis)
 
 
-def test_a_standby_manager_takes_over_when_the_leader_dies(redis, spawn):
+def _leader_and_standby(redis, spawn, settle: float):
+    """Two managers: the first leads, the second (started after it) waits."""
     one = spawn("manager")
     _wait_leader(redis, one)
     two = spawn("manager")
-    time.sleep(0.5)
+    time.sleep(settle)
+    return one, two
+
+
+def test_a_standby_manager_takes_over_when_the_leader_dies(redis, spawn):
+    one, two = _leader_and_standby(redis, spawn, settle=0.5)
     assert _leader_pid(redis) == one.pid, "the standby must wait"
     before = submit(redis, 5)
     wait_inactive(redis, before)
@@ -69,10 +75,7 @@ def test_a_standby_manager_takes_over_when_the_leader_dies(redis, spawn):
 
 
 def test_a_stopped_manager_hands_over_at_once(redis, spawn):
-    one = spawn("manager")
-    _wait_leader(redis, one)
-    two = spawn("manager")
-    time.sleep(0.3)
+    one, two = _leader_and_standby(redis, spawn, settle=0.3)
     one.send_signal(signal.SIGTERM)
     assert one.wait(10) == 0
     _wait_leader(redis, two)
