@@ -51,6 +51,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Seconds of journal always kept, whatever consumers have read."""
     journal_consumer_ttl: PositiveSeconds = 600.0
     """A consumer that has not reported its cursor for this long holds nothing back."""
+    backlog_cache_mb: NonNegative = 1024
+    """Memory the manager may keep of inactive jobs' eventlogs, so full journals need not read
+    them back from Redis (0: read every eventlog each time)."""
     max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""
     request_timeout: PositiveSeconds = 30.0

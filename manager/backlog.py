@@ -13,9 +13,13 @@ import logging
 from common import keys
 from common.journal import register_consumer
 from common.messages import JournalRequest
+from manager.history import History, Sealed, eventlog_part
 from manager.scripts import Scripts
 
 CHUNK_JOBS = 1000
+"""Jobs whose eventlogs one chunk reads from Redis."""
+CHUNK_REMEMBERED = 5000
+"""Jobs one chunk takes from the manager's history (no reads: cheap)."""
 REPLY_TTL = 3600
 
 log = logging.getLogger("jobjournal.manager")
@@ -24,12 +28,14 @@ log = logging.getLogger("jobjournal.manager")
 class Backlog:
     """A full journal being written for one consumer."""
 
-    def __init__(self, request: JournalRequest, cursor: str, seq: int, purged: int, job_ids: list[bytes]):
+    def __init__(self, request: JournalRequest, snapshot: tuple[str, int, int], inactive: list[bytes],
+                 active: list[bytes], history: History):
         self.request = request
-        self.cursor = cursor
-        self.seq = seq
-        self.purged = purged
-        self.job_ids = job_ids
+        self.cursor, self.seq, self.purged = snapshot
+        self.job_ids = inactive + active
+        self.inactive = len(inactive)
+        """job_ids[:inactive] were inactive at the snapshot: their whole eventlog is before the cursor."""
+        self.history = history if not (request.allow or request.deny) else History(0)
         self.position = 0
         self.written = 0
 
@@ -38,40 +44,56 @@ class Backlog:
         return self.position >= len(self.job_ids)
 
     def write_chunk(self, redis) -> None:
-        """Read the next chunk of eventlogs (up to the cursor) and write their backlog entries.
+        """Write the next chunk of backlog entries: jobs the history holds as they are, the
+        others (active jobs, jobs it has not seen) from their eventlogs up to the cursor.
 
         Built here rather than in a Lua script: the manager's own core does the encoding and
         Redis only serves the reads and appends, which roughly halves Redis' share of a rebuild.
         """
-        chunk = self.job_ids[self.position : self.position + CHUNK_JOBS]
         reply = keys.journal_reply(self.request.consumer)
+        entries, to_read = self._next_chunk()
         read = redis.pipeline(transaction=False)
-        for job_id in chunk:
-            read.xrange(keys.job_eventlog(int(job_id)), "-", self.cursor)
+        for job_id, _ in to_read:
+            read.xrange(keys.job_eventlog(job_id), "-", self.cursor)
+        for (job_id, inactive), eventlog in zip(to_read, read.execute() if to_read else [], strict=True):
+            if eventlog:  # none: purged since the snapshot
+                entries[job_id] = entry = self._from_eventlog(eventlog)
+                if inactive:  # its whole eventlog, for good
+                    self.history.remember(job_id, entry)
         write = redis.pipeline(transaction=False)
-        for job_id, entries in zip(chunk, read.execute(), strict=True):
-            if entries:  # none: purged since the snapshot
-                write.xadd(reply, self._entry(job_id, entries))
+        for job_id, entry in entries.items():
+            if entry is not None:
+                write.execute_command("XADD", reply, "*", "v", 1, "type", "job", "id", job_id,
+                                      "eventlog", entry.eventlog, "jobspec", entry.jobspec, "R", entry.R)
                 self.written += 1
         write.expire(reply, REPLY_TTL)  # an abandoned reply goes away by itself
         write.execute()
-        self.position += len(chunk)
         if self.done:
             self._write_sentinel(redis, reply)
 
-    def _entry(self, job_id: bytes, entries) -> dict:
+    def _next_chunk(self) -> tuple[dict[int, Sealed | None], list[tuple[int, bool]]]:
+        """The next jobs, in order, with their remembered entries (None: not yet known), and
+        those to read from Redis, each with whether it was inactive at the snapshot."""
+        entries: dict[int, Sealed | None] = {}
+        to_read: list[tuple[int, bool]] = []
+        while self.position < len(self.job_ids) and len(to_read) < CHUNK_JOBS and len(entries) < CHUNK_REMEMBERED:
+            job_id, inactive = int(self.job_ids[self.position]), self.position < self.inactive
+            entries[job_id] = remembered = self.history.sealed(job_id) if inactive else None
+            if remembered is None:
+                to_read.append((job_id, inactive))
+            self.position += 1
+        return entries, to_read
+
+    def _from_eventlog(self, eventlog) -> Sealed:
         parts, jobspec, r = [], b"", b""
         allow, deny = self.request.allow, self.request.deny
-        for _, fields in entries:
-            name, context = fields[b"name"], fields[b"context"]
+        for _, fields in eventlog:
             jobspec = fields.get(b"jobspec", jobspec)
             r = fields.get(b"R", r)
-            if (allow or deny) and not _allowed(name.decode(), allow, deny):
+            if (allow or deny) and not _allowed(fields[b"name"].decode(), allow, deny):
                 continue
-            inner = b"" if context == b"{}" else b"," + context[1:-1]
-            parts.append(b'{"name":"%s","timestamp":%s%s}' % (name, fields[b"timestamp"], inner))
-        eventlog = b"[" + b",".join(parts) + b"]"
-        return {"v": 1, "type": "job", "id": job_id, "eventlog": eventlog, "jobspec": jobspec, "R": r}
+            parts.append(eventlog_part(fields))
+        return Sealed(b"[" + b",".join(parts) + b"]", jobspec, r)
 
     def _write_sentinel(self, redis, reply: str) -> None:
         fields = {
@@ -93,11 +115,10 @@ def _allowed(name: str, allow: list[str], deny: list[str]) -> bool:
     return (not allow or name in allow) and name not in deny
 
 
-def start_backlog(redis, scripts: Scripts, request: JournalRequest) -> Backlog:
+def start_backlog(redis, scripts: Scripts, request: JournalRequest, history: History) -> Backlog:
     """Take the snapshot a full journal starts from."""
     keys_ = [keys.journal_head(), keys.active_jobs(), keys.inactive_jobs()]
     cursor, seq, purged, inactive, active = scripts.journal_snapshot(keys=keys_)
-    job_ids = list(inactive) + sorted(active, key=int)
     cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
     register_consumer(redis, request.consumer, cursor)  # keep the journal from the snapshot on
-    return Backlog(request, cursor, int(seq), int(purged), job_ids)
+    return Backlog(request, (cursor, int(seq), int(purged)), list(inactive), sorted(active, key=int), history)

@@ -56,7 +56,7 @@ class Lifecycle:
     # -- the host interface the exec backends use
     def post(self, job: Job, event: ev.Event, public: bytes = b"", private: bytes = b"") -> None:
         job.apply(event)
-        self.poster.add(job.id, event, public, private)
+        self.poster.add(job.id, event, public, private, final=job.state is State.INACTIVE)
         self._dirty[job.id] = job
 
     def after_flush(self, action) -> None:

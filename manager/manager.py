@@ -19,6 +19,7 @@ from common.lease import Lease, run_while_holding
 from common.settings import Settings
 from manager.backlog import Backlog, start_backlog
 from manager.errors import LeaseLost
+from manager.history import History
 from manager.jobs import restore_job
 from manager.journal_trim import trim_floor
 from manager.lifecycle import Lifecycle
@@ -52,8 +53,9 @@ class Manager:
         self._new_term()
 
     def _new_term(self) -> None:
+        self.history = History(self.settings.backlog_cache_mb * 2**20)
         self.poster = EventPoster(
-            self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, self._renew
+            self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
         )
         self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint)
         self.handler = RequestHandler(self)
@@ -151,7 +153,7 @@ class Manager:
             pipe.execute()
             self.replies = []
         for request in self.journal_requests:
-            self.backlogs.append(start_backlog(self.redis, self.scripts, request))
+            self.backlogs.append(start_backlog(self.redis, self.scripts, request, self.history))
         self.journal_requests = []
 
     def _write_backlogs(self) -> None:
@@ -194,9 +196,11 @@ class Manager:
             log.info("purged %d inactive jobs", len(purged))
 
     def purge(self, job_ids) -> list[int]:
-        return purge_jobs(
+        purged = purge_jobs(
             self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, job_ids, self.clock()
         )
+        self.history.forget(purged)
+        return purged
 
     # -- restart
     def restore(self) -> int:
@@ -219,12 +223,14 @@ class Manager:
         replies = pipe.execute()
         for index, job_id in enumerate(job_ids):
             entries, environment = replies[2 * index], replies[2 * index + 1]
+            fields = [fields for _, fields in entries]
             try:
-                job = restore_job(job_id, [fields for _, fields in entries], environment)
+                job = restore_job(job_id, fields, environment)
             except (CorruptEntry, ValueError, KeyError, IndexError) as err:
                 log.error("job %d cannot be restored: %s", job_id, err)
                 self.dead_letter("", {b"job": str(job_id).encode()}, f"unrestorable job: {err}")
                 continue
+            self.history.adopt(job_id, fields)
             self.life.adopt(job)
 
     def dead_letter(self, entry_id: str, fields: dict, reason: str) -> None:

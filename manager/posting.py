@@ -13,18 +13,24 @@ import redis as redis_lib
 
 from common import events, keys
 from manager.errors import LeaseLost
+from manager.history import History
 from manager.scripts import Scripts
 
 BATCH_EVENTS = 2000
 
 
 class EventPoster:
-    def __init__(self, redis, scripts: Scripts, lease_token: str, journal_maxlen: int, renew: Callable[[], None]):
+    def __init__(
+        self, redis, scripts: Scripts, lease_token: str, journal_maxlen: int, renew: Callable[[], None],
+        history: History | None = None,
+    ):
         self.redis = redis
         self.scripts = scripts
         self.lease_token = lease_token
         self.journal_maxlen = journal_maxlen
         self.renew = renew
+        self.history = history if history is not None else History(0)
+        """What was posted, kept for full journals."""
         self._keys: list[str] = []
         self._args: list[bytes | str | int] = []
         self.posted = 0
@@ -32,17 +38,15 @@ class EventPoster:
     def __len__(self) -> int:
         return len(self._keys) // 2
 
-    def add(self, job_id: int, event: events.Event, public: bytes = b"", private: bytes = b"") -> None:
-        """Queue an event; `public` is the redacted jobspec (submit) or R (alloc)."""
+    def add(
+        self, job_id: int, event: events.Event, public: bytes = b"", private: bytes = b"", final: bool = False
+    ) -> None:
+        """Queue an event; `public` is the redacted jobspec (submit) or R (alloc); `final`: the
+        job is inactive with this event."""
+        name, timestamp, context = events.event_name(event), repr(event.timestamp), events.event_context(event)
         self._keys += [keys.job_eventlog(job_id), keys.job_environment(job_id)]
-        self._args += [
-            job_id,
-            events.event_name(event),
-            repr(event.timestamp),
-            events.event_context(event),
-            public,
-            private,
-        ]
+        self._args += [job_id, name, timestamp, context, public, private]
+        self.history.record(job_id, name, timestamp, context, public, final)
 
     def flush(self, inbox_cursor: str = "") -> None:
         """Write what is queued, in batches; set the inbox cursor with the last one (if given)."""

@@ -1,0 +1,110 @@
+"""The manager's memory of finished jobs: each one's backlog entry, encoded once.
+
+A full journal sends every job's whole eventlog. Reading 100K eventlogs back from Redis for
+each request is the slow part of a rebuild, and the manager posted every one of those events
+itself, so it keeps them (as Flux's job manager keeps its inactive jobs in memory):
+
+- an active job collects its events, as eventlog parts, while they are posted;
+- when it becomes inactive its entry is sealed: eventlog, jobspec and R, as the bytes a
+  backlog entry carries. An inactive job's eventlog never changes again (until purge);
+- jobs finished before this leadership term are remembered the first time a backlog reads
+  them from Redis; the oldest entries are dropped beyond the memory budget.
+
+Only a job that was inactive at the backlog's snapshot is served from here, so an entry never
+holds an event after the snapshot's cursor. The memory belongs to one leadership term.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+ENTRY_OVERHEAD = 200
+"""Bytes of Python objects around one sealed entry (dict slot, struct, three bytes objects)."""
+
+
+class Sealed(msgspec.Struct, frozen=True, gc=False):
+    eventlog: bytes
+    """The JSON array of the job's eventlog entries, as a backlog entry carries it."""
+    jobspec: bytes
+    R: bytes
+
+
+class _Open(msgspec.Struct):
+    parts: list[bytes]
+    jobspec: bytes = b""
+    R: bytes = b""
+
+
+class History:
+    def __init__(self, budget_bytes: int):
+        self.budget = budget_bytes
+        self.size = 0
+        self._open: dict[int, _Open] = {}
+        self._sealed: dict[int, Sealed] = {}
+
+    def __len__(self) -> int:
+        return len(self._sealed)
+
+    # -- filled as jobs live
+    def record(self, job_id: int, name: str, timestamp: str, context: bytes, public: bytes, final: bool) -> None:
+        """A posted event's eventlog fields (`public`: the redacted jobspec or R it carries);
+        `final`: the job is inactive with it."""
+        job = self._open.get(job_id)
+        if job is None:
+            job = self._open[job_id] = _Open([])
+        job.parts.append(_part(name.encode(), timestamp.encode(), context))
+        if public:
+            if name == "submit":
+                job.jobspec = public
+            elif name == "alloc":
+                job.R = public
+        if final:
+            self.seal(job_id)
+
+    def adopt(self, job_id: int, entries: list[dict[bytes, bytes]]) -> None:
+        """An active job restored from its eventlog entries after a manager restart."""
+        job = self._open[job_id] = _Open([eventlog_part(fields) for fields in entries])
+        for fields in entries:
+            job.jobspec = fields.get(b"jobspec", job.jobspec)
+            job.R = fields.get(b"R", job.R)
+
+    def seal(self, job_id: int) -> None:
+        """The job became inactive: its eventlog is complete."""
+        job = self._open.pop(job_id, None)
+        if job is not None:
+            self.remember(job_id, Sealed(b"[" + b",".join(job.parts) + b"]", job.jobspec, job.R))
+
+    # -- read by full journals
+    def remember(self, job_id: int, entry: Sealed) -> None:
+        if self.budget <= 0:
+            return
+        self.forget([job_id])
+        self._sealed[job_id] = entry
+        self.size += _size(entry)
+        while self.size > self.budget and self._sealed:
+            oldest = next(iter(self._sealed))
+            self.size -= _size(self._sealed.pop(oldest))
+
+    def sealed(self, job_id: int) -> Sealed | None:
+        return self._sealed.get(job_id)
+
+    def forget(self, job_ids) -> None:
+        """Purged jobs."""
+        for job_id in job_ids:
+            entry = self._sealed.pop(job_id, None)
+            if entry is not None:
+                self.size -= _size(entry)
+
+
+def eventlog_part(fields: dict[bytes, bytes]) -> bytes:
+    """One eventlog entry as a backlog eventlog element: {"name":…,"timestamp":…,<context>}."""
+    return _part(fields[b"name"], fields[b"timestamp"], fields[b"context"])
+
+
+def _part(name: bytes, timestamp: bytes, context: bytes) -> bytes:
+    inner = b"" if context == b"{}" else b"," + context[1:-1]
+    return b'{"name":"%s","timestamp":%s%s}' % (name, timestamp, inner)
+
+
+def _size(entry: Sealed) -> int:
+    return len(entry.eventlog) + len(entry.jobspec) + len(entry.R) + ENTRY_OVERHEAD

@@ -1,0 +1,117 @@
+"""The manager serves full journals from its memory of finished jobs: the same bytes as its eventlogs."""
+
+from common import journal as jr
+from common import keys
+from manager import client
+from manager.history import History, Sealed
+from tests.helpers import submit, wait_for, wait_inactive
+
+
+def _raw_backlog(redis, **request) -> dict[int, dict]:
+    """A full journal's backlog entries as stored: job id -> raw reply fields."""
+    consumer = jr.new_consumer_name()
+    jr.request_full_journal(redis, consumer, **request)
+    reply = keys.journal_reply(consumer)
+
+    def sentinel_arrived():
+        last = redis.xrevrange(reply, count=1)
+        return bool(last) and last[0][1][b"type"] == b"sentinel"
+
+    wait_for(sentinel_arrived, what="the sentinel")
+    entries = redis.xrange(reply)
+    redis.delete(reply)
+    jr.forget_consumer(redis, consumer)
+    return {int(fields[b"id"]): fields for _, fields in entries[:-1]}
+
+
+def _stop(manager) -> None:
+    manager.stop.set()
+    wait_for(lambda: not manager.leading.is_set(), what="the manager to step down")
+
+
+def test_a_backlog_from_memory_has_the_bytes_its_eventlogs_give(redis, start_manager):
+    first = start_manager()
+    old = submit(redis, 20, sim={"runtime": 0, "exit_code": 3}) + submit(redis, 10)
+    held = submit(redis, 3, urgency=0)
+    wait_inactive(redis, old)
+    _stop(first)
+
+    second = start_manager()  # restores the held jobs; knows nothing of the old ones yet
+    assert len(second.history) == 0
+    client.cancel(redis, held, userid=1000)
+    new = submit(redis, 5)
+    wait_inactive(redis, held + new)
+    wait_for(lambda: len(second.history) == 8, what="the finished jobs to be remembered")
+    read_once = _raw_backlog(redis)
+    assert len(second.history) == 38, "a backlog remembers the inactive jobs it read"
+    from_memory = _raw_backlog(redis)
+    _stop(second)
+
+    start_manager(backlog_cache_mb=0)
+    from_eventlogs = _raw_backlog(redis)
+    assert sorted(from_eventlogs) == sorted(old + held + new)
+    assert read_once == from_memory == from_eventlogs
+
+
+def test_an_active_job_is_read_from_its_eventlog_and_remembered_once_inactive(redis, start_manager):
+    manager = start_manager()
+    [held] = submit(redis, 1, urgency=0)
+    wait_for(lambda: redis.sismember(keys.active_jobs(), held), what="the held job")
+    assert held in _raw_backlog(redis) and manager.history.sealed(held) is None
+    client.set_urgency(redis, held, 16, userid=1000)
+    wait_inactive(redis, [held])
+    wait_for(lambda: manager.history.sealed(held) is not None, what="the job to be remembered")
+    assert b'"name":"clean"' in _raw_backlog(redis)[held][b"eventlog"]
+
+
+def test_a_purged_job_is_forgotten_and_left_out_of_the_next_backlog(redis, start_manager):
+    manager = start_manager()
+    job_ids = submit(redis, 4)
+    wait_inactive(redis, job_ids)
+    wait_for(lambda: len(manager.history) == 4, what="the jobs to be remembered")
+    client.purge(redis, job_ids[:2])
+    assert sorted(_raw_backlog(redis)) == sorted(job_ids[2:])
+    assert [manager.history.sealed(j) is None for j in job_ids] == [True, True, False, False]
+
+
+def test_a_filtered_backlog_reads_eventlogs_and_leaves_the_memory_alone(redis, start_manager):
+    manager = start_manager()
+    job_ids = submit(redis, 2)
+    wait_inactive(redis, job_ids)
+    wait_for(lambda: len(manager.history) == 2, what="the jobs to be remembered")
+    entries = _raw_backlog(redis, allow=["submit"])
+    assert all(fields[b"eventlog"].count(b'"name"') == 1 for fields in entries.values())
+    assert b'"name":"clean"' in manager.history.sealed(job_ids[0]).eventlog
+
+
+def test_the_memory_drops_the_oldest_entries_beyond_its_budget():
+    entry = Sealed(b"[" + b"x" * 300 + b"]", b"{}", b"")
+    history = History(budget_bytes=3 * 600)
+    for job_id in range(5):
+        history.remember(job_id, entry)
+    assert [history.sealed(j) is not None for j in range(5)] == [False, False, True, True, True]
+    size = history.size
+    history.remember(4, entry)
+    assert history.size == size, "remembering a job again replaces it"
+    history.forget([2, 3, 4, 99])
+    assert len(history) == 0 and history.size == 0
+
+
+def test_a_memory_budget_of_zero_remembers_nothing():
+    history = History(budget_bytes=0)
+    history.record(1, "submit", "1.0", b'{"userid":1}', b'{"command":["x"]}', final=False)
+    history.record(1, "clean", "2.0", b"{}", b"", final=True)
+    assert len(history) == 0 and history.size == 0
+
+
+def test_a_sealed_entry_holds_the_events_jobspec_and_r_as_posted():
+    history = History(budget_bytes=10**6)
+    history.record(7, "submit", "1.5", b'{"userid":1,"urgency":16}', b'{"command":["x"]}', final=False)
+    history.record(7, "alloc", "2.5", b"{}", b'{"version":1}', final=False)
+    history.record(7, "clean", "3.0", b"{}", b"", final=True)
+    entry = history.sealed(7)
+    assert entry.eventlog == (
+        b'[{"name":"submit","timestamp":1.5,"userid":1,"urgency":16},'
+        b'{"name":"alloc","timestamp":2.5},{"name":"clean","timestamp":3.0}]'
+    )
+    assert (entry.jobspec, entry.R) == (b'{"command":["x"]}', b'{"version":1}')
