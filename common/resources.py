@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import msgspec
 
 R_VERSION = 1
@@ -31,9 +33,18 @@ class R(msgspec.Struct, kw_only=True):
         return sorted({rank for entry in self.execution.R_lite for rank in decode_idset(entry.rank)})
 
     @property
+    def rank_idset(self) -> tuple[str, int]:
+        """The ranks as one idset, and how many there are."""
+        entries = self.execution.R_lite
+        if len(entries) == 1:
+            return idset_summary(entries[0].rank)
+        ranks = self.ranks
+        return encode_idset(ranks), len(ranks)
+
+    @property
     def ncores(self) -> int:
         return sum(
-            len(decode_idset(entry.rank)) * len(decode_idset(entry.children.get("core", "")))
+            idset_summary(entry.rank)[1] * idset_summary(entry.children.get("core", ""))[1]
             for entry in self.execution.R_lite
         )
 
@@ -61,6 +72,13 @@ def decode_idset(text: str) -> list[int]:
         low, _, high = part.partition("-")
         out.extend(range(int(low), int(high or low) + 1))
     return out
+
+
+@lru_cache(maxsize=4096)
+def idset_summary(text: str) -> tuple[str, int]:
+    """An idset in canonical form, and how many ids it holds (remembered: R repeats them)."""
+    ids = set(decode_idset(text))
+    return encode_idset(ids), len(ids)
 
 
 def _range(start: int, end: int) -> str:

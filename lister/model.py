@@ -7,11 +7,13 @@ and by the naive walk over eventlogs. In Redis a view is one JSON document per j
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import msgspec
 
 from common import events as ev
 from common.jobspec import Jobspec
-from common.resources import R, encode_idset
+from common.resources import R
 from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
 VIEW_VERSION = 2
@@ -22,7 +24,7 @@ _jobspec_decoder = msgspec.json.Decoder(Jobspec)
 _R_decoder = msgspec.json.Decoder(R)
 
 
-class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
+class JobView(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     id: int
     userid: int = -1
     urgency: int = 16
@@ -57,6 +59,19 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
         tabulated once (TRANSITIONS) because this runs for every event of every job."""
         kind = type(event)
         before = self.state if self.userid >= 0 else None  # userid is set by submit
+        if kind in _NOTED and self._note(kind, event):
+            return
+        after = TRANSITIONS.get((before, kind))
+        if after is not None:
+            self.state = after
+            stamp = _TIMESTAMP_OF.get(after)
+            if stamp is not None:
+                setattr(self, stamp, event.timestamp)
+                if after == "INACTIVE":
+                    self._end()
+
+    def _note(self, kind: type, event) -> bool:
+        """Keep what the event says; True if it moves no job (a non-fatal exception)."""
         if kind is ev.Submit:
             self.userid, self.urgency, self.t_submit = event.userid, event.urgency, event.timestamp
         elif kind is ev.Priority:
@@ -65,28 +80,16 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
             self.waitstatus = event.status
         elif kind is ev.Urgency:
             self.urgency = event.urgency
-        elif kind is ev.Exception_:
+        else:
             self._note_exception(event)
-            if event.severity:
-                return  # a non-fatal exception moves no job
-        after = TRANSITIONS.get((before, kind))
-        if after is not None:
-            self._enter(after, event.timestamp)
+            return event.severity != 0
+        return False
 
-    def _enter(self, state: str, timestamp: float) -> None:
-        self.state = state
-        if state == "DEPEND":
-            self.t_depend = timestamp
-        elif state == "RUN":
-            self.t_run = timestamp
-        elif state == "CLEANUP":
-            self.t_cleanup = timestamp
-        elif state == "INACTIVE":
-            self.t_inactive = timestamp
-            fatal = self.exception_type if self.exception_severity == 0 else None
-            exception = ev.Exception_(timestamp=0, type=fatal, severity=0) if fatal else None
-            self.result = result_of(self.waitstatus, exception).name
-            self.success = self.result == "COMPLETED"
+    def _end(self) -> None:
+        fatal = self.exception_type if self.exception_severity == 0 else None
+        exception = ev.Exception_(timestamp=0, type=fatal, severity=0) if fatal else None
+        self.result = result_of(self.waitstatus, exception).name
+        self.success = self.result == "COMPLETED"
 
     def _note_exception(self, event: ev.Exception_) -> None:
         if self.exception_occurred and event.severity >= self.exception_severity:
@@ -106,9 +109,7 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True):
         self.duration = jobspec.duration
 
     def set_R(self, r: R) -> None:
-        ranks = r.ranks
-        self.ranks = encode_idset(ranks)
-        self.nnodes = len(ranks)
+        self.ranks, self.nnodes = r.rank_idset
         self.ncores = r.ncores
         self.nodelist = ",".join(r.execution.nodelist)
         self.expiration = r.execution.expiration or None
@@ -161,6 +162,9 @@ def _defaults_of(cls) -> set[str]:
 
 
 TRANSITIONS = _transitions()
+_NOTED = frozenset({ev.Submit, ev.Priority, ev.Finish, ev.Urgency, ev.Exception_})
+"""Events whose fields the view keeps."""
+_TIMESTAMP_OF = {"DEPEND": "t_depend", "RUN": "t_run", "CLEANUP": "t_cleanup", "INACTIVE": "t_inactive"}
 LIST_OF_STATE = {
     state.name: "running" if state & RUNNING else "pending" if state & ACTIVE else "inactive" for state in State
 }
@@ -177,15 +181,19 @@ def view_from_events(job_id: int, events, jobspec: bytes | None, r: bytes | None
     """Derive a job's view from its whole eventlog (and redacted jobspec and R, if known)."""
     view = JobView(id=job_id)
     if jobspec:
-        view.set_jobspec(_jobspec_decoder.decode(jobspec))
+        view.set_jobspec(decode_jobspec(jobspec))
+    apply, allocated = view.apply, False
     for event in events:
-        view.apply(event)
-        if isinstance(event, ev.Alloc) and r:
-            view.set_R(_R_decoder.decode(r))
+        apply(event)
+        allocated = allocated or type(event) is ev.Alloc
+    if allocated and r:
+        view.set_R(_R_decoder.decode(r))
     return view
 
 
+@lru_cache(maxsize=1024)
 def decode_jobspec(data: bytes) -> Jobspec:
+    """A redacted jobspec (remembered: jobs of one array share theirs). Treat it as read-only."""
     return _jobspec_decoder.decode(data)
 
 

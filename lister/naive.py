@@ -25,18 +25,18 @@ def build_naive(redis, generation: int) -> int:
     purged = int(redis.hget(keys.journal_head(), "purged") or 0)
     job_ids = [int(j) for j in redis.zrange(keys.inactive_jobs(), 0, -1)]
     job_ids += sorted(int(j) for j in redis.smembers(keys.active_jobs()))
-    writer = BulkWriter(redis, generation)
-    for start in range(0, len(job_ids), CHUNK):
-        chunk = job_ids[start : start + CHUNK]
-        pipe = redis.pipeline(transaction=False)
-        for job_id in chunk:
-            pipe.xrange(keys.job_eventlog(job_id))
-        for job_id, entries in zip(chunk, pipe.execute(), strict=True):
-            events = [ev.decode_entry(fields) for _, fields in entries]
-            jobspec = next((fields[b"jobspec"] for _, fields in entries if b"jobspec" in fields), None)
-            r = next((fields[b"R"] for _, fields in entries if b"R" in fields), None)
-            writer.add(view_from_events(job_id, events, jobspec, r))
-    writer.finish(cursor, seq, purged)
+    with BulkWriter(redis, generation) as writer:
+        for start in range(0, len(job_ids), CHUNK):
+            chunk = job_ids[start : start + CHUNK]
+            pipe = redis.pipeline(transaction=False)
+            for job_id in chunk:
+                pipe.xrange(keys.job_eventlog(job_id))
+            for job_id, entries in zip(chunk, pipe.execute(), strict=True):
+                events = [ev.decode_entry(fields) for _, fields in entries]
+                jobspec = next((fields[b"jobspec"] for _, fields in entries if b"jobspec" in fields), None)
+                r = next((fields[b"R"] for _, fields in entries if b"R" in fields), None)
+                writer.add(view_from_events(job_id, events, jobspec, r))
+        writer.finish(cursor, seq, purged)
     return writer.jobs
 
 

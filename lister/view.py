@@ -14,6 +14,7 @@ from importlib import resources
 import redis as redis_lib
 
 from common import keys
+from common.connection import Pending, pack
 from lister.errors import LeaseLost, StaleView
 from lister.model import VIEW_VERSION, JobView, member
 
@@ -94,53 +95,78 @@ class Changes:
 
 
 class BulkWriter:
-    """Writes a whole generation fast: job documents as they come (MSET in chunks), then the
-    sorted sets and stats once, at the end."""
+    """Writes a whole generation fast: every CHUNK jobs, their documents (one MSET) and their
+    sorted-set members (one ZADD per set), packed by hand and written one chunk behind (Redis
+    writes a chunk while the next is derived); the stats and the meta at the end. Close it
+    (or use it as a context manager): closing waits for the writes sent."""
 
-    CHUNK = 2000
+    CHUNK = 500
 
     def __init__(self, redis, generation: int):
         self.redis = redis
         self.generation = generation
         self.jobs = 0
-        self._pipe = redis.pipeline(transaction=False)
-        self._docs: dict[str, bytes] = {}
+        self._pending = Pending(redis)
+        self._docs: list = ["MSET"]
         self._lists: dict[str, list] = defaultdict(list)
         self._counts: dict[tuple, int] = defaultdict(int)
+        self._keys: dict[tuple, tuple[str, ...]] = {}
 
     def add(self, view: JobView) -> None:
         job_member = member(view.id)
-        self._docs[keys.view_job(self.generation, view.id)] = view.to_json()
-        for key, score in memberships(self.generation, view).items():
+        self._docs += (keys.view_job(self.generation, view.id), view.to_json())
+        score = repr(view.list_score)  # once for all its sets (the wire format's own form)
+        for key in self._sets_of(view):
             pairs = self._lists[key]
             pairs.append(score)
             pairs.append(job_member)
         self._counts[(view.state, view.queue, view.result)] += 1
         self.jobs += 1
-        if len(self._docs) >= self.CHUNK:
-            self._pipe.mset(self._docs)
-            self._pipe.execute()
-            self._docs = {}
+        if len(self._docs) > 2 * self.CHUNK:
+            self._write()
 
-    def finish(self, cursor: str, seq: int, purged: int = 0, renew=lambda: None) -> None:
-        """Write the sorted sets (each ordered once, in big ZADDs), the stats and the meta."""
-        g = self.generation
-        if self._docs:
-            self._pipe.mset(self._docs)
-        for key, pairs in self._lists.items():
-            for start in range(0, len(pairs), 2 * self.CHUNK):
-                self._pipe.execute_command("ZADD", key, *pairs[start : start + 2 * self.CHUNK])
-                if start % (20 * self.CHUNK) == 0:
-                    self._pipe.execute()
-                    renew()
+    def _sets_of(self, view: JobView) -> tuple[str, ...]:
+        """The sorted sets a job belongs to (as `memberships`), remembered per kind of job."""
+        kind = (view.state, view.userid, view.result)
+        found = self._keys.get(kind)
+        if found is None:
+            found = self._keys[kind] = tuple(memberships(self.generation, view))
+        return found
+
+    def _write(self) -> None:
+        commands = [pack(tuple(self._docs))] if len(self._docs) > 1 else []
+        commands += [pack(("ZADD", key, *pairs)) for key, pairs in self._lists.items()]
+        self._pending.replies()  # the chunk before, written meanwhile
+        self._pending.send(commands)
+        self._docs = ["MSET"]
+        self._lists = defaultdict(list)
+
+    def finish(self, cursor: str, seq: int, purged: int = 0) -> None:
+        """Write what is left, then the stats and the meta."""
+        self._write()
+        self._pending.replies()
         counts: dict[str, int] = defaultdict(int, purged=purged)
         for (state, queue, result), count in self._counts.items():
             for counter in counters(JobView(id=0, state=state, queue=queue, result=result)):
                 counts[counter] += count
-        self._pipe.hset(keys.view_stats(g), mapping=counts)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(keys.view_stats(self.generation), mapping=counts)
         meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "built_with_jobs": self.jobs}
-        self._pipe.hset(keys.view_meta(g), mapping=meta)
-        self._pipe.execute()
+        pipe.hset(keys.view_meta(self.generation), mapping=meta)
+        pipe.execute()
+
+    def close(self) -> None:
+        """Wait for the writes sent (an abandoned build is deleted only after them)."""
+        try:
+            self._pending.replies()
+        finally:
+            self._pending.close()
+
+    def __enter__(self) -> BulkWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def load_script(redis):

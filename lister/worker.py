@@ -109,13 +109,14 @@ class ListerWorker:
         self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
         sentinel = None
         while sentinel is None and not stop.is_set():
-            writer = BulkWriter(self.redis, generation)
-            sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
+            with BulkWriter(self.redis, generation) as writer:
+                sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
+                if sentinel is not None:
+                    writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
             if sentinel is None:
                 delete_generation(self.redis, generation)
         if sentinel is None:
             raise LeaseLost("stopped while building the view")
-        writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged, renew=self._renew)
         self._switch_to(generation)
         self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
         log.info("built generation %d: %d jobs in %.3fs", generation, writer.jobs, time.monotonic() - started)
@@ -123,29 +124,33 @@ class ListerWorker:
     def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
         """Read a full journal into `writer`; None if the reply stalled (ask again)."""
         jr.request_full_journal(self.redis, consumer)
-        after, progress = "0-0", time.monotonic()
         try:
-            while not stop.is_set():
-                self._renew()
-                after, items = jr.read_reply(self.redis, consumer, after, count=LIVE_BATCH, block_ms=500)
-                if items:
-                    progress = time.monotonic()
-                elif time.monotonic() - progress > REPLY_STALL_S:
-                    log.warning("full journal stalled: asking again")
-                    return None
-                for item in items:
-                    if isinstance(item, jr.Sentinel):
-                        # the snapshot's hold on the journal passes to the new generation
-                        jr.register_consumer(self.redis, _consumer(writer.generation), item.cursor)
-                        jr.forget_consumer(self.redis, consumer)
-                        return item
-                    if isinstance(item, jr.Unreadable):
-                        set_aside(self.redis, keys.journal_reply(consumer), item.entry_id, item.problem)
-                        continue
-                    writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
-                self.redis.hset(keys.view_building(), "jobs", writer.jobs)
+            with jr.ReplyReader(self.redis, consumer, count=LIVE_BATCH, block_ms=500) as reader:
+                return self._read_backlog(reader, writer, consumer, stop)
         finally:
-            self.redis.delete(keys.journal_reply(consumer))
+            self.redis.unlink(keys.journal_reply(consumer))
+
+    def _read_backlog(self, reader: jr.ReplyReader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
+        progress = time.monotonic()
+        while not stop.is_set():
+            self._renew()
+            items = reader.next_batch()
+            if items:
+                progress = time.monotonic()
+            elif time.monotonic() - progress > REPLY_STALL_S:
+                log.warning("full journal stalled: asking again")
+                return None
+            for item in items:
+                if isinstance(item, jr.Sentinel):
+                    # the snapshot's hold on the journal passes to the new generation
+                    jr.register_consumer(self.redis, _consumer(writer.generation), item.cursor)
+                    jr.forget_consumer(self.redis, consumer)
+                    return item
+                if isinstance(item, jr.Unreadable):
+                    set_aside(self.redis, keys.journal_reply(consumer), item.entry_id, item.problem)
+                    continue
+                writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
+            self.redis.hset(keys.view_building(), "jobs", writer.jobs)
         return None
 
     def _switch_to(self, generation: int) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 
 from common import keys
+from common.connection import command_head, execute_packed, pack
 from common.journal import register_consumer
 from common.messages import JournalRequest
-from manager.history import History, Sealed, eventlog_part
+from manager.history import ENTRY_FIELDS, History, entry_fields, eventlog_part
 from manager.scripts import Scripts
 
 CHUNK_JOBS = 1000
@@ -57,24 +58,21 @@ class Backlog:
             read.xrange(keys.job_eventlog(job_id), "-", self.cursor)
         for (job_id, inactive), eventlog in zip(to_read, read.execute() if to_read else [], strict=True):
             if eventlog:  # none: purged since the snapshot
-                entries[job_id] = entry = self._from_eventlog(eventlog)
+                entries[job_id] = entry = self._from_eventlog(job_id, eventlog)
                 if inactive:  # its whole eventlog, for good
                     self.history.remember(job_id, entry)
-        write = redis.pipeline(transaction=False)
-        for job_id, entry in entries.items():
-            if entry is not None:
-                write.execute_command("XADD", reply, "*", "v", 1, "type", "job", "id", job_id,
-                                      "eventlog", entry.eventlog, "jobspec", entry.jobspec, "R", entry.R)
-                self.written += 1
-        write.expire(reply, REPLY_TTL)  # an abandoned reply goes away by itself
-        write.execute()
+        head = command_head(("XADD", reply, "*"), ENTRY_FIELDS)
+        write = [head + entry for entry in entries.values() if entry is not None]
+        self.written += len(write)
+        write.append(pack(("EXPIRE", reply, REPLY_TTL)))  # an abandoned reply goes away by itself
+        execute_packed(redis, write)
         if self.done:
             self._write_sentinel(redis, reply)
 
-    def _next_chunk(self) -> tuple[dict[int, Sealed | None], list[tuple[int, bool]]]:
+    def _next_chunk(self) -> tuple[dict[int, bytes | None], list[tuple[int, bool]]]:
         """The next jobs, in order, with their remembered entries (None: not yet known), and
         those to read from Redis, each with whether it was inactive at the snapshot."""
-        entries: dict[int, Sealed | None] = {}
+        entries: dict[int, bytes | None] = {}
         to_read: list[tuple[int, bool]] = []
         while self.position < len(self.job_ids) and len(to_read) < CHUNK_JOBS and len(entries) < CHUNK_REMEMBERED:
             job_id, inactive = int(self.job_ids[self.position]), self.position < self.inactive
@@ -84,7 +82,7 @@ class Backlog:
             self.position += 1
         return entries, to_read
 
-    def _from_eventlog(self, eventlog) -> Sealed:
+    def _from_eventlog(self, job_id: int, eventlog) -> bytes:
         parts, jobspec, r = [], b"", b""
         allow, deny = self.request.allow, self.request.deny
         for _, fields in eventlog:
@@ -93,7 +91,7 @@ class Backlog:
             if (allow or deny) and not _allowed(fields[b"name"].decode(), allow, deny):
                 continue
             parts.append(eventlog_part(fields))
-        return Sealed(b"[" + b",".join(parts) + b"]", jobspec, r)
+        return entry_fields(job_id, b"[" + b",".join(parts) + b"]", jobspec, r)
 
     def _write_sentinel(self, redis, reply: str) -> None:
         fields = {

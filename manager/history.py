@@ -5,8 +5,9 @@ each request is the slow part of a rebuild, and the manager posted every one of 
 itself, so it keeps them (as Flux's job manager keeps its inactive jobs in memory):
 
 - an active job collects its events, as eventlog parts, while they are posted;
-- when it becomes inactive its entry is sealed: eventlog, jobspec and R, as the bytes a
-  backlog entry carries. An inactive job's eventlog never changes again (until purge);
+- when it becomes inactive its entry is sealed: the backlog entry's fields (id, eventlog,
+  jobspec, R), packed in Redis' wire format once, ready to follow `XADD <reply> *`. An
+  inactive job's eventlog never changes again (until purge);
 - jobs finished before this leadership term are remembered the first time a backlog reads
   them from Redis; the oldest entries are dropped beyond the memory budget.
 
@@ -18,15 +19,19 @@ from __future__ import annotations
 
 import msgspec
 
-ENTRY_OVERHEAD = 200
-"""Bytes of Python objects around one sealed entry (dict slot, struct, three bytes objects)."""
+from common.connection import pack_arguments
+
+ENTRY_OVERHEAD = 100
+"""Bytes of Python objects around one sealed entry (dict slot, bytes object)."""
+ENTRY_FIELDS = 12
+"""Arguments of a packed entry: six field/value pairs."""
 
 
-class Sealed(msgspec.Struct, frozen=True, gc=False):
-    eventlog: bytes
-    """The JSON array of the job's eventlog entries, as a backlog entry carries it."""
-    jobspec: bytes
-    R: bytes
+def entry_fields(job_id: int, eventlog: bytes, jobspec: bytes, r: bytes) -> bytes:
+    """A backlog entry's fields (reply format v1), packed: `command_head(("XADD", reply, "*"),
+    ENTRY_FIELDS) + entry_fields(...)` adds the entry. `eventlog` is the JSON array of the
+    job's eventlog entries (see eventlog_part)."""
+    return pack_arguments(("v", 1, "type", "job", "id", job_id, "eventlog", eventlog, "jobspec", jobspec, "R", r))
 
 
 class _Open(msgspec.Struct):
@@ -40,7 +45,7 @@ class History:
         self.budget = budget_bytes
         self.size = 0
         self._open: dict[int, _Open] = {}
-        self._sealed: dict[int, Sealed] = {}
+        self._sealed: dict[int, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._sealed)
@@ -72,10 +77,11 @@ class History:
         """The job became inactive: its eventlog is complete."""
         job = self._open.pop(job_id, None)
         if job is not None:
-            self.remember(job_id, Sealed(b"[" + b",".join(job.parts) + b"]", job.jobspec, job.R))
+            self.remember(job_id, entry_fields(job_id, b"[" + b",".join(job.parts) + b"]", job.jobspec, job.R))
 
     # -- read by full journals
-    def remember(self, job_id: int, entry: Sealed) -> None:
+    def remember(self, job_id: int, entry: bytes) -> None:
+        """A job's packed backlog entry fields (`entry_fields`), complete for good."""
         if self.budget <= 0:
             return
         self.forget([job_id])
@@ -85,7 +91,8 @@ class History:
             oldest = next(iter(self._sealed))
             self.size -= _size(self._sealed.pop(oldest))
 
-    def sealed(self, job_id: int) -> Sealed | None:
+    def sealed(self, job_id: int) -> bytes | None:
+        """The job's packed backlog entry fields, if remembered."""
         return self._sealed.get(job_id)
 
     def forget(self, job_ids) -> None:
@@ -106,5 +113,5 @@ def _part(name: bytes, timestamp: bytes, context: bytes) -> bytes:
     return b'{"name":"%s","timestamp":%s%s}' % (name, timestamp, inner)
 
 
-def _size(entry: Sealed) -> int:
-    return len(entry.eventlog) + len(entry.jobspec) + len(entry.R) + ENTRY_OVERHEAD
+def _size(entry: bytes) -> int:
+    return len(entry) + ENTRY_OVERHEAD

@@ -3,7 +3,7 @@
 from common import journal as jr
 from common import keys
 from manager import client
-from manager.history import History, Sealed
+from manager.history import History, entry_fields
 from tests.helpers import submit, wait_for, wait_inactive
 
 
@@ -81,11 +81,11 @@ def test_a_filtered_backlog_reads_eventlogs_and_leaves_the_memory_alone(redis, s
     wait_for(lambda: len(manager.history) == 2, what="the jobs to be remembered")
     entries = _raw_backlog(redis, allow=["submit"])
     assert all(fields[b"eventlog"].count(b'"name"') == 1 for fields in entries.values())
-    assert b'"name":"clean"' in manager.history.sealed(job_ids[0]).eventlog
+    assert b'"name":"clean"' in manager.history.sealed(job_ids[0])
 
 
 def test_the_memory_drops_the_oldest_entries_beyond_its_budget():
-    entry = Sealed(b"[" + b"x" * 300 + b"]", b"{}", b"")
+    entry = b"x" * 400
     history = History(budget_bytes=3 * 600)
     for job_id in range(5):
         history.remember(job_id, entry)
@@ -109,9 +109,8 @@ def test_a_sealed_entry_holds_the_events_jobspec_and_r_as_posted():
     history.record(7, "submit", "1.5", b'{"userid":1,"urgency":16}', b'{"command":["x"]}', final=False)
     history.record(7, "alloc", "2.5", b"{}", b'{"version":1}', final=False)
     history.record(7, "clean", "3.0", b"{}", b"", final=True)
-    entry = history.sealed(7)
-    assert entry.eventlog == (
+    eventlog = (
         b'[{"name":"submit","timestamp":1.5,"userid":1,"urgency":16},'
         b'{"name":"alloc","timestamp":2.5},{"name":"clean","timestamp":3.0}]'
     )
-    assert (entry.jobspec, entry.R) == (b'{"command":["x"]}', b'{"version":1}')
+    assert history.sealed(7) == entry_fields(7, eventlog, b'{"command":["x"]}', b'{"version":1}')

@@ -20,7 +20,6 @@ def _ids(redis, **fields):
 @pytest.fixture
 def synthetic(redis):
     """A view written directly: jobs with chosen priorities and times, to pin down ties."""
-    writer = BulkWriter(redis, 1)
     views = [
         JobView(id=10, userid=1, state="SCHED", priority=16, t_submit=1.0),
         JobView(id=11, userid=2, state="SCHED", priority=20, t_submit=1.0),
@@ -32,9 +31,10 @@ def synthetic(redis):
         JobView(id=17, userid=2, state="INACTIVE", result="CANCELED", t_inactive=8.0, name="a", queue="q1"),
         JobView(id=18, userid=2, state="INACTIVE", result="TIMEOUT", t_inactive=10.0, name="c", queue="q2"),
     ]
-    for view in views:
-        writer.add(view)
-    writer.finish("0-0", 0)
+    with BulkWriter(redis, 1) as writer:
+        for view in views:
+            writer.add(view)
+        writer.finish("0-0", 0)
     redis.set(keys.view_current(), 1)
     return redis
 

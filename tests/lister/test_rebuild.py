@@ -182,18 +182,17 @@ def test_a_corrupt_journal_entry_is_set_aside_and_the_lister_goes_on(redis, star
 
 def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start_manager, start_lister, monkeypatch):
     from common import journal as jr
+    from common import messages
 
     start_manager()
     job_ids = submit(redis, 3)
     wait_inactive(redis, job_ids)
-    real_read = jr.read_reply
+    def garbage_then_request(redis_, consumer, *args):
+        redis_.delete(keys.journal_reply(consumer))
+        redis_.xadd(keys.journal_reply(consumer), {"type": "job", "id": "x", "eventlog": "not json"})
+        redis_.xadd(keys.manager_inbox(), {"msg": messages.encode(messages.JournalRequest(consumer=consumer))})
 
-    def read_with_garbage(redis_, consumer, after, **kwargs):
-        if after == "0-0":
-            redis_.xadd(keys.journal_reply(consumer), {"type": "job", "id": "x", "eventlog": "not json"})
-        return real_read(redis_, consumer, after, **kwargs)
-
-    monkeypatch.setattr(jr, "read_reply", read_with_garbage)
+    monkeypatch.setattr(jr, "request_full_journal", garbage_then_request)
     start_lister()
     wait_caught_up(redis)
     [(_, letter)] = redis.xrange(keys.dead_letters())

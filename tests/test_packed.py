@@ -1,0 +1,44 @@
+"""Commands sent pre-packed, in one write (common.connection.execute_packed), on a real Redis."""
+
+import pytest
+import redis as redis_lib
+
+from common.connection import Pending, command_head, execute_packed, pack, pack_arguments
+
+
+def test_packed_commands_run_in_order_and_return_their_replies(redis):
+    replies = execute_packed(redis, [pack(("SET", "k", "v")), pack(("APPEND", "k", b"w")), pack(("GET", "k"))])
+    assert replies == [b"OK", 2, b"vw"]
+
+
+def test_an_error_reply_raises_after_every_reply_was_read(redis):
+    with pytest.raises(redis_lib.ResponseError, match="WRONGTYPE"):
+        execute_packed(redis, [pack(("SET", "s", "v")), pack(("XADD", "s", "*", "f", "v")), pack(("SET", "t", "1"))])
+    assert redis.get("t") == b"1", "the commands after the error ran"
+    assert redis.ping(), "the connection is still usable"
+
+
+def test_pending_replies_are_read_after_the_caller_went_on(redis):
+    with Pending(redis) as pending:
+        pending.send([pack(("INCR", "n")), pack(("INCR", "n"))])
+        assert pending.due == 2
+        redis.set("other", "1")  # the caller goes on with other connections meanwhile
+        assert pending.replies() == [1, 2] and pending.due == 0
+
+
+def test_closing_with_a_blocked_read_due_does_not_wait_for_it(redis):
+    import time
+
+    started = time.monotonic()
+    with Pending(redis) as pending:
+        pending.send([pack(("BLPOP", "nothing", 5))])
+    assert time.monotonic() - started < 1
+    assert redis.ping()
+
+
+def test_arguments_packed_once_complete_a_command_head(redis):
+    arguments = pack_arguments(("f", b"v", "n", 1))
+    head = command_head(("XADD", "s", "*"), 4)
+    assert head + arguments == pack(("XADD", "s", "*", "f", b"v", "n", 1))
+    execute_packed(redis, [head + arguments, head + arguments])
+    assert [fields for _, fields in redis.xrange("s")] == [{b"f": b"v", b"n": b"1"}] * 2
