@@ -75,16 +75,20 @@ def add_active_jobs(system: System, count: int) -> None:
     wait_until(system.view_caught_up, 60, "the view to catch up")
 
 
-def cold_rebuild(system: System) -> dict:
-    """Stop the lister, drop the view, start a lister process: time until a query answers."""
-    system.stop("lister")
-    _drop_views(system)
-    started = time.monotonic()
-    system.start("lister", "lister")
-    wait_until(lambda: system.redis.exists(keys.view_current()), 600, "a view", 0.002)
-    seconds = time.monotonic() - started
-    q.stats(system.redis, timeout=1)
-    return {"seconds": round(seconds, 3)}
+def cold_rebuild(system: System, runs: int = 3) -> dict:
+    """Stop the lister, drop the view, start a lister process: time until a query answers.
+    The median of `runs` (a background AOF rewrite, which rebuild traffic can set off, may
+    land on one of them)."""
+    samples = []
+    for _ in range(runs):
+        system.stop("lister")
+        _drop_views(system)
+        started = time.monotonic()
+        system.start("lister", "lister")
+        wait_until(lambda: system.redis.exists(keys.view_current()), 600, "a view", 0.002)
+        samples.append(round(time.monotonic() - started, 3))
+        q.stats(system.redis, timeout=1)
+    return {"seconds": statistics.median(samples), "samples": samples}
 
 
 def _drop_views(system: System) -> None:

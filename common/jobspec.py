@@ -37,7 +37,7 @@ class SimSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     exit_code: Annotated[int, Meta(ge=0, le=255)] = 0
 
 
-class Jobspec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+class Jobspec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True, gc=False):
     """What a user asks for. `duration` is the time limit in seconds (0: none)."""
 
     command: Annotated[list[Argument], Meta(min_length=1, max_length=4096)]

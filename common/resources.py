@@ -9,14 +9,14 @@ import msgspec
 R_VERSION = 1
 
 
-class RLite(msgspec.Struct):
+class RLite(msgspec.Struct, gc=False):
     rank: str
     """Idset of ranks sharing the same children."""
     children: dict[str, str]
     """Resource type to idset, e.g. {"core": "0-3"}."""
 
 
-class Execution(msgspec.Struct, kw_only=True):
+class Execution(msgspec.Struct, kw_only=True, gc=False):
     R_lite: list[RLite]
     nodelist: list[str]
     starttime: float = 0.0
@@ -24,7 +24,10 @@ class Execution(msgspec.Struct, kw_only=True):
     """0: no time limit."""
 
 
-class R(msgspec.Struct, kw_only=True):
+class R(msgspec.Struct, kw_only=True, gc=False):
+    """Not tracked by the garbage collector (none of these structs can be part of a cycle):
+    decoding one per job is a rebuild's hot path."""
+
     version: int = R_VERSION
     execution: Execution
 
@@ -43,10 +46,10 @@ class R(msgspec.Struct, kw_only=True):
 
     @property
     def ncores(self) -> int:
-        return sum(
-            idset_summary(entry.rank)[1] * idset_summary(entry.children.get("core", ""))[1]
-            for entry in self.execution.R_lite
-        )
+        total = 0
+        for entry in self.execution.R_lite:
+            total += idset_summary(entry.rank)[1] * idset_summary(entry.children.get("core", ""))[1]
+        return total
 
 
 def encode_idset(ids) -> str:
