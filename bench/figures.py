@@ -254,20 +254,25 @@ def manager_restart(system: System) -> float:
 def memory_per_inactive_job(system: System, sample: int = 2000) -> dict:
     """Bytes per job: the total from INFO used_memory (everything jobjournal keeps, over the
     empty server), and a breakdown per kind of key from MEMORY USAGE (an estimate that
-    counts a stream's preallocated node in full)."""
+    counts a stream's preallocated node in full). Taken at rest: after lazily freed keys (old
+    views, reply streams) are gone; `transient` is what ingest still holds (rq tasks live 10 s
+    after they ran, the inbox until its next trim)."""
     redis = system.redis
+    wait_until(lambda: redis.info("memory").get("lazyfree_pending_objects", 0) == 0, 60, "lazy frees", 0.05)
     generation = int(redis.get(keys.view_current()))
     inactive = redis.zcard(keys.inactive_jobs())
     job_ids = [int(j) for j in redis.zrange(keys.inactive_jobs(), 0, sample - 1)]
     per_job = {
         "eventlog": _mean_usage(redis, [keys.job_eventlog(j) for j in job_ids]),
-        "view_job": _mean_usage(redis, [keys.view_job(generation, j) for j in job_ids]),
     }
     total_jobs = inactive + redis.scard(keys.active_jobs())
     shared = {
         "journal": _usage(redis, keys.journal()) / total_jobs,
         "job_sets": (_usage(redis, keys.inactive_jobs()) + _usage(redis, keys.active_jobs())) / total_jobs,
+        "view_jobs": _usage(redis, keys.view_jobs(generation)) / total_jobs,
         "view_lists": sum(_usage(redis, k) for k in _view_lists(redis, generation)) / total_jobs,
+        "transient": (sum(_usage(redis, k) for k in redis.scan_iter(match="rq:*", count=10000))
+                      + _usage(redis, keys.manager_inbox())) / total_jobs,
     }
     breakdown = {name: round(value, 1) for name, value in {**per_job, **shared}.items()}
     used = redis.info("memory")["used_memory"] - system.baseline_memory
@@ -283,7 +288,7 @@ def _view_lists(redis, generation: int) -> list[str]:
     return [
         key.decode()
         for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000)
-        if not key.decode()[len(prefix) :].startswith(("job:", "meta", "stats"))
+        if key.decode()[len(prefix) :] not in ("jobs", "meta", "stats")
     ]
 
 

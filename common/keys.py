@@ -135,9 +135,11 @@ def view_meta(generation: int) -> str:
     return f"{PREFIX}:view:{{g{generation}}}:meta"
 
 
-def view_job(generation: int, job_id: int) -> str:
-    """String: a job's derived attributes, as JSON (attributes at their default left out)."""
-    return f"{PREFIX}:view:{{g{generation}}}:job:{job_id}"
+def view_jobs(generation: int) -> str:
+    """Hash: job id (decimal) -> the job's derived attributes, as JSON (attributes at their
+    default left out). One hash rather than a key per job: ~50 bytes less a job, and an old
+    generation goes with one UNLINK."""
+    return f"{PREFIX}:view:{{g{generation}}}:jobs"
 
 
 def view_list(generation: int, name: str) -> str:

@@ -16,8 +16,8 @@ from common.jobspec import Jobspec
 from common.resources import R
 from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
-VIEW_VERSION = 2
-"""2: one JSON document per job (1 was a hash per job)."""
+VIEW_VERSION = 3
+"""3: the job documents in one hash; 2: a JSON document per job (a key each); 1: a hash per job."""
 
 _encoder = msgspec.json.Encoder()
 _jobspec_decoder = msgspec.json.Decoder(Jobspec)
@@ -106,7 +106,8 @@ class JobView(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
         self.ntasks = jobspec.ntasks
         self.nnodes = jobspec.nodes if self.ranks is None else self.nnodes
         self.ncores = jobspec.ncores if self.ranks is None else self.ncores
-        self.duration = jobspec.duration
+        self.duration = jobspec.duration or self.duration  # keep the default itself: omit_defaults
+        # compares floats by identity, and a stored 0.0 would cost every document 15 bytes
 
     def set_R(self, r: R) -> None:
         self.ranks, self.nnodes = r.rank_idset

@@ -46,8 +46,8 @@ def dump_view(redis, generation: int) -> dict:
     dump: dict = {"jobs": {}, "lists": {}}
     for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000):
         name = key.decode()[len(prefix) :]
-        if name.startswith("job:"):
-            dump["jobs"][name] = redis.get(key)
+        if name == "jobs":
+            dump["jobs"] = redis.hgetall(key)
         elif name == "stats":
             dump["stats"] = {k: int(v) for k, v in redis.hgetall(key).items() if int(v)}
         elif name != "meta":

@@ -141,7 +141,7 @@ def _attr_names(attrs) -> list[str]:
 
 
 def _job(redis, generation: int, job_id: int) -> JobView | None:
-    data = redis.get(keys.view_job(generation, job_id))
+    data = redis.hget(keys.view_jobs(generation), job_id)
     return JobView.from_json(data) if data else None
 
 
@@ -219,7 +219,7 @@ class _Plan:
             members = self._members(redis, key, list_name, start, size)
             if not members:
                 return
-            stored = redis.mget([keys.view_job(generation, int(job_member)) for job_member in members])
+            stored = redis.hmget(keys.view_jobs(generation), [int(job_member) for job_member in members])
             yield [JobView.from_json(data) for data in stored if data]
             start += size
 

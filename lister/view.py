@@ -57,9 +57,9 @@ class Changes:
         g = self.generation
         job_id = (new or old).id
         if new is None:
-            self._op("DEL", keys.view_job(g, job_id))
+            self._op("HDEL", keys.view_jobs(g), job_id)
         elif new != old:
-            self._op("SET", keys.view_job(g, job_id), new.to_json())
+            self._op("HSET", keys.view_jobs(g), job_id, new.to_json())
         before = memberships(g, old) if old else {}
         after = memberships(g, new) if new else {}
         for key in before.keys() - after.keys():
@@ -95,7 +95,7 @@ class Changes:
 
 
 class BulkWriter:
-    """Writes a whole generation fast: every CHUNK jobs, their documents (one MSET) and their
+    """Writes a whole generation fast: every CHUNK jobs, their documents (one HSET) and their
     sorted-set members (one ZADD per set), packed by hand and written one chunk behind (Redis
     writes a chunk while the next is derived); the stats and the meta at the end. Close it
     (or use it as a context manager): closing waits for the writes sent."""
@@ -107,14 +107,14 @@ class BulkWriter:
         self.generation = generation
         self.jobs = 0
         self._pending = Pending(redis)
-        self._docs: list = ["MSET"]
+        self._docs: list = ["HSET", keys.view_jobs(generation)]
         self._lists: dict[str, list] = defaultdict(list)
         self._counts: dict[tuple, int] = defaultdict(int)
         self._keys: dict[tuple, tuple[str, ...]] = {}
 
     def add(self, view: JobView) -> None:
         job_member = member(view.id)
-        self._docs += (keys.view_job(self.generation, view.id), view.to_json())
+        self._docs += (view.id, view.to_json())
         score = repr(view.list_score)  # once for all its sets (the wire format's own form)
         for key in self._sets_of(view):
             pairs = self._lists[key]
@@ -134,11 +134,11 @@ class BulkWriter:
         return found
 
     def _write(self) -> None:
-        commands = [pack(tuple(self._docs))] if len(self._docs) > 1 else []
+        commands = [pack(tuple(self._docs))] if len(self._docs) > 2 else []
         commands += [pack(("ZADD", key, *pairs)) for key, pairs in self._lists.items()]
         self._pending.replies()  # the chunk before, written meanwhile
         self._pending.send(commands)
-        self._docs = ["MSET"]
+        self._docs = ["HSET", keys.view_jobs(self.generation)]
         self._lists = defaultdict(list)
 
     def finish(self, cursor: str, seq: int, purged: int = 0) -> None:

@@ -204,7 +204,8 @@ class ListerWorker:
         try:
             return JobView.from_json(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            set_aside(self.redis, keys.view_job(self.generation, job_id), "", f"unreadable view document: {err}")
+            source = f"{keys.view_jobs(self.generation)} {job_id}"
+            set_aside(self.redis, source, "", f"unreadable view document: {err}")
             return None  # rebuilt from its next submit, or left out: the process goes on
 
     def _applied(self, view: JobView | None, entry: jr.JournalEvent) -> JobView | None:
@@ -233,7 +234,7 @@ class ListerWorker:
             else:
                 views[job_id] = None
         if missing:
-            stored = self.redis.mget([keys.view_job(self.generation, job_id) for job_id in missing])
+            stored = self.redis.hmget(keys.view_jobs(self.generation), missing)
             for job_id, data in zip(missing, stored, strict=True):
                 views[job_id] = self._decoded(job_id, data) if data else None
         return views

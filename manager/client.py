@@ -22,12 +22,10 @@ def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: f
 
     userid = os.getuid() if userid is None else userid
     queue = Queue(keys.INGEST_QUEUE, connection=redis)
+    # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
+    # jobspecs, environments included) should not linger in rq's keys
     task = queue.enqueue(
-        "manager.ingest.ingest",
-        [encode(spec) for spec in jobspecs],
-        userid,
-        result_ttl=60,
-        failure_ttl=3600,
+        "manager.ingest.ingest", [encode(spec) for spec in jobspecs], userid, result_ttl=10, failure_ttl=3600
     )
     result = task.latest_result(timeout=max(1, math.ceil(timeout)))
     if result is None:

@@ -79,7 +79,7 @@ def test_a_submitter_can_only_enqueue(login):
 def test_a_lister_reads_the_journal_and_writes_the_view_but_nothing_private(login):
     lister = login("lister")
     assert lister.xrange(keys.journal())
-    lister.set(keys.view_job(1, 1), b"{}")
+    lister.hset(keys.view_jobs(1), 1, b"{}")
     _refused(lambda: lister.xrange(keys.job_eventlog(1)))
     _refused(lambda: lister.get(keys.job_environment(1)))
     _refused(lambda: lister.set(keys.manager_lease(), "mine"))
