@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FinishedJobRegistry
 
@@ -165,29 +167,53 @@ def _watch_view(system: System, samples: list[float], stop: threading.Event) -> 
     redis.close()
 
 
+def rq_noop_rate(system: System, count: int = 2000, workers: int = 3) -> float:
+    """rq's own ceiling for one-job requests on this machine: a no-op task, the same client
+    threads and as many SimpleWorkers as ingest has, nothing of jobjournal in the way."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rq.cli", "worker", "-w", "rq.SimpleWorker", "-u", system.url, "-q", "bench-noop"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        wait_until(lambda: len(Worker.all(connection=system.redis)) >= workers, 30, "rq workers", 0.05)
+        done = _in_threads(count, lambda own: Queue("bench-noop", connection=own)
+                           .enqueue("builtins.len", [1], result_ttl=10).latest_result(timeout=10), system)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    return round(done, 1)
+
+
+def _in_threads(count: int, call, system: System, threads: int = 8) -> float:
+    """Run `call(client)` `count` times from `threads` threads (a client each); calls per second."""
+    from common.connection import connect
+
+    def run(n):
+        own = connect(system.settings)
+        for _ in range(n):
+            call(own)
+        own.close()
+
+    workers = [threading.Thread(target=run, args=(count // threads,)) for _ in range(threads)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return count // threads * threads / (time.monotonic() - started)
+
+
 def submit_rates(system: System, singles: int = 2000, batches: int = 10) -> dict:
     """Jobs per second through the rq queue until the manager has them: one per request, and 1000."""
     redis = system.redis
     spec = make_jobspec(command=["one"])
     ids: list[int] = []
-    lock = threading.Lock()
-
-    def submit_singles(count):
-        from common.connection import connect
-
-        own = connect(system.settings)
-        for _ in range(count):
-            job_ids = client.submit(own, [spec], userid=USERS[3])
-            with lock:
-                ids.extend(job_ids)
-        own.close()
-
-    threads = [threading.Thread(target=submit_singles, args=(singles // 8,)) for _ in range(8)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_threads(singles, lambda own: ids.extend(client.submit(own, [spec], userid=USERS[3])), system)
     _wait_accepted(redis, ids)
     single = len(ids) / (time.monotonic() - started)
 

@@ -55,6 +55,7 @@ def measure(n_jobs: int) -> dict:
         system.start("ingest2", "worker", "--queue", "ingest")
         system.start("ingest3", "worker", "--queue", "ingest")
         results["submit_jobs_per_s"] = f.submit_rates(system)
+        results["rq_noop_jobs_per_s"] = f.rq_noop_rate(system)
         _step("manager restart")
         results["manager_restart_s"] = f.manager_restart(system)
         _step(f"rq: {n_jobs} finished jobs, listed the way rq-dashboard does")
@@ -117,6 +118,8 @@ def print_table(results: dict) -> None:
         print(f"{name:<{width}}  {value:>12}  {met}")
     print(f"\nn_jobs {results['n_jobs']}; end to end {results['end_to_end']}")
     print(f"query_ms {json.dumps(results['query_ms'])}")
+    print(f"submit {results['submit_jobs_per_s']}; rq's own ceiling (no-op task, one per request) "
+          f"{results['rq_noop_jobs_per_s']} jobs/s")
     print(f"memory breakdown (bytes per job) {json.dumps(results['redis_bytes_breakdown'])}")
     for size, point in results["scaling"].items():
         print(f"at {size}: cold {point['cold_rebuild_s']}s, naive {point['naive_rebuild_s']}s, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hiredis
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from common.errors import RedisUnavailable
@@ -70,6 +71,18 @@ def execute_packed(client: redis.Redis, commands: list[bytes]) -> list:
     with Pending(client) as pending:
         pending.send(commands)
         return pending.replies()
+
+
+def run_script(client: redis.Redis, script, keys: list, args: list):
+    """Run a redis-py Script with its arguments packed by hand (as execute_packed does): for
+    scripts called with thousands of arguments. Loads the script first if Redis lacks it."""
+    command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+    try:
+        [reply] = execute_packed(client, [command])
+    except NoScriptError:  # a new or flushed Redis
+        client.script_load(script.script)
+        [reply] = execute_packed(client, [command])
+    return reply
 
 
 class Pending:

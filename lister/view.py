@@ -14,7 +14,7 @@ from importlib import resources
 import redis as redis_lib
 
 from common import keys
-from common.connection import Pending, pack
+from common.connection import Pending, pack, run_script
 from lister.errors import LeaseLost, StaleView
 from lister.model import VIEW_VERSION, JobView, member
 
@@ -80,7 +80,7 @@ class Changes:
         fixed = [keys.view_meta(self.generation), keys.lister_lease()]
         args = [lease_token, expected_seq, new_seq, cursor, *self._ops]
         try:
-            script(keys=fixed + list(self._keys), args=args)
+            run_script(redis, script, fixed + list(self._keys), args)
         except redis_lib.ResponseError as err:
             text = str(err)
             if text.startswith("NOTLEADER"):

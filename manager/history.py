@@ -17,6 +17,8 @@ holds an event after the snapshot's cursor. The memory belongs to one leadership
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import msgspec
 
 from common.connection import pack_arguments
@@ -45,7 +47,8 @@ class History:
         self.budget = budget_bytes
         self.size = 0
         self._open: dict[int, _Open] = {}
-        self._sealed: dict[int, bytes] = {}
+        self._sealed: OrderedDict[int, bytes] = OrderedDict()
+        """Oldest first: an OrderedDict drops its first entry in O(1) (a plain dict slows down)."""
 
     def __len__(self) -> int:
         return len(self._sealed)
@@ -88,8 +91,8 @@ class History:
         self._sealed[job_id] = entry
         self.size += _size(entry)
         while self.size > self.budget and self._sealed:
-            oldest = next(iter(self._sealed))
-            self.size -= _size(self._sealed.pop(oldest))
+            _, oldest = self._sealed.popitem(last=False)
+            self.size -= _size(oldest)
 
     def sealed(self, job_id: int) -> bytes | None:
         """The job's packed backlog entry fields, if remembered."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 
 import msgspec
 
@@ -46,7 +47,9 @@ class Lifecycle:
         self.pool = Pool(settings.nodes, settings.cores_per_node)
         self.pending = PendingQueue()
         self.timers = Timers()
-        self._dirty: dict[int, Job] = {}
+        self._dirty: OrderedDict[int, Job] = OrderedDict()
+        """Jobs that may move, oldest first. An OrderedDict: taking the first of a plain dict
+        skips every slot deleted before it, which made big steps quadratic."""
         self._after_flush: list = []
         try:
             self.backend = BACKENDS[settings.exec_backend](self)
@@ -118,7 +121,7 @@ class Lifecycle:
             for action in self.timers.pop_due(now):
                 action()
             while self._dirty and advanced < budget:
-                job = self._dirty.pop(next(iter(self._dirty)))
+                _, job = self._dirty.popitem(last=False)
                 self._advance(job)
                 advanced += 1
                 if advanced % CHECKPOINT_EVERY == 0:
@@ -176,16 +179,15 @@ class Lifecycle:
         self.post(job, ev.Clean(timestamp=now))
 
     def _schedule(self, now: float) -> None:
-        allocated = 0
-        for job_id, priority in self.pending.in_order():
-            job = self.jobs[job_id]
+        while (first := self.pending.first()) is not None:
+            job_id, priority = first
             if priority == 0:
                 break  # held; everything after it is held too
+            job = self.jobs[job_id]
             allocation = self.pool.allocate(job.jobspec)
             if allocation is None:
                 break
-            allocated += 1
+            self.pending.pop_first()
             job.R = make_R(allocation, now, job.jobspec.duration)
             self.post(job, ev.Alloc(timestamp=now), public=_encode(job.R))
             self.backend.start(job, now)
-        self.pending.pop_first(allocated)

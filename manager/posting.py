@@ -12,6 +12,7 @@ from collections.abc import Callable
 import redis as redis_lib
 
 from common import events, keys
+from common.connection import run_script
 from manager.errors import LeaseLost
 from manager.history import History
 from manager.scripts import Scripts
@@ -77,7 +78,7 @@ class EventPoster:
         ]
         args = [self.lease_token, inbox_cursor, self.journal_maxlen, count, *event_args]
         try:
-            self.scripts.post_events(keys=fixed + event_keys, args=args)
+            run_script(self.redis, self.scripts.post_events, fixed + event_keys, args)
         except redis_lib.ResponseError as err:
             if str(err).startswith("NOTLEADER"):
                 raise LeaseLost(str(err)) from err

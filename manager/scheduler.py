@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
+import heapq
 
 from common.jobspec import Jobspec
 
@@ -13,6 +13,10 @@ class Pool:
     def __init__(self, nodes: int, cores_per_node: int):
         self.cores_per_node = cores_per_node
         self.free: list[list[int]] = [list(range(cores_per_node)) for _ in range(nodes)]
+        self.free_cores = nodes * cores_per_node
+        self._first = 0
+        """No rank below this one has a free core: first fit starts here, not at rank 0 (with
+        tens of thousands of jobs running, scanning full nodes was most of the manager's time)."""
 
     @property
     def size(self) -> int:
@@ -44,24 +48,34 @@ class Pool:
         for rank, ncores in counts.items():
             allocation[rank] = self.free[rank][:ncores]
             del self.free[rank][:ncores]
+            self.free_cores -= ncores
+        while self._first < len(self.free) and not self.free[self._first]:
+            self._first += 1
         return allocation
 
     def release(self, allocation: dict[int, list[int]]) -> None:
         for rank, cores in allocation.items():
+            before = len(self.free[rank])
             self.free[rank] = sorted(set(self.free[rank]).union(cores))
+            self.free_cores += len(self.free[rank]) - before
+            self._first = min(self._first, rank)
 
     def claim(self, allocation: dict[int, list[int]]) -> None:
         """Mark an allocation made before a restart as in use."""
         for rank, cores in allocation.items():
             taken = set(cores)
+            before = len(self.free[rank])
             self.free[rank] = [core for core in self.free[rank] if core not in taken]
+            self.free_cores -= before - len(self.free[rank])
 
     def _plan(self, spec: Jobspec) -> dict[int, int] | None:
         cpt = spec.cores_per_task
+        if spec.ntasks * cpt > self.free_cores:
+            return None
         if spec.nodes:
             share, extra = divmod(spec.ntasks, spec.nodes)
             needs = [(share + (i < extra)) * cpt for i in range(spec.nodes)]
-            ranks = [rank for rank, free in enumerate(self.free) if len(free) >= needs[-1]]
+            ranks = [rank for rank in range(self._first, len(self.free)) if len(self.free[rank]) >= needs[-1]]
             chosen: dict[int, int] = {}
             for need in needs:
                 rank = next((r for r in ranks if r not in chosen and len(self.free[r]) >= need), None)
@@ -71,8 +85,8 @@ class Pool:
             return chosen
         counts: dict[int, int] = {}
         left = spec.ntasks
-        for rank, free in enumerate(self.free):
-            fit = min(len(free) // cpt, left)
+        for rank in range(self._first, len(self.free)):
+            fit = min(len(self.free[rank]) // cpt, left)
             if fit:
                 counts[rank] = fit * cpt
                 left -= fit
@@ -82,36 +96,51 @@ class Pool:
 
 
 class PendingQueue:
-    """Jobs waiting in SCHED, ordered by priority (high first), then id (old first)."""
+    """Jobs waiting in SCHED, ordered by priority (high first), then id (old first).
+
+    A heap with lazy removal, so adding, removing and taking the first job stay O(log n) with
+    100K jobs pending (a burst accepted at once): a removed or re-prioritized job's old entry
+    stays in the heap until it comes up, and is skipped then."""
 
     def __init__(self):
-        self._order: list[tuple[int, int]] = []
+        self._heap: list[tuple[int, int]] = []
         self._key: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._key)
 
     def __contains__(self, job_id: int) -> bool:
         return job_id in self._key
 
     def add(self, job_id: int, priority: int) -> None:
-        self.remove(job_id)
         key = (-priority, job_id)
         self._key[job_id] = key
-        bisect.insort(self._order, key)
+        heapq.heappush(self._heap, key)
+        if len(self._heap) > 2 * len(self._key) + 1000:  # mostly stale entries: compact
+            self._heap = list(self._key.values())
+            heapq.heapify(self._heap)
 
     def remove(self, job_id: int) -> None:
-        key = self._key.pop(job_id, None)
-        if key is not None:
-            index = bisect.bisect_left(self._order, key)
-            del self._order[index]
+        self._key.pop(job_id, None)
 
-    def in_order(self):
-        """(job id, priority) from the first to be scheduled to the last."""
-        for negative_priority, job_id in self._order:
-            yield job_id, -negative_priority
+    def first(self) -> tuple[int, int] | None:
+        """(job id, priority) of the first job to be scheduled, or None."""
+        heap = self._heap
+        while heap:
+            negative_priority, job_id = heap[0]
+            if self._key.get(job_id) == heap[0]:
+                return job_id, -negative_priority
+            heapq.heappop(heap)  # removed, or added again with another priority
+        return None
 
-    def pop_first(self, count: int) -> None:
-        for _, job_id in self._order[:count]:
-            del self._key[job_id]
-        del self._order[:count]
+    def pop_first(self, count: int = 1) -> None:
+        for _ in range(count):
+            first = self.first()
+            if first is None:
+                return
+            heapq.heappop(self._heap)
+            del self._key[first[0]]
+
+    def in_order(self) -> list[tuple[int, int]]:
+        """(job id, priority) from the first to be scheduled to the last (sorts: for inspection)."""
+        return [(job_id, -negative_priority) for negative_priority, job_id in sorted(self._key.values())]

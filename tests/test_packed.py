@@ -42,3 +42,12 @@ def test_arguments_packed_once_complete_a_command_head(redis):
     assert head + arguments == pack(("XADD", "s", "*", "f", b"v", "n", 1))
     execute_packed(redis, [head + arguments, head + arguments])
     assert [fields for _, fields in redis.xrange("s")] == [{b"f": b"v", b"n": b"1"}] * 2
+
+
+def test_a_script_run_packed_is_loaded_when_redis_lacks_it(redis):
+    from common.connection import run_script
+
+    script = redis.register_script("return {KEYS[1], ARGV[1], #ARGV}")
+    redis.script_flush()
+    assert run_script(redis, script, ["k"], ["a", b"b", 3]) == [b"k", b"a", 3]
+    assert run_script(redis, script, ["k"], ["x"]) == [b"k", b"x", 1]

@@ -293,3 +293,41 @@ def test_r_ncores_counts_cores_on_every_rank():
     r = make_R(pool.allocate(job), 0.0, 0.0)
     assert r.ncores == job.ncores == 10
     assert r.ranks == [0, 1, 2]
+
+
+def test_the_first_job_skips_removed_and_re_prioritized_entries():
+    queue = PendingQueue()
+    for job_id in (1, 2, 3):
+        queue.add(job_id, 16)
+    queue.remove(1)
+    queue.add(2, 1)
+    assert queue.first() == (3, 16)
+    queue.pop_first()
+    assert queue.first() == (2, 1) and len(queue) == 1
+
+
+def test_many_re_prioritizations_keep_the_heap_small():
+    queue = PendingQueue()
+    for round_ in range(2000):
+        queue.add(7, round_ % 31)
+    assert len(queue) == 1 and len(queue._heap) <= 1002
+    assert queue.first() == (7, 1999 % 31)
+
+
+def test_first_fit_skips_full_nodes_and_comes_back_to_released_ones():
+    pool = Pool(nodes=3, cores_per_node=2)
+    spec = make_jobspec(command=["x"], ntasks=2)
+    first, second = pool.allocate(spec), pool.allocate(spec)
+    assert (first, second) == ({0: [0, 1]}, {1: [0, 1]})
+    assert pool.free_cores == 2
+    pool.release(first)
+    assert pool.allocate(spec) == {0: [0, 1]}, "first fit again from the lowest rank"
+    assert pool.allocate(make_jobspec(command=["x"], ntasks=3)) is None
+    assert pool.free_cores == 2
+
+
+def test_free_cores_follow_claims_after_a_restart():
+    pool = Pool(nodes=2, cores_per_node=4)
+    pool.claim({0: [0, 1, 2, 3], 1: [0]})
+    assert pool.free_cores == 3
+    assert pool.allocate(make_jobspec(command=["x"], ntasks=3)) == {1: [1, 2, 3]}
