@@ -223,6 +223,8 @@ def submit_rates(system: System, singles: int = 2000, batches: int = 10) -> dict
         ids += client.submit(redis, [spec] * REQUEST, userid=USERS[4])
     _wait_accepted(redis, ids)
     batched = len(ids) / (time.monotonic() - started)
+    wait_until(lambda: all(redis.zscore(keys.inactive_jobs(), j) for j in ids[-100:]), 300, "the jobs to end", 0.05)
+    wait_until(system.view_caught_up, 300, "the view to catch up", 0.01)  # the next figure starts idle
     return {"single": round(single, 1), "batched": round(batched, 1)}
 
 

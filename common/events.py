@@ -13,7 +13,9 @@ import msgspec
 
 from common.errors import CorruptEntry
 
-EVENTLOG_VERSION = 1
+EVENTLOG_VERSION = 2
+"""2: every entry has name, timestamp, context and data (jobspec on submit, R on alloc);
+1: jobspec and R were fields of their own."""
 
 
 class Event(msgspec.Struct, tag_field="name", kw_only=True, omit_defaults=True, gc=False):
@@ -158,6 +160,18 @@ def decode_event(name: bytes | str, timestamp: bytes | str | float, context: byt
     if event.timestamp != seconds or event_name(event) != name:
         raise CorruptEntry(f"event {name!r}: its context overrides the name or timestamp")
     return event
+
+
+def entry_attachments(fields: dict[bytes, bytes]) -> tuple[bytes | None, bytes | None]:
+    """(redacted jobspec, R) that an eventlog or journal entry carries, each None if absent.
+
+    Format 2 keeps them in the `data` field of the submit and alloc entries (every entry has a
+    `data` field, so all share one set of field names); format 1 had `jobspec` and `R` fields."""
+    data = fields.get(b"data")
+    if data is None:  # format 1
+        return fields.get(b"jobspec") or None, fields.get(b"R") or None
+    name = fields.get(b"name")
+    return (data or None, None) if name == b"submit" else (None, data or None) if name == b"alloc" else (None, None)
 
 
 def decode_entry(fields: dict) -> AnyEvent:

@@ -19,7 +19,7 @@ from common import events, keys, messages
 from common.connection import Pending, pack
 from common.errors import CorruptEntry, JobJournalError
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
 PURGE = "purge"
 
 
@@ -82,7 +82,8 @@ def decode_journal_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> J
             event = events.decode_event(name, fields[b"timestamp"], fields[b"context"])
     except (KeyError, ValueError) as err:
         raise CorruptEntry(f"journal entry {_text(entry_id)}: {err!r}") from err
-    return JournalEvent(_text(entry_id), seq, job_id, event, fields.get(b"jobspec"), fields.get(b"R"))
+    jobspec, r = events.entry_attachments(fields)
+    return JournalEvent(_text(entry_id), seq, job_id, event, jobspec, r)
 
 
 def decode_reply_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> BacklogJob | Sentinel:

@@ -29,7 +29,7 @@ SERVER_CONFIG = {
     "appendonly": "yes",
     "appendfsync": "everysec",
     "save": "900 1 300 100 60 10000",
-    "stream-node-max-bytes": "1024",
+    "stream-node-max-bytes": "960",
     "stream-node-max-entries": "100",
     "daemonize": "yes",
 }

@@ -33,8 +33,9 @@ def build_naive(redis, generation: int) -> int:
                 pipe.xrange(keys.job_eventlog(job_id))
             for job_id, entries in zip(chunk, pipe.execute(), strict=True):
                 events = [ev.decode_entry(fields) for _, fields in entries]
-                jobspec = next((fields[b"jobspec"] for _, fields in entries if b"jobspec" in fields), None)
-                r = next((fields[b"R"] for _, fields in entries if b"R" in fields), None)
+                carried = [ev.entry_attachments(fields) for _, fields in entries]
+                jobspec = next((jobspec for jobspec, _ in carried if jobspec), None)
+                r = next((r for _, r in carried if r), None)
                 writer.add(view_from_events(job_id, events, jobspec, r))
         writer.finish(cursor, seq, purged)
     return writer.jobs

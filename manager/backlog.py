@@ -12,6 +12,7 @@ import logging
 
 from common import keys
 from common.connection import command_head, execute_packed, pack
+from common.events import entry_attachments
 from common.journal import register_consumer
 from common.messages import JournalRequest
 from manager.history import ENTRY_FIELDS, History, entry_fields, eventlog_part
@@ -86,8 +87,8 @@ class Backlog:
         parts, jobspec, r = [], b"", b""
         allow, deny = self.request.allow, self.request.deny
         for _, fields in eventlog:
-            jobspec = fields.get(b"jobspec", jobspec)
-            r = fields.get(b"R", r)
+            carried_jobspec, carried_r = entry_attachments(fields)
+            jobspec, r = carried_jobspec or jobspec, carried_r or r
             if (allow or deny) and not _allowed(fields[b"name"].decode(), allow, deny):
                 continue
             parts.append(eventlog_part(fields))

@@ -22,6 +22,7 @@ from collections import OrderedDict
 import msgspec
 
 from common.connection import pack_arguments
+from common.events import entry_attachments
 
 ENTRY_OVERHEAD = 100
 """Bytes of Python objects around one sealed entry (dict slot, bytes object)."""
@@ -73,8 +74,8 @@ class History:
         """An active job restored from its eventlog entries after a manager restart."""
         job = self._open[job_id] = _Open([eventlog_part(fields) for fields in entries])
         for fields in entries:
-            job.jobspec = fields.get(b"jobspec", job.jobspec)
-            job.R = fields.get(b"R", job.R)
+            jobspec, r = entry_attachments(fields)
+            job.jobspec, job.R = jobspec or job.jobspec, r or job.R
 
     def seal(self, job_id: int) -> None:
         """The job became inactive: its eventlog is complete."""

@@ -29,7 +29,7 @@ def test_each_event_lands_in_its_eventlog_and_the_journal_under_one_id(redis, po
     entries = journal_entries(redis)
     assert [(e.seq, e.job_id) for e in entries] == [(1, 1), (2, 2), (3, 1)]
     assert entries[0].jobspec == b'{"command":["x"]}'
-    assert redis.xrange(keys.job_eventlog(1))[0][1][b"jobspec"] == b'{"command":["x"]}'
+    assert redis.xrange(keys.job_eventlog(1))[0][1][b"data"] == b'{"command":["x"]}'
     assert redis.smembers(keys.active_jobs()) == {b"1", b"2"}
 
 

@@ -69,7 +69,7 @@ def test_the_cli_submits_copies_and_prints_one_short_id_per_line(redis, start_ma
     ids = [parse_job_id(line) for line in result.output.split()]
     assert len(ids) == 3 and all(f58(job_id) in result.output for job_id in ids)
     wait_inactive(redis, ids)
-    jobspec = msgspec.json.decode(redis.xrange(keys.job_eventlog(ids[0]))[0][1][b"jobspec"])
+    jobspec = msgspec.json.decode(redis.xrange(keys.job_eventlog(ids[0]))[0][1][b"data"])
     assert jobspec["name"] == "copies" and jobspec["command"] == ["echo", "hello"] and "environment" not in jobspec
     assert redis.get(keys.job_environment(ids[0])) == b'{"A":"1"}'
 

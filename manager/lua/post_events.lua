@@ -6,8 +6,9 @@
 -- KEYS[6+2i-1] job i eventlog  KEYS[6+2i] job i environment (string) (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] inbox cursor ('' keeps it)   ARGV[3] journal MAXLEN (0: none)
 -- ARGV[4] n events, then 6 per event: job id, name, timestamp, context,
---         public blob (redacted jobspec on submit, R on alloc, else ''): written as field
---         `jobspec` or `R` of both the eventlog entry and the journal entry,
+--         public blob (redacted jobspec on submit, R on alloc, else ''): field `data` of
+--         both the eventlog entry and the journal entry (every entry has the same fields, so
+--         Redis stores their names once per stream node),
 --         private blob (environment JSON on submit, else ''): only in the environment key
 -- Returns {last journal id, last seq}; error NOTLEADER when the lease is not ours.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -53,16 +54,11 @@ for i = 1, n do
   local public, private = ARGV[a + 5], ARGV[a + 6]
   local eventlog, environment = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
   seq = seq + 1
-  local fields = {'v', '1', 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx}
-  local entry = {'name', name, 'timestamp', ts, 'context', ctx}
+  local fields = {'v', '2', 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
+  local entry = {'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
   if name == 'submit' then
-    table.insert(fields, 'jobspec'); table.insert(fields, public)
-    table.insert(entry, 'jobspec'); table.insert(entry, public)
     if private ~= '' then redis.call('SET', environment, private) end
     redis.call('SADD', KEYS[5], job)
-  elseif name == 'alloc' then
-    table.insert(fields, 'R'); table.insert(fields, public)
-    table.insert(entry, 'R'); table.insert(entry, public)
   elseif name == 'clean' or name == 'invalidate' then
     redis.call('SREM', KEYS[5], job)
     redis.call('ZADD', KEYS[6], ts, job)

@@ -18,7 +18,7 @@ for i = 1, #ARGV - 3 do
   if redis.call('ZREM', KEYS[4], job) == 1 then
     redis.call('DEL', KEYS[4 + 2 * i - 1], KEYS[4 + 2 * i])
     seq = seq + 1
-    local fields = {'v', '1', 'seq', seq, 'id', job, 'name', 'purge', 'timestamp', ARGV[3], 'context', '{}'}
+    local fields = {'v', '2', 'seq', seq, 'id', job, 'name', 'purge', 'timestamp', ARGV[3], 'context', '{}', 'data', ''}
     if maxlen > 0 then
       last_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
     else

@@ -246,3 +246,13 @@ def test_corrupt_entry_keeps_the_underlying_error_as_its_cause():
     with pytest.raises(CorruptEntry) as caught:
         ev.decode_event("finish", "1.0", '{"status": "x"}')
     assert caught.value.__cause__ is not None
+
+
+def test_an_entry_carries_the_jobspec_on_submit_and_r_on_alloc_in_its_data_field():
+    from common.events import entry_attachments
+
+    assert entry_attachments({b"name": b"submit", b"data": b"{}"}) == (b"{}", None)
+    assert entry_attachments({b"name": b"alloc", b"data": b"[]"}) == (None, b"[]")
+    assert entry_attachments({b"name": b"start", b"data": b""}) == (None, None)
+    assert entry_attachments({b"name": b"submit", b"jobspec": b"{}"}) == (b"{}", None), "format 1 still reads"
+    assert entry_attachments({b"name": b"alloc", b"R": b"[]"}) == (None, b"[]")
