@@ -28,9 +28,10 @@ from manager.timers import Timers
 log = logging.getLogger("jobjournal.manager")
 SETTLE_ROUNDS = 20
 CHECKPOINT_EVERY = 1000
+"""Units of work (a job advanced, a timer fired, a job scheduled) between two checkpoints (lease
+renewed, queued events written): with 60K cores free, one scheduling pass starts 60K jobs."""
 SETTLE_BUDGET = 20000
 """Job advances in one settle: a step stays short, and new work is accepted in between."""
-"""Jobs advanced between two checkpoints (lease renewed, queued events written)."""
 BACKENDS = {"sim": SimExec, "rq": RqExec}
 _encode = msgspec.json.encode
 
@@ -47,6 +48,7 @@ class Lifecycle:
         self.pool = Pool(settings.nodes, settings.cores_per_node)
         self.pending = PendingQueue()
         self.timers = Timers()
+        self._work = 0
         self._dirty: OrderedDict[int, Job] = OrderedDict()
         """Jobs that may move, oldest first. An OrderedDict: taking the first of a plain dict
         skips every slot deleted before it, which made big steps quadratic."""
@@ -120,16 +122,21 @@ class Lifecycle:
             now = self.now()
             for action in self.timers.pop_due(now):
                 action()
+                self._worked()
             while self._dirty and advanced < budget:
                 _, job = self._dirty.popitem(last=False)
                 self._advance(job)
                 advanced += 1
-                if advanced % CHECKPOINT_EVERY == 0:
-                    self.checkpoint()
+                self._worked()
             self._schedule(self.now())
             next_due = self.timers.next_due()
             if advanced >= budget or not self._dirty and (next_due is None or next_due > self.now()):
                 return
+
+    def _worked(self) -> None:
+        self._work += 1
+        if self._work % CHECKPOINT_EVERY == 0:
+            self.checkpoint()
 
     def poll_backend(self) -> None:
         self.backend.poll(self.now())
@@ -191,3 +198,4 @@ class Lifecycle:
             job.R = make_R(allocation, now, job.jobspec.duration)
             self.post(job, ev.Alloc(timestamp=now), public=_encode(job.R))
             self.backend.start(job, now)
+            self._worked()

@@ -35,7 +35,12 @@ FLUSH_EVENTS = 2000
 STEP_EVENTS = 20000
 """Inbox entries handled in one step stop after this many events. Accepting comes first (a
 burst of 20 requests of 1000 jobs is in within one step, ~0.3 s), then jobs move on (settle's
-own budget); the step stays bounded under a flood."""
+own budget)..."""
+ACCEPT_AHEAD = 20000
+STEP_EVENTS_BUSY = 2000
+"""... but with more than ACCEPT_AHEAD jobs active, a step accepts only STEP_EVENTS_BUSY: under a
+flood the rest waits in the inbox (durably: ingest acknowledged it), and the manager's memory,
+steps and restarts stay bounded by what it runs, not by what was offered."""
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
 INBOX_TRIM_EVERY = 5.0
@@ -105,7 +110,7 @@ class Manager:
             self.inbox_cursor, self._cursor_moved = entry_id, True
             if len(self.poster) >= FLUSH_EVENTS:
                 self.flush()  # accept first (submit events out, cursor moved); move jobs on below
-            if self.poster.posted - posted_before >= STEP_EVENTS:
+            if self.poster.posted - posted_before >= self._step_events():
                 break  # the rest of the inbox waits for the next step
         self.life.settle()
         self.life.poll_backend()
@@ -115,6 +120,9 @@ class Manager:
         self._purge_if_due()
         self._trim_inbox_if_due()
         self._trim_journal_if_due()
+
+    def _step_events(self) -> int:
+        return STEP_EVENTS if len(self.life.jobs) < ACCEPT_AHEAD else STEP_EVENTS_BUSY
 
     def _read_inbox(self):
         block = None if self.backlogs or self.life.busy else self._block_ms()

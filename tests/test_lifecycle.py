@@ -65,3 +65,16 @@ def test_the_manager_keeps_no_inactive_job_in_memory(redis, start_manager):
     wait_inactive(redis, job_ids)
     assert all(job_id not in manager.life.jobs for job_id in job_ids)
     assert State.INACTIVE not in {job.state for job in manager.life.jobs.values()}
+
+
+def test_a_flood_of_jobs_on_a_big_pool_never_costs_the_manager_its_lease(redis, start_manager):
+    """20K jobs waiting in the inbox: one step accepts them, one scheduling pass starts them
+    and one settle fires their timers; each is checkpointed (lease renewed), so the manager
+    keeps leading throughout."""
+    job_ids = []
+    for _ in range(20):
+        job_ids += submit(redis, 1000)
+    manager = start_manager(nodes=400, cores_per_node=64, lease_ttl=0.5)
+    term = manager.life
+    wait_inactive(redis, job_ids, timeout=60)
+    assert manager.life is term, "the manager lost its lease and started a new term"
