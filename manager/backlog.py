@@ -16,7 +16,6 @@ from common.events import entry_attachments
 from common.journal import register_consumer
 from common.messages import JournalRequest
 from manager.history import ENTRY_FIELDS, History, entry_fields, eventlog_part
-from manager.scripts import Scripts
 
 CHUNK_JOBS = 1000
 """Jobs whose eventlogs one chunk reads from Redis."""
@@ -61,7 +60,7 @@ class Backlog:
             if eventlog:  # none: purged since the snapshot
                 entries[job_id] = entry = self._from_eventlog(job_id, eventlog)
                 if inactive:  # its whole eventlog, for good
-                    self.history.remember(job_id, entry)
+                    self.history.remember(job_id, entry, evict=False)
         head = command_head(("XADD", reply, "*"), ENTRY_FIELDS)
         write = [head + entry for entry in entries.values() if entry is not None]
         self.written += len(write)
@@ -114,10 +113,15 @@ def _allowed(name: str, allow: list[str], deny: list[str]) -> bool:
     return (not allow or name in allow) and name not in deny
 
 
-def start_backlog(redis, scripts: Scripts, request: JournalRequest, history: History) -> Backlog:
-    """Take the snapshot a full journal starts from."""
-    keys_ = [keys.journal_head(), keys.active_jobs(), keys.inactive_jobs()]
-    cursor, seq, purged, inactive, active = scripts.journal_snapshot(keys=keys_)
-    cursor = cursor.decode() if isinstance(cursor, bytes) else cursor
+def start_backlog(redis, request: JournalRequest, history: History) -> Backlog:
+    """Take the snapshot a full journal starts from: the journal head and the job sets, in one
+    MULTI/EXEC (native commands: a Lua script copying 1M ids held Redis long enough for leases
+    to expire)."""
+    with redis.pipeline(transaction=True) as snapshot:
+        snapshot.hmget(keys.journal_head(), "last_id", "seq", "purged")
+        snapshot.zrange(keys.inactive_jobs(), 0, -1)  # by t_inactive
+        snapshot.smembers(keys.active_jobs())
+        (last_id, seq, purged), inactive, active = snapshot.execute()
+    cursor = last_id.decode() if last_id else "0-0"
     register_consumer(redis, request.consumer, cursor)  # keep the journal from the snapshot on
-    return Backlog(request, (cursor, int(seq), int(purged)), list(inactive), sorted(active, key=int), history)
+    return Backlog(request, (cursor, int(seq or 0), int(purged or 0)), inactive, sorted(active, key=int), history)

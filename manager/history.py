@@ -84,11 +84,16 @@ class History:
             self.remember(job_id, entry_fields(job_id, b"[" + b",".join(job.parts) + b"]", job.jobspec, job.R))
 
     # -- read by full journals
-    def remember(self, job_id: int, entry: bytes) -> None:
-        """A job's packed backlog entry fields (`entry_fields`), complete for good."""
+    def remember(self, job_id: int, entry: bytes, evict: bool = True) -> None:
+        """A job's packed backlog entry fields (`entry_fields`), complete for good. Past the
+        budget the oldest entries go (`evict`), or this one is not kept: a backlog reading old
+        jobs from Redis must not push out the ones it is about to read (a scan through a FIFO
+        would otherwise evict everything once the jobs outgrow the budget)."""
         if self.budget <= 0:
             return
         self.forget([job_id])
+        if not evict and self.size + _size(entry) > self.budget:
+            return
         self._sealed[job_id] = entry
         self.size += _size(entry)
         while self.size > self.budget and self._sealed:

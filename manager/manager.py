@@ -163,7 +163,7 @@ class Manager:
             pipe.execute()
             self.replies = []
         for request in self.journal_requests:
-            self.backlogs.append(start_backlog(self.redis, self.scripts, request, self.history))
+            self.backlogs.append(start_backlog(self.redis, request, self.history))
         self.journal_requests = []
 
     def _write_backlogs(self) -> None:

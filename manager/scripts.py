@@ -15,4 +15,3 @@ class Scripts:
     def __init__(self, redis):
         self.post_events = redis.register_script(_source("post_events"))
         self.purge_jobs = redis.register_script(_source("purge_jobs"))
-        self.journal_snapshot = redis.register_script(_source("journal_snapshot"))

@@ -114,3 +114,15 @@ def test_a_sealed_entry_holds_the_events_jobspec_and_r_as_posted():
         b'{"name":"alloc","timestamp":2.5},{"name":"clean","timestamp":3.0}]'
     )
     assert history.sealed(7) == entry_fields(7, eventlog, b'{"command":["x"]}', b'{"version":1}')
+
+
+def test_entries_read_back_from_redis_never_push_out_remembered_ones():
+    entry = b"x" * 400
+    history = History(budget_bytes=3 * 600)
+    for job_id in range(3):
+        history.remember(job_id, entry)
+    history.remember(7, entry, evict=False)
+    assert history.sealed(7) is None and all(history.sealed(j) for j in range(3))
+    history.forget([0])
+    history.remember(7, entry, evict=False)
+    assert history.sealed(7) == entry
