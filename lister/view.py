@@ -174,17 +174,14 @@ def load_script(redis):
     return redis.register_script(source)
 
 
-def delete_generation(redis, generation: int) -> int:
-    """Remove every key of a generation; returns how many."""
-    removed = 0
-    batch = []
-    for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            removed += redis.unlink(*batch)
-            batch = []
-    if batch:
-        removed += redis.unlink(*batch)
-    return removed
-
-
+def delete_generation(redis, generation: int, renew=lambda: None) -> int:
+    """Remove every key of a generation; returns how many. SCAN walks the whole keyspace (2M
+    keys at 1M jobs: seconds), so `renew` (the caller's lease) is called after each page."""
+    cursor, removed = 0, 0
+    while True:
+        cursor, found = redis.scan(cursor, match=keys.view_pattern(generation), count=1000)
+        if found:
+            removed += redis.unlink(*found)
+        renew()
+        if cursor == 0:
+            return removed

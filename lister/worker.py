@@ -114,7 +114,7 @@ class ListerWorker:
                 if sentinel is not None:
                     writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
             if sentinel is None:
-                delete_generation(self.redis, generation)
+                delete_generation(self.redis, generation, self._renew)
         if sentinel is None:
             raise LeaseLost("stopped while building the view")
         self._switch_to(generation)
@@ -165,12 +165,12 @@ class ListerWorker:
             pipe.execute()
         if old is not None:
             jr.forget_consumer(self.redis, _consumer(int(old)))
-            delete_generation(self.redis, int(old))
+            delete_generation(self.redis, int(old), self._renew)
 
     def _drop_abandoned_build(self) -> None:
         abandoned = self.redis.hget(keys.view_building(), "generation")
         if abandoned is not None:
-            delete_generation(self.redis, int(abandoned))
+            delete_generation(self.redis, int(abandoned), self._renew)
             self.redis.delete(keys.view_building())
 
     # -- live
