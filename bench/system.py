@@ -65,7 +65,7 @@ class System:
         for name in list(self.procs):
             self.stop(name, kill=True)
         self.redis.close()
-        self.server.stop()
+        self.server.stop(save=False)
         shutil.rmtree(self.home, ignore_errors=True)
 
 

@@ -94,15 +94,16 @@ class EmbeddedRedis:
             self._wait_until(self.is_running, timeout, "start")
         return self.url
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Shut the server down (saving its data); False if it was not running."""
+    def stop(self, timeout: float = 10.0, save: bool = True) -> bool:
+        """Shut the server down (saving its data unless `save` is False: a throwaway server
+        of millions of jobs takes minutes to save); False if it was not running."""
         with self._lock():
             if not self.is_running():
                 return False
             pid = self.pid()
             client = redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
             try:
-                client.shutdown(save=True)
+                client.shutdown(save=save, nosave=not save)
             except redis.ConnectionError:
                 pass  # the server closes the connection as it goes
             finally:
