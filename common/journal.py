@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import msgspec
 
 from common import events, keys, messages
-from common.connection import Pending, pack
 from common.errors import CorruptEntry, JobJournalError
+from common.packed import Pending, pack
 
 JOURNAL_VERSION = 2
 PURGE = "purge"

@@ -14,7 +14,7 @@ from importlib import resources
 import redis as redis_lib
 
 from common import keys
-from common.connection import Pending, pack, run_script
+from common.packed import Pending, pack, run_script
 from lister.errors import LeaseLost, StaleView
 from lister.model import VIEW_VERSION, JobView, member
 

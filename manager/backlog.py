@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 
 from common import keys
-from common.connection import command_head, execute_packed, pack
 from common.events import entry_attachments
 from common.journal import register_consumer
 from common.messages import JournalRequest
+from common.packed import command_head, execute_packed, pack
 from manager.history import ENTRY_FIELDS, History, entry_fields, eventlog_part
 
 CHUNK_JOBS = 1000

@@ -21,8 +21,8 @@ from collections import OrderedDict
 
 import msgspec
 
-from common.connection import pack_arguments
 from common.events import entry_attachments
+from common.packed import pack_arguments
 
 ENTRY_OVERHEAD = 100
 """Bytes of Python objects around one sealed entry (dict slot, bytes object)."""

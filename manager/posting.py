@@ -12,7 +12,7 @@ from collections.abc import Callable
 import redis as redis_lib
 
 from common import events, keys
-from common.connection import run_script
+from common.packed import run_script
 from manager.errors import LeaseLost
 from manager.history import History
 from manager.scripts import Scripts

@@ -1,9 +1,9 @@
-"""Commands sent pre-packed, in one write (common.connection.execute_packed), on a real Redis."""
+"""Commands sent pre-packed, in one write (common.packed), on a real Redis."""
 
 import pytest
 import redis as redis_lib
 
-from common.connection import Pending, command_head, execute_packed, pack, pack_arguments
+from common.packed import Pending, command_head, execute_packed, pack, pack_arguments
 
 
 def test_packed_commands_run_in_order_and_return_their_replies(redis):
@@ -45,7 +45,7 @@ def test_arguments_packed_once_complete_a_command_head(redis):
 
 
 def test_a_script_run_packed_is_loaded_when_redis_lacks_it(redis):
-    from common.connection import run_script
+    from common.packed import run_script
 
     script = redis.register_script("return {KEYS[1], ARGV[1], #ARGV}")
     redis.script_flush()

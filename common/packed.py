@@ -1,0 +1,107 @@
+"""Commands packed by hand, in Redis' wire format, for bulk work.
+
+redis-py packs and tracks every command in Python. For bulk work (a rebuild's writes, a
+backlog's appends, a script with thousands of arguments) that costs more than Redis' own work,
+so here commands are packed with hiredis and sent in one write, and their replies are read
+at once (`execute_packed`) or later (`Pending`: Redis works while the caller goes on).
+"""
+
+from __future__ import annotations
+
+import hiredis
+import redis
+from redis.exceptions import NoScriptError
+
+pack = hiredis.pack_command
+"""One command in Redis' wire format, for `execute_packed`: pack(("XADD", key, "*", ...))."""
+
+
+def pack_arguments(arguments: tuple) -> bytes:
+    """Arguments in the wire format, without a command: packed once, sent many times with
+    `command_head`."""
+    packed = pack(arguments)
+    return packed[packed.index(b"\r\n") + 2 :]
+
+
+def command_head(command: tuple, more: int) -> bytes:
+    """The start of a command that `more` packed arguments (`pack_arguments`) complete:
+    command_head(("XADD", key, "*"), 12) + pack_arguments((f1, v1, ..., f6, v6))."""
+    packed = pack(command)
+    start = packed.index(b"\r\n")
+    return b"*%d" % (int(packed[1:start]) + more) + packed[start:]
+
+
+def execute_packed(client: redis.Redis, commands: list[bytes]) -> list:
+    """Run commands made with `pack` in one write; their replies, in order.
+
+    For bulk work (thousands of commands), where redis-py's per-command packing and
+    bookkeeping cost more than Redis' own work. An error reply raises its ResponseError once
+    every reply is read (the connection stays usable); a connection error drops the connection.
+    """
+    with Pending(client) as pending:
+        pending.send(commands)
+        return pending.replies()
+
+
+def run_script(client: redis.Redis, script, keys: list, args: list):
+    """Run a redis-py Script with its arguments packed by hand (as execute_packed does): for
+    scripts called with thousands of arguments. Loads the script first if Redis lacks it."""
+    command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+    try:
+        [reply] = execute_packed(client, [command])
+    except NoScriptError:  # a new or flushed Redis
+        client.script_load(script.script)
+        [reply] = execute_packed(client, [command])
+    return reply
+
+
+class Pending:
+    """Commands sent now whose replies are read later: Redis works on them while the caller
+    goes on (reads one batch ahead, writes one batch behind). Holds a connection of the pool
+    of its own until closed; closing with replies still due drops that connection."""
+
+    def __init__(self, client: redis.Redis):
+        self._pool = client.connection_pool
+        self._connection = self._pool.get_connection()
+        self.due = 0
+        """Commands sent whose replies were not read yet."""
+
+    def send(self, commands: list[bytes]) -> None:
+        try:
+            self._connection.send_packed_command([b"".join(commands)])
+        except BaseException:
+            self._connection.disconnect()
+            raise
+        self.due += len(commands)
+
+    def replies(self) -> list:
+        """Every reply due, in order; the first error reply raises once all are read."""
+        replies: list = []
+        errors: list[redis.ResponseError] = []
+        try:
+            while self.due:
+                try:
+                    replies.append(self._connection.read_response())
+                except redis.ResponseError as err:
+                    replies.append(err)
+                    errors.append(err)
+                self.due -= 1
+        except BaseException:
+            self._connection.disconnect()
+            self.due = 0
+            raise
+        if errors:
+            raise errors[0]
+        return replies
+
+    def close(self) -> None:
+        if self.due:
+            self._connection.disconnect()  # a blocked read may be due: do not wait for it
+            self.due = 0
+        self._pool.release(self._connection)
+
+    def __enter__(self) -> Pending:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
