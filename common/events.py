@@ -171,7 +171,20 @@ def entry_attachments(fields: dict[bytes, bytes]) -> tuple[bytes | None, bytes |
     if data is None:  # format 1
         return fields.get(b"jobspec") or None, fields.get(b"R") or None
     name = fields.get(b"name")
-    return (data or None, None) if name == b"submit" else (None, data or None) if name == b"alloc" else (None, None)
+    if name == b"submit":
+        return data or None, None
+    if name == b"alloc":
+        return None, data or None
+    return None, None
+
+
+def eventlog_attachments(entries) -> tuple[bytes | None, bytes | None]:
+    """(redacted jobspec, R) of a whole eventlog (its entries' fields), each None if absent."""
+    jobspec = r = None
+    for fields in entries:
+        carried_jobspec, carried_r = entry_attachments(fields)
+        jobspec, r = carried_jobspec or jobspec, carried_r or r
+    return jobspec, r
 
 
 def decode_entry(fields: dict) -> AnyEvent:

@@ -33,9 +33,7 @@ def build_naive(redis, generation: int) -> int:
                 pipe.xrange(keys.job_eventlog(job_id))
             for job_id, entries in zip(chunk, pipe.execute(), strict=True):
                 events = [ev.decode_entry(fields) for _, fields in entries]
-                carried = [ev.entry_attachments(fields) for _, fields in entries]
-                jobspec = next((jobspec for jobspec, _ in carried if jobspec), None)
-                r = next((r for _, r in carried if r), None)
+                jobspec, r = ev.eventlog_attachments(fields for _, fields in entries)
                 writer.add(view_from_events(job_id, events, jobspec, r))
         writer.finish(cursor, seq, purged)
     return writer.jobs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from common import keys
-from common.events import entry_attachments
+from common.events import eventlog_attachments
 from common.journal import register_consumer
 from common.messages import JournalRequest
 from common.packed import command_head, execute_packed, pack
@@ -83,15 +83,14 @@ class Backlog:
         return entries, to_read
 
     def _from_eventlog(self, job_id: int, eventlog) -> bytes:
-        parts, jobspec, r = [], b"", b""
         allow, deny = self.request.allow, self.request.deny
-        for _, fields in eventlog:
-            carried_jobspec, carried_r = entry_attachments(fields)
-            jobspec, r = carried_jobspec or jobspec, carried_r or r
-            if (allow or deny) and not _allowed(fields[b"name"].decode(), allow, deny):
-                continue
-            parts.append(eventlog_part(fields))
-        return entry_fields(job_id, b"[" + b",".join(parts) + b"]", jobspec, r)
+        jobspec, r = eventlog_attachments(fields for _, fields in eventlog)
+        parts = [
+            eventlog_part(fields)
+            for _, fields in eventlog
+            if not (allow or deny) or _allowed(fields[b"name"].decode(), allow, deny)
+        ]
+        return entry_fields(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
 
     def _write_sentinel(self, redis, reply: str) -> None:
         fields = {

@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 import msgspec
 
-from common.events import entry_attachments
+from common.events import eventlog_attachments
 from common.packed import pack_arguments
 
 ENTRY_OVERHEAD = 100
@@ -72,10 +72,8 @@ class History:
 
     def adopt(self, job_id: int, entries: list[dict[bytes, bytes]]) -> None:
         """An active job restored from its eventlog entries after a manager restart."""
-        job = self._open[job_id] = _Open([eventlog_part(fields) for fields in entries])
-        for fields in entries:
-            jobspec, r = entry_attachments(fields)
-            job.jobspec, job.R = jobspec or job.jobspec, r or job.R
+        jobspec, r = eventlog_attachments(entries)
+        self._open[job_id] = _Open([eventlog_part(fields) for fields in entries], jobspec or b"", r or b"")
 
     def seal(self, job_id: int) -> None:
         """The job became inactive: its eventlog is complete."""

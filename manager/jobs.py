@@ -68,14 +68,13 @@ def restore_job(job_id: int, entries: list[dict[bytes, bytes]], environment: byt
     submit = eventlog[0]
     if not isinstance(submit, ev.Submit):
         raise ValueError(f"job {job_id}: eventlog does not start with submit")
-    jobspec_data, _ = ev.entry_attachments(entries[0])
+    jobspec_data, r = ev.eventlog_attachments(entries)
     if jobspec_data is None:
         raise ValueError(f"job {job_id}: submit entry has no jobspec")
     jobspec = _jobspec_decoder.decode(jobspec_data)
     if environment:
         jobspec = msgspec.structs.replace(jobspec, environment=_env_decoder.decode(environment))
     job = Job(job_id, submit.userid, jobspec, submit.timestamp, submit.urgency)
-    r = next((r for r in (ev.entry_attachments(fields)[1] for fields in entries) if r), None)
     if r:
         job.R = _R_decoder.decode(r)
     for event in eventlog:
