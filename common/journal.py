@@ -1,14 +1,16 @@
 """The consumer side of the journal: entry formats, full-journal requests, gap-checked reads.
 
-Journal entries (stream `keys.journal()`, format v1) carry `v`, `seq` (consecutive, from 1),
-`id` (job id), `name`, `timestamp`, `context`, and `jobspec` on submit, `R` on alloc. A
-`purge` entry says a job left Redis. A full-journal reply (stream `keys.journal_reply(c)`)
-holds one `type=job` entry per job, then one `type=sentinel` entry whose `cursor` is where
-the consumer goes on in the journal.
+Journal entries (stream `keys.journal()`, format v2) carry `v`, `seq` (consecutive, from 1),
+`id` (job id), `name`, `timestamp`, `context`, and `data`: the jobspec on submit, R on alloc. A
+`purge` entry says a job left Redis. A full-journal reply (stream `keys.journal_reply(c)`,
+format `REPLY_VERSION`) holds `type=jobs` entries, each a JSON array of jobs, then one
+`type=sentinel` entry whose `cursor` is where the consumer goes on in the journal. Version-1
+replies (one `type=job` entry per job, from an older manager) read as well.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ from common.errors import CorruptEntry, JobJournalError
 from common.packed import Pending, pack
 
 JOURNAL_VERSION = 2
+REPLY_VERSION = 2
+"""The full-journal reply format this consumer asks for: 2, a hundred jobs or so an entry."""
 PURGE = "purge"
 
 
@@ -43,11 +47,15 @@ class JournalEvent(msgspec.Struct, frozen=True):
         return self.event is None and not self.problem
 
 
-class BacklogJob(msgspec.Struct, frozen=True):
-    job_id: int
-    events: list[events.AnyEvent]
-    jobspec: bytes | None
-    R: bytes | None
+class BacklogJob(msgspec.Struct, frozen=True, gc=False):
+    """One job of a full journal's backlog: its eventlog up to the cursor, its redacted
+    jobspec and its R (raw JSON; empty if unknown). Decoded straight from a reply entry's
+    `jobs` array, where the names are `id` and `eventlog`."""
+
+    job_id: int = msgspec.field(name="id")
+    events: list[events.AnyEvent] = msgspec.field(name="eventlog")
+    jobspec: msgspec.Raw = msgspec.Raw()
+    R: msgspec.Raw = msgspec.Raw()
 
 
 class Unreadable(msgspec.Struct, frozen=True):
@@ -70,6 +78,9 @@ class Sentinel(msgspec.Struct, frozen=True):
 
 
 _eventlog_decoder = msgspec.json.Decoder(list[events.AnyEvent])
+_jobs_decoder = msgspec.json.Decoder(list[BacklogJob])
+_job_decoder = msgspec.json.Decoder(BacklogJob)
+_elements_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def decode_journal_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> JournalEvent:
@@ -86,23 +97,55 @@ def decode_journal_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> J
     return JournalEvent(_text(entry_id), seq, job_id, event, jobspec, r)
 
 
-def decode_reply_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> BacklogJob | Sentinel:
+def decode_reply_entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> list[BacklogJob | Sentinel | Unreadable]:
+    """What one reply entry holds, in order: jobs (a job that does not decode is Unreadable,
+    the others still count), or the sentinel. Raises CorruptEntry for an entry that is
+    unreadable as a whole."""
     try:
         kind = fields[b"type"]
+        if kind == b"jobs":
+            return _decode_jobs(_text(entry_id), fields[b"jobs"], int(fields[b"count"]))
         if kind == b"sentinel":
-            return Sentinel(
+            return [Sentinel(
                 _text(fields[b"cursor"]), int(fields[b"seq"]), int(fields[b"jobs"]), int(fields.get(b"purged", 0))
-            )
-        if kind == b"job":
-            return BacklogJob(
+            )]
+        if kind == b"job":  # version 1
+            return [BacklogJob(
                 int(fields[b"id"]),
                 _eventlog_decoder.decode(fields[b"eventlog"]),
-                fields.get(b"jobspec") or None,
-                fields.get(b"R") or None,
-            )
+                msgspec.Raw(fields.get(b"jobspec", b"")),
+                msgspec.Raw(fields.get(b"R", b"")),
+            )]
     except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as err:
         raise CorruptEntry(f"reply entry {_text(entry_id)}: {err!r}") from err
     raise CorruptEntry(f"reply entry {_text(entry_id)}: unknown type {kind!r}")
+
+
+def _decode_jobs(entry_id: str, data: bytes, count: int) -> list[BacklogJob | Unreadable]:
+    """A `jobs` array; if it does not decode as a whole, each job on its own."""
+    try:
+        jobs: list = _jobs_decoder.decode(data)
+    except msgspec.ValidationError:
+        jobs = [_job_or_unreadable(entry_id, index, element)
+                for index, element in enumerate(_elements_decoder.decode(data))]
+    if len(jobs) != count:
+        raise ValueError(f"{len(jobs)} jobs where the entry says {count}")
+    return jobs
+
+
+class _Problem(msgspec.Struct):
+    """What the manager says of a job it could not make an element for (its eventlog is corrupt)."""
+
+    problem: str = ""
+
+
+def _job_or_unreadable(entry_id: str, index: int, element: msgspec.Raw) -> BacklogJob | Unreadable:
+    try:
+        return _job_decoder.decode(element)
+    except msgspec.ValidationError as err:
+        with contextlib.suppress(msgspec.ValidationError):
+            err = msgspec.json.decode(element, type=_Problem).problem or err
+        return Unreadable(entry_id, f"reply entry {entry_id}, job {index + 1}: {err}")
 
 
 def register_consumer(redis, consumer: str, cursor: str) -> None:
@@ -123,11 +166,17 @@ def new_consumer_name() -> str:
 def request_full_journal(redis, consumer: str, allow=(), deny=()) -> None:
     """Ask the manager for a full journal into journal_reply(consumer)."""
     redis.delete(keys.journal_reply(consumer))
-    request = messages.JournalRequest(consumer=consumer, allow=list(allow), deny=list(deny))
+    request = messages.JournalRequest(
+        consumer=consumer, allow=list(allow), deny=list(deny), reply_version=REPLY_VERSION
+    )
     redis.xadd(keys.manager_inbox(), {"msg": messages.encode(request)})
 
 
-def read_reply(redis, consumer: str, after: str, count: int = 1000, block_ms: int = 1000):
+REPLY_READ = 10
+"""Reply entries one read asks for: about a thousand jobs."""
+
+
+def read_reply(redis, consumer: str, after: str, count: int = REPLY_READ, block_ms: int = 1000):
     """Next reply entries after `after`: (last entry id, [BacklogJob | Sentinel | Unreadable, ...])."""
     response = redis.xread({keys.journal_reply(consumer): after}, count=count, block=block_ms)
     if not response:
@@ -140,7 +189,7 @@ class ReplyReader:
     """Reads a full-journal reply one batch ahead: the next XREAD is on its way while the
     caller works on the batch it has (Redis and the caller work at once). Use it with `with`."""
 
-    def __init__(self, redis, consumer: str, count: int = 1000, block_ms: int = 1000):
+    def __init__(self, redis, consumer: str, count: int = REPLY_READ, block_ms: int = 1000):
         self._pending = Pending(redis)
         self._key = keys.journal_reply(consumer)
         self._count, self._block_ms = count, block_ms
@@ -183,7 +232,7 @@ def _decode_reply(entries) -> list[BacklogJob | Sentinel | Unreadable]:
     items = []
     for entry_id, fields in entries:
         try:
-            items.append(decode_reply_entry(entry_id, fields))
+            items += decode_reply_entry(entry_id, fields)
         except CorruptEntry as err:
             items.append(Unreadable(_text(entry_id), str(err)))
     return items

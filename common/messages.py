@@ -62,11 +62,13 @@ class Purge(Request, tag="purge"):
 
 
 class JournalRequest(Request, tag="journal"):
-    """Ask for a full journal: backlog entries, then a sentinel, in journal_reply(consumer)."""
+    """Ask for a full journal: backlog entries, then a sentinel, in journal_reply(consumer).
+    `reply_version` is the reply format the consumer reads (1 when a request lacks it)."""
 
     consumer: str
     allow: list[str] = []
     deny: list[str] = []
+    reply_version: int = 1
 
 
 class ExecStarted(Request, tag="exec-started"):

@@ -178,11 +178,12 @@ def member(job_id: int) -> str:
     return f"{job_id:020d}"
 
 
-def view_from_events(job_id: int, events, jobspec: bytes | None, r: bytes | None) -> JobView:
-    """Derive a job's view from its whole eventlog (and redacted jobspec and R, if known)."""
+def view_from_events(job_id: int, events, jobspec, r) -> JobView:
+    """Derive a job's view from its whole eventlog (and redacted jobspec and R as JSON bytes or
+    msgspec.Raw, if known: empty or None if not)."""
     view = JobView(id=job_id)
     if jobspec:
-        view.set_jobspec(decode_jobspec(jobspec))
+        view.set_jobspec(decode_jobspec(bytes(jobspec)))
     apply, allocated = view.apply, False
     for event in events:
         apply(event)

@@ -125,7 +125,7 @@ class ListerWorker:
         """Read a full journal into `writer`; None if the reply stalled (ask again)."""
         jr.request_full_journal(self.redis, consumer)
         try:
-            with jr.ReplyReader(self.redis, consumer, count=LIVE_BATCH, block_ms=500) as reader:
+            with jr.ReplyReader(self.redis, consumer, block_ms=500) as reader:
                 return self._read_backlog(reader, writer, consumer, stop)
         finally:
             self.redis.unlink(keys.journal_reply(consumer))

@@ -1,4 +1,4 @@
-"""Writing a full journal: a snapshot, one backlog entry per job in chunks, then a sentinel.
+"""Writing a full journal: a snapshot, every job's element in chunks of entries, then a sentinel.
 
 The snapshot (journal position plus the jobs that exist there) is taken in one atomic
 step; each chunk reads eventlogs only up to that position, so an event is either in the
@@ -14,8 +14,9 @@ from common import keys
 from common.events import eventlog_attachments
 from common.journal import register_consumer
 from common.messages import JournalRequest
-from common.packed import command_head, execute_packed, pack
-from manager.history import ENTRY_FIELDS, History, entry_fields, eventlog_part
+from common.packed import execute_packed, pack
+from manager import reply as reply_format
+from manager.history import History, eventlog_part
 
 CHUNK_JOBS = 1000
 """Jobs whose eventlogs one chunk reads from Redis."""
@@ -45,56 +46,65 @@ class Backlog:
         return self.position >= len(self.job_ids)
 
     def write_chunk(self, redis) -> None:
-        """Write the next chunk of backlog entries: jobs the history holds as they are, the
-        others (active jobs, jobs it has not seen) from their eventlogs up to the cursor.
+        """Write the next chunk of jobs: those the history holds as they are, the others
+        (active jobs, jobs it has not seen) from their eventlogs up to the cursor.
 
         Built here rather than in a Lua script: the manager's own core does the encoding and
         Redis only serves the reads and appends, which roughly halves Redis' share of a rebuild.
         """
         reply = keys.journal_reply(self.request.consumer)
-        entries, to_read = self._next_chunk()
+        elements, to_read = self._next_chunk()
         read = redis.pipeline(transaction=False)
         for job_id, _ in to_read:
             read.xrange(keys.job_eventlog(job_id), "-", self.cursor)
         for (job_id, inactive), eventlog in zip(to_read, read.execute() if to_read else [], strict=True):
             if eventlog:  # none: purged since the snapshot
-                entries[job_id] = entry = self._from_eventlog(job_id, eventlog)
-                if inactive:  # its whole eventlog, for good
-                    self.history.remember(job_id, entry, evict=False)
-        head = command_head(("XADD", reply, "*"), ENTRY_FIELDS)
-        write = [head + entry for entry in entries.values() if entry is not None]
-        self.written += len(write)
+                elements[job_id] = element, ok = self._from_eventlog(job_id, eventlog)
+                if inactive and ok:  # its whole eventlog, for good
+                    self.history.remember(job_id, element, evict=False)
+        found = [element for element in elements.values() if element is not None]
+        self.written += len(found)
+        write = reply_format.entries(reply, found, self.request.reply_version)
         write.append(pack(("EXPIRE", reply, REPLY_TTL)))  # an abandoned reply goes away by itself
         execute_packed(redis, write)
         if self.done:
             self._write_sentinel(redis, reply)
 
-    def _next_chunk(self) -> tuple[dict[int, bytes | None], list[tuple[int, bool]]]:
-        """The next jobs, in order, with their remembered entries (None: not yet known), and
+    def _next_chunk(self) -> tuple[dict[int, tuple[bytes, bool] | None], list[tuple[int, bool]]]:
+        """The next jobs, in order, with their remembered elements (None: not yet known), and
         those to read from Redis, each with whether it was inactive at the snapshot."""
-        entries: dict[int, bytes | None] = {}
+        elements: dict[int, tuple[bytes, bool] | None] = {}
         to_read: list[tuple[int, bool]] = []
-        while self.position < len(self.job_ids) and len(to_read) < CHUNK_JOBS and len(entries) < CHUNK_REMEMBERED:
+        while self.position < len(self.job_ids) and len(to_read) < CHUNK_JOBS and len(elements) < CHUNK_REMEMBERED:
             job_id, inactive = int(self.job_ids[self.position]), self.position < self.inactive
-            entries[job_id] = remembered = self.history.sealed(job_id) if inactive else None
+            remembered = self.history.sealed(job_id) if inactive else None
+            elements[job_id] = None if remembered is None else (remembered, True)
             if remembered is None:
                 to_read.append((job_id, inactive))
             self.position += 1
-        return entries, to_read
+        return elements, to_read
 
-    def _from_eventlog(self, job_id: int, eventlog) -> bytes:
+    def _from_eventlog(self, job_id: int, eventlog) -> tuple[bytes, bool]:
+        """The job's element, and whether it is well formed (a corrupt eventlog entry makes an
+        element the consumer sets aside, alone)."""
         allow, deny = self.request.allow, self.request.deny
+        try:
+            parts = [
+                eventlog_part(fields)
+                for _, fields in eventlog
+                if not (allow or deny) or _allowed(fields[b"name"].decode(), allow, deny)
+            ]
+        except (KeyError, UnicodeDecodeError) as err:
+            log.error("job %d: an eventlog entry lacks a field or is not text (%r)", job_id, err)
+            problem = f"job {job_id}: an eventlog entry lacks a field or is not text ({err!r})"
+            return reply_format.unreadable_element(job_id, problem), False
         jobspec, r = eventlog_attachments(fields for _, fields in eventlog)
-        parts = [
-            eventlog_part(fields)
-            for _, fields in eventlog
-            if not (allow or deny) or _allowed(fields[b"name"].decode(), allow, deny)
-        ]
-        return entry_fields(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
+        element = reply_format.job_element(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
+        return element, reply_format.well_formed(element)
 
     def _write_sentinel(self, redis, reply: str) -> None:
         fields = {
-            "v": 1,
+            "v": self.request.reply_version,
             "type": "sentinel",
             "cursor": self.cursor,
             "seq": self.seq,

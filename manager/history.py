@@ -1,17 +1,17 @@
-"""The manager's memory of finished jobs: each one's backlog entry, encoded once.
+"""The manager's memory of finished jobs: each one's full-journal element, encoded once.
 
 A full journal sends every job's whole eventlog. Reading 100K eventlogs back from Redis for
 each request is the slow part of a rebuild, and the manager posted every one of those events
 itself, so it keeps them (as Flux's job manager keeps its inactive jobs in memory):
 
 - an active job collects its events, as eventlog parts, while they are posted;
-- when it becomes inactive its entry is sealed: the backlog entry's fields (id, eventlog,
-  jobspec, R), packed in Redis' wire format once, ready to follow `XADD <reply> *`. An
-  inactive job's eventlog never changes again (until purge);
+- when it becomes inactive it is sealed: its reply element (`manager.reply.job_element`:
+  id, eventlog, jobspec and R as one JSON object) is built once. An inactive job's eventlog
+  never changes again (until purge);
 - jobs finished before this leadership term are remembered the first time a backlog reads
   them from Redis; the oldest entries are dropped beyond the memory budget.
 
-Only a job that was inactive at the backlog's snapshot is served from here, so an entry never
+Only a job that was inactive at the backlog's snapshot is served from here, so an element never
 holds an event after the snapshot's cursor. The memory belongs to one leadership term.
 """
 
@@ -22,19 +22,10 @@ from collections import OrderedDict
 import msgspec
 
 from common.events import eventlog_attachments
-from common.packed import pack_arguments
+from manager.reply import job_element
 
 ENTRY_OVERHEAD = 100
-"""Bytes of Python objects around one sealed entry (dict slot, bytes object)."""
-ENTRY_FIELDS = 12
-"""Arguments of a packed entry: six field/value pairs."""
-
-
-def entry_fields(job_id: int, eventlog: bytes, jobspec: bytes, r: bytes) -> bytes:
-    """A backlog entry's fields (reply format v1), packed: `command_head(("XADD", reply, "*"),
-    ENTRY_FIELDS) + entry_fields(...)` adds the entry. `eventlog` is the JSON array of the
-    job's eventlog entries (see eventlog_part)."""
-    return pack_arguments(("v", 1, "type", "job", "id", job_id, "eventlog", eventlog, "jobspec", jobspec, "R", r))
+"""Bytes of Python objects around one sealed element (dict slot, bytes object)."""
 
 
 class _Open(msgspec.Struct):
@@ -79,39 +70,39 @@ class History:
         """The job became inactive: its eventlog is complete."""
         job = self._open.pop(job_id, None)
         if job is not None:
-            self.remember(job_id, entry_fields(job_id, b"[" + b",".join(job.parts) + b"]", job.jobspec, job.R))
+            self.remember(job_id, job_element(job_id, b"[" + b",".join(job.parts) + b"]", job.jobspec, job.R))
 
     # -- read by full journals
-    def remember(self, job_id: int, entry: bytes, evict: bool = True) -> None:
-        """A job's packed backlog entry fields (`entry_fields`), complete for good. Past the
+    def remember(self, job_id: int, element: bytes, evict: bool = True) -> None:
+        """A job's reply element (`job_element`), complete for good. Past the
         budget the oldest entries go (`evict`), or this one is not kept: a backlog reading old
         jobs from Redis must not push out the ones it is about to read (a scan through a FIFO
         would otherwise evict everything once the jobs outgrow the budget)."""
         if self.budget <= 0:
             return
         self.forget([job_id])
-        if not evict and self.size + _size(entry) > self.budget:
+        if not evict and self.size + _size(element) > self.budget:
             return
-        self._sealed[job_id] = entry
-        self.size += _size(entry)
+        self._sealed[job_id] = element
+        self.size += _size(element)
         while self.size > self.budget and self._sealed:
             _, oldest = self._sealed.popitem(last=False)
             self.size -= _size(oldest)
 
     def sealed(self, job_id: int) -> bytes | None:
-        """The job's packed backlog entry fields, if remembered."""
+        """The job's reply element, if remembered."""
         return self._sealed.get(job_id)
 
     def forget(self, job_ids) -> None:
         """Purged jobs."""
         for job_id in job_ids:
-            entry = self._sealed.pop(job_id, None)
-            if entry is not None:
-                self.size -= _size(entry)
+            element = self._sealed.pop(job_id, None)
+            if element is not None:
+                self.size -= _size(element)
 
 
 def eventlog_part(fields: dict[bytes, bytes]) -> bytes:
-    """One eventlog entry as a backlog eventlog element: {"name":…,"timestamp":…,<context>}."""
+    """One eventlog entry as an item of a reply element's eventlog: {"name":…,"timestamp":…,<context>}."""
     return _part(fields[b"name"], fields[b"timestamp"], fields[b"context"])
 
 
@@ -120,5 +111,5 @@ def _part(name: bytes, timestamp: bytes, context: bytes) -> bytes:
     return b'{"name":"%s","timestamp":%s%s}' % (name, timestamp, inner)
 
 
-def _size(entry: bytes) -> int:
-    return len(entry) + ENTRY_OVERHEAD
+def _size(element: bytes) -> int:
+    return len(element) + ENTRY_OVERHEAD

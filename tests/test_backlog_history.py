@@ -1,14 +1,17 @@
 """The manager serves full journals from its memory of finished jobs: the same bytes as its eventlogs."""
 
+import msgspec
+
 from common import journal as jr
 from common import keys
 from manager import client
-from manager.history import History, entry_fields
+from manager.history import History
+from manager.reply import job_element
 from tests.helpers import submit, wait_for, wait_inactive
 
 
-def _raw_backlog(redis, **request) -> dict[int, dict]:
-    """A full journal's backlog entries as stored: job id -> raw reply fields."""
+def _raw_backlog(redis, **request) -> dict[int, bytes]:
+    """A full journal's backlog as stored: job id -> the job's element of a `jobs` array."""
     consumer = jr.new_consumer_name()
     jr.request_full_journal(redis, consumer, **request)
     reply = keys.journal_reply(consumer)
@@ -21,7 +24,9 @@ def _raw_backlog(redis, **request) -> dict[int, dict]:
     entries = redis.xrange(reply)
     redis.delete(reply)
     jr.forget_consumer(redis, consumer)
-    return {int(fields[b"id"]): fields for _, fields in entries[:-1]}
+    arrays = [msgspec.json.decode(fields[b"jobs"], type=list[msgspec.Raw]) for _, fields in entries[:-1]]
+    elements = [bytes(element) for array in arrays for element in array]
+    return {msgspec.json.decode(element)["id"]: element for element in elements}
 
 
 def _stop(manager) -> None:
@@ -61,7 +66,7 @@ def test_an_active_job_is_read_from_its_eventlog_and_remembered_once_inactive(re
     client.set_urgency(redis, held, 16, userid=1000)
     wait_inactive(redis, [held])
     wait_for(lambda: manager.history.sealed(held) is not None, what="the job to be remembered")
-    assert b'"name":"clean"' in _raw_backlog(redis)[held][b"eventlog"]
+    assert b'"name":"clean"' in _raw_backlog(redis)[held]
 
 
 def test_a_purged_job_is_forgotten_and_left_out_of_the_next_backlog(redis, start_manager):
@@ -80,7 +85,7 @@ def test_a_filtered_backlog_reads_eventlogs_and_leaves_the_memory_alone(redis, s
     wait_inactive(redis, job_ids)
     wait_for(lambda: len(manager.history) == 2, what="the jobs to be remembered")
     entries = _raw_backlog(redis, allow=["submit"])
-    assert all(fields[b"eventlog"].count(b'"name"') == 1 for fields in entries.values())
+    assert [len(msgspec.json.decode(element)["eventlog"]) for element in entries.values()] == [1, 1]
     assert b'"name":"clean"' in manager.history.sealed(job_ids[0])
 
 
@@ -113,7 +118,8 @@ def test_a_sealed_entry_holds_the_events_jobspec_and_r_as_posted():
         b'[{"name":"submit","timestamp":1.5,"userid":1,"urgency":16},'
         b'{"name":"alloc","timestamp":2.5},{"name":"clean","timestamp":3.0}]'
     )
-    assert history.sealed(7) == entry_fields(7, eventlog, b'{"command":["x"]}', b'{"version":1}')
+    assert history.sealed(7) == job_element(7, eventlog, b'{"command":["x"]}', b'{"version":1}')
+    assert history.sealed(7) == b'{"id":7,"eventlog":' + eventlog + b',"jobspec":{"command":["x"]},"R":{"version":1}}'
 
 
 def test_entries_read_back_from_redis_never_push_out_remembered_ones():

@@ -53,7 +53,7 @@ def test_a_full_journal_of_an_idle_system_holds_every_job_then_a_sentinel(redis,
     assert sentinel.jobs == 5 and live == []
     for job in backlog:
         assert job.events == eventlog(redis, job.job_id)
-        assert job.jobspec and b"environment" not in job.jobspec
+        assert job.jobspec and b"environment" not in bytes(job.jobspec)
         assert job.R
 
 

@@ -83,10 +83,12 @@ def test_any_inbox_message_decodes_or_is_corrupt(raw):
         messages.decode_request(raw)
 
 
-field_values = st.binary(max_size=40) | st.sampled_from([b"1", b"submit", b"{}", b"purge", b"job", b"sentinel"])
+field_values = st.binary(max_size=40) | st.sampled_from(
+    [b"1", b"submit", b"{}", b"purge", b"job", b"jobs", b"sentinel", b"[]", b'[{"id":1,"eventlog":[]}]', b'[{"id":1}]']
+)
 entry_fields = st.dictionaries(
     st.sampled_from([b"v", b"seq", b"id", b"name", b"timestamp", b"context", b"type", b"cursor", b"jobs",
-                     b"eventlog", b"jobspec", b"R", b"data"]),
+                     b"count", b"eventlog", b"jobspec", b"R", b"data"]),
     field_values,
     max_size=8,
 )

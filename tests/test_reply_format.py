@@ -1,0 +1,126 @@
+"""A full journal's reply: a hundred jobs or so an entry (version 2), one a job for older consumers."""
+
+import msgspec
+import pytest
+
+from common import journal as jr
+from common import keys, messages
+from common.errors import CorruptEntry
+from common.packed import execute_packed
+from lister import query as q
+from manager import reply
+from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
+
+EVENTLOG = b'[{"name":"submit","timestamp":1.5,"userid":1000,"urgency":16},{"name":"validate","timestamp":1.6}]'
+
+
+def _element(job_id: int) -> bytes:
+    return reply.job_element(job_id, EVENTLOG, b'{"command":["x"]}', b"")
+
+
+def _written(redis, elements: list[tuple[bytes, bool]], version: int = 2) -> list[dict]:
+    """Write the entries for `elements` to a reply stream; its entries' fields, in order."""
+    stream = keys.journal_reply("format-test")
+    redis.delete(stream)
+    execute_packed(redis, reply.entries(stream, elements, version))
+    return [fields for _, fields in redis.xrange(stream)]
+
+
+def _decoded(entries: list[dict]) -> list:
+    return [item for index, fields in enumerate(entries) for item in jr.decode_reply_entry(f"{index}-0", fields)]
+
+
+def test_a_reply_packs_a_hundred_jobs_an_entry_and_decodes_back_in_order(redis):
+    entries = _written(redis, [(_element(j), True) for j in range(250)])
+    assert [(f[b"v"], f[b"type"]) for f in entries] == [(b"2", b"jobs")] * 3
+    assert [f[b"count"] for f in entries] == [b"100", b"100", b"50"]
+    jobs = _decoded(entries)
+    assert [job.job_id for job in jobs] == list(range(250))
+    assert [type(e).__name__ for e in jobs[0].events] == ["Submit", "Validate"]
+    assert bytes(jobs[0].jobspec) == b'{"command":["x"]}' and not jobs[0].R
+
+
+def test_an_entry_closes_early_once_its_jobs_reach_the_byte_limit(redis, monkeypatch):
+    monkeypatch.setattr(reply, "ENTRY_BYTES", 3 * len(_element(0)))
+    entries = _written(redis, [(_element(j), True) for j in range(7)])
+    assert [int(f[b"count"]) for f in entries] == [3, 3, 1]
+
+
+def test_a_malformed_element_has_an_entry_of_its_own_and_only_its_job_is_unreadable(redis):
+    broken = _element(3)[:-9]
+    elements = [(_element(j), True) for j in range(3)] + [(broken, False)] + [(_element(j), True) for j in (4, 5)]
+    assert reply.well_formed(broken) is False and reply.well_formed(_element(0)) is True
+    entries = _written(redis, elements)
+    assert [int(f[b"count"]) for f in entries] == [3, 1, 2]
+    items = []
+    for index, fields in enumerate(entries):
+        try:
+            items += jr.decode_reply_entry(f"{index}-0", fields)
+        except CorruptEntry:
+            items.append("corrupt")
+    assert [getattr(item, "job_id", item) for item in items] == [0, 1, 2, "corrupt", 4, 5]
+
+
+def test_a_job_that_does_not_decode_is_unreadable_and_the_others_of_its_entry_still_count(redis):
+    stray = reply.unreadable_element(2, "an eventlog entry lacks a field")
+    entries = _written(redis, [(_element(1), True), (stray, True), (_element(3), True)])
+    assert len(entries) == 1
+    first, bad, last = jr.decode_reply_entry("1-0", entries[0])
+    assert (first.job_id, last.job_id) == (1, 3)
+    assert isinstance(bad, jr.Unreadable) and "job 2" in bad.problem and "eventlog" in bad.problem
+
+
+def test_an_entry_whose_count_disagrees_with_its_jobs_is_corrupt():
+    fields = {b"v": b"2", b"type": b"jobs", b"count": b"2", b"jobs": b"[" + _element(1) + b"]"}
+    with pytest.raises(CorruptEntry, match="1 jobs where the entry says 2"):
+        jr.decode_reply_entry("1-0", fields)
+
+
+def test_a_version_1_reply_has_one_entry_a_job_with_the_same_content(redis):
+    broken = _element(3)[:-9]
+    entries = _written(redis, [(_element(1), True), (_element(2), True), (broken, False)], version=1)
+    assert [(f[b"v"], f[b"type"], f[b"id"]) for f in entries] == [(b"1", b"job", b"1"), (b"1", b"job", b"2"),
+                                                                    (b"1", b"job", b"3")]
+    assert entries[0][b"eventlog"] == EVENTLOG and entries[0][b"jobspec"] == b'{"command":["x"]}'
+    v2 = _decoded(_written(redis, [(_element(1), True)]))
+    assert jr.decode_reply_entry("1-0", entries[0]) == v2
+    with pytest.raises(CorruptEntry):
+        jr.decode_reply_entry("3-0", entries[2])
+
+
+def test_a_request_without_a_reply_version_gets_version_1_entries(redis, start_manager):
+    start_manager()
+    job_ids = submit(redis, 3)
+    wait_inactive(redis, job_ids)
+    stream = keys.journal_reply("old-consumer")
+    redis.xadd(keys.manager_inbox(), {"msg": b'{"request":"journal","consumer":"old-consumer"}'})
+    wait_for(lambda: redis.xlen(stream) == 4, what="the reply")
+    entries = [fields for _, fields in redis.xrange(stream)]
+    assert [f[b"type"] for f in entries] == [b"job"] * 3 + [b"sentinel"]
+    assert sorted(int(f[b"id"]) for f in entries[:3]) == sorted(job_ids)
+    assert entries[-1][b"v"] == b"1"
+    assert messages.JournalRequest(consumer="c").reply_version == 1
+
+
+def _rewrite_second_entry(redis, job_id: int, change) -> None:
+    """Store a job's eventlog again, with `change(fields)` in place of its second entry."""
+    key = keys.job_eventlog(job_id)
+    entries = redis.xrange(key)
+    redis.delete(key)
+    for index, (entry_id, fields) in enumerate(entries):
+        redis.xadd(key, change(fields) if index == 1 else fields, id=entry_id)
+
+
+def test_a_corrupt_eventlog_sets_aside_its_job_alone_and_the_rest_is_built(redis, start_manager, start_lister):
+    start_manager(backlog_cache_mb=0)  # every job is read back from its eventlog
+    job_ids = submit(redis, 5)
+    wait_inactive(redis, job_ids)
+    _rewrite_second_entry(redis, job_ids[1], lambda fields: {**fields, b"context": b"{oops"})
+    _rewrite_second_entry(redis, job_ids[3], lambda fields: {k: v for k, v in fields.items() if k != b"name"})
+    start_lister()
+    wait_caught_up(redis)
+    assert q.stats(redis)["inactive"] == 3
+    letters = [fields for _, fields in redis.xrange(keys.dead_letters())]
+    assert len(letters) == 2 and all(f[b"source"].startswith(b"jj:journal:reply:") for f in letters)
+    assert any(b"lacks a field" in f[b"reason"] for f in letters)
+    assert msgspec.json.decode(reply.unreadable_element(7, "x")) == {"id": 7, "problem": "x"}
