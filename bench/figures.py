@@ -79,12 +79,13 @@ def add_active_jobs(system: System, count: int) -> None:
 
 def cold_rebuild(system: System, runs: int = 3) -> dict:
     """Stop the lister, drop the view, start a lister process: time until a query answers.
-    The median of `runs` (a background AOF rewrite, which rebuild traffic can set off, may
-    land on one of them)."""
+    The median of `runs`, each started on a quiet Redis (the old view freed, no background
+    rewrite left from earlier traffic); an AOF rewrite the rebuild itself sets off counts."""
     samples = []
     for _ in range(runs):
         system.stop("lister")
         _drop_views(system)
+        wait_until(system.quiet, 120, "Redis to be quiet", 0.05)
         started = time.monotonic()
         system.start("lister", "lister")
         wait_until(lambda: system.redis.exists(keys.view_current()), 600, "a view", 0.002)
@@ -103,6 +104,7 @@ def _drop_views(system: System) -> None:
 def naive_rebuild(system: System) -> float:
     """Build the same view by walking every job's eventlog (same apply and write code)."""
     generation = 10**9
+    wait_until(system.quiet, 120, "Redis to be quiet", 0.05)
     started = time.monotonic()
     build_naive(system.redis, generation)
     seconds = time.monotonic() - started

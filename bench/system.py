@@ -61,6 +61,16 @@ class System:
         seq = self.redis.hget(keys.view_meta(int(current)), "seq")
         return int(seq or -1) == jr.journal_head(self.redis)[1]
 
+    def quiet(self) -> bool:
+        """Redis does no background work: no lazy frees pending, no AOF rewrite or RDB save
+        running (a fork of the whole dataset, which competes for the cores)."""
+        memory, persistence = self.redis.info("memory"), self.redis.info("persistence")
+        return (
+            memory.get("lazyfree_pending_objects", 0) == 0
+            and not persistence["aof_rewrite_in_progress"]
+            and not persistence["rdb_bgsave_in_progress"]
+        )
+
     def close(self) -> None:
         for name in list(self.procs):
             self.stop(name, kill=True)

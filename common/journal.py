@@ -182,7 +182,7 @@ def read_reply(redis, consumer: str, after: str, count: int = REPLY_READ, block_
     if not response:
         return after, []
     entries = response[0][1]
-    return _text(entries[-1][0]), _decode_reply(entries)
+    return _text(entries[-1][0]), decode_reply(entries)
 
 
 class ReplyReader:
@@ -197,16 +197,19 @@ class ReplyReader:
         self._ask()
 
     def next_batch(self) -> list[BacklogJob | Sentinel | Unreadable]:
-        """The next entries ([] if none came within block_ms); nothing more is asked for once
-        the sentinel came."""
+        """What the next entries hold ([] if none came within block_ms); nothing more is asked
+        for once the sentinel came."""
+        return decode_reply(self.next_entries())
+
+    def next_entries(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """The next entries as read, (id, fields) ([] if none came within block_ms)."""
         [response] = self._pending.replies()
         entries = [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in _entries(response)]
-        items = _decode_reply(entries)
         if entries:
             self.after = _text(entries[-1][0])
-        if not any(isinstance(item, Sentinel) for item in items[-1:]):
+        if not (entries and is_sentinel(entries[-1][1])):
             self._ask()
-        return items
+        return entries
 
     def _ask(self) -> None:
         command = ("XREAD", "COUNT", self._count, "BLOCK", self._block_ms, "STREAMS", self._key, self.after)
@@ -228,7 +231,12 @@ def _entries(response) -> list:
     return response[0][1]
 
 
-def _decode_reply(entries) -> list[BacklogJob | Sentinel | Unreadable]:
+def is_sentinel(fields: dict[bytes, bytes]) -> bool:
+    return fields.get(b"type") == b"sentinel"
+
+
+def decode_reply(entries) -> list[BacklogJob | Sentinel | Unreadable]:
+    """What reply entries hold, in order; an entry that does not decode is Unreadable."""
     items = []
     for entry_id, fields in entries:
         try:

@@ -46,6 +46,11 @@ def journal_reply(consumer: str) -> str:
     return f"{PREFIX}:journal:reply:{consumer}"
 
 
+def journal_reply_claims(consumer: str) -> str:
+    """String (counter): reply entries handed out to the processes that share a rebuild (INCR)."""
+    return f"{PREFIX}:journal:reply:{consumer}:claims"
+
+
 def active_jobs() -> str:
     """Set: ids of jobs that are not inactive."""
     return f"{PREFIX}:jobs:active"

@@ -28,7 +28,7 @@ SERVER_CONFIG = {
     "unixsocketperm": "700",
     "appendonly": "yes",
     "appendfsync": "everysec",
-    "save": "900 1 300 100 60 10000",
+    "save": "",  # the AOF is the durable record; see deploy/redis.conf
     "stream-node-max-bytes": "960",
     "stream-node-max-entries": "100",
     "daemonize": "yes",
@@ -121,7 +121,7 @@ class EmbeddedRedis:
         )
         args = []
         for name, value in config.items():
-            args += [f"--{name}", *value.split()]
+            args += [f"--{name}", *(value.split() or [""])]  # save "": no snapshots
         return args
 
     @contextmanager

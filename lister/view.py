@@ -106,6 +106,8 @@ class BulkWriter:
         self.redis = redis
         self.generation = generation
         self.jobs = 0
+        self.counted_in = 0
+        """Of `jobs`, those other processes wrote (`count_in`)."""
         self._pending = Pending(redis)
         self._docs: list = ["HSET", keys.view_jobs(generation)]
         self._lists: dict[str, list] = defaultdict(list)
@@ -141,10 +143,25 @@ class BulkWriter:
         self._docs = ["HSET", keys.view_jobs(self.generation)]
         self._lists = defaultdict(list)
 
-    def finish(self, cursor: str, seq: int, purged: int = 0) -> None:
-        """Write what is left, then the stats and the meta."""
+    def flush(self) -> None:
+        """Write what is left; wait until Redis has it all."""
         self._write()
         self._pending.replies()
+
+    def tally(self) -> list[tuple[str, str, str | None, int]]:
+        """How many jobs of each (state, queue, result) this writer wrote."""
+        return [(*kind, count) for kind, count in self._counts.items()]
+
+    def count_in(self, jobs: int, tally: list[tuple[str, str, str | None, int]]) -> None:
+        """Jobs another process wrote into this generation (its `tally`), for the stats."""
+        self.jobs += jobs
+        self.counted_in += jobs
+        for state, queue, result, count in tally:
+            self._counts[(state, queue, result)] += count
+
+    def finish(self, cursor: str, seq: int, purged: int = 0) -> None:
+        """Write what is left, then the stats and the meta."""
+        self.flush()
         counts: dict[str, int] = defaultdict(int, purged=purged)
         for (state, queue, result), count in self._counts.items():
             for counter in counters(JobView(id=0, state=state, queue=queue, result=result)):

@@ -20,8 +20,9 @@ from common import keys
 from common.deadletters import set_aside
 from common.lease import Lease, run_while_holding
 from common.settings import Settings
+from lister import split
 from lister.errors import LeaseLost, StaleView
-from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R, view_from_events
+from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R
 from lister.view import BulkWriter, Changes, delete_generation, load_script
 
 log = logging.getLogger("jobjournal.lister")
@@ -45,6 +46,8 @@ class ListerWorker:
         self.seq = 0
         self.cache: dict[int, JobView] = {}
         self._registered_at = 0.0
+        self._helpers_work = True
+        """False once a rebuild helper failed: later rebuilds go without."""
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
@@ -119,37 +122,58 @@ class ListerWorker:
             raise LeaseLost("stopped while building the view")
         self._switch_to(generation)
         self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
-        log.info("built generation %d: %d jobs in %.3fs", generation, writer.jobs, time.monotonic() - started)
+        log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
+                 time.monotonic() - started)
 
     def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
-        """Read a full journal into `writer`; None if the reply stalled (ask again)."""
-        jr.request_full_journal(self.redis, consumer)
+        """Read a full journal into `writer`, shared with helper processes if it is big; None
+        if the reply stalled or a helper failed (ask again)."""
+        helpers = self._helpers_wanted()
         try:
-            with jr.ReplyReader(self.redis, consumer, block_ms=500) as reader:
-                return self._read_backlog(reader, writer, consumer, stop)
+            with split.Helpers(self.settings, consumer, writer.generation, helpers) as started:
+                jr.request_full_journal(self.redis, consumer)
+                with split.ClaimedReader(self.redis, consumer, shared=helpers > 0) as reader:
+                    sentinel = self._read_backlog(reader, writer, consumer, stop)
+                if sentinel is not None and helpers and not self._count_in_helpers(started, writer, stop):
+                    return None
+                return sentinel
         finally:
-            self.redis.unlink(keys.journal_reply(consumer))
+            self.redis.unlink(keys.journal_reply(consumer), keys.journal_reply_claims(consumer))
 
-    def _read_backlog(self, reader: jr.ReplyReader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
-        progress = time.monotonic()
+    def _helpers_wanted(self) -> int:
+        if self.settings.rebuild_processes < 2 or not self._helpers_work:
+            return 0
+        with self.redis.pipeline(transaction=False) as pipe:
+            jobs = sum(pipe.zcard(keys.inactive_jobs()).scard(keys.active_jobs()).execute())
+        return self.settings.rebuild_processes - 1 if jobs >= split.SPLIT_FROM_JOBS else 0
+
+    def _count_in_helpers(self, helpers: split.Helpers, writer: BulkWriter, stop) -> bool:
+        """Add what the helpers wrote to the writer's stats; False if one failed."""
+        reports = helpers.reports(self._renew, stop)
+        if reports is None:
+            if not stop.is_set():
+                log.warning("a rebuild helper failed: building again without helpers")
+                self._helpers_work = False
+            return False
+        for report in reports:
+            writer.count_in(report.jobs, report.tally)
+        return True
+
+    def _read_backlog(self, reader: split.ClaimedReader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
+        read, progress = 0, time.monotonic()
         while not stop.is_set():
             self._renew()
-            items = reader.next_batch()
-            if items:
-                progress = time.monotonic()
+            sentinel = split.derive_into(writer, reader.next_batch(), self.redis, consumer)
+            if sentinel is not None:
+                # the snapshot's hold on the journal passes to the new generation
+                jr.register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
+                jr.forget_consumer(self.redis, consumer)
+                return sentinel
+            if reader.read > read:
+                read, progress = reader.read, time.monotonic()
             elif time.monotonic() - progress > REPLY_STALL_S:
                 log.warning("full journal stalled: asking again")
                 return None
-            for item in items:
-                if isinstance(item, jr.Sentinel):
-                    # the snapshot's hold on the journal passes to the new generation
-                    jr.register_consumer(self.redis, _consumer(writer.generation), item.cursor)
-                    jr.forget_consumer(self.redis, consumer)
-                    return item
-                if isinstance(item, jr.Unreadable):
-                    set_aside(self.redis, keys.journal_reply(consumer), item.entry_id, item.problem)
-                    continue
-                writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
             self.redis.hset(keys.view_building(), "jobs", writer.jobs)
         return None
 

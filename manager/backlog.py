@@ -14,7 +14,6 @@ from common import keys
 from common.events import eventlog_attachments
 from common.journal import register_consumer
 from common.messages import JournalRequest
-from common.packed import execute_packed, pack
 from manager import reply as reply_format
 from manager.history import History, eventlog_part
 
@@ -45,7 +44,7 @@ class Backlog:
     def done(self) -> bool:
         return self.position >= len(self.job_ids)
 
-    def write_chunk(self, redis) -> None:
+    def write_chunk(self, redis, scripts) -> None:
         """Write the next chunk of jobs: those the history holds as they are, the others
         (active jobs, jobs it has not seen) from their eventlogs up to the cursor.
 
@@ -64,11 +63,12 @@ class Backlog:
                     self.history.remember(job_id, element, evict=False)
         found = [element for element in elements.values() if element is not None]
         self.written += len(found)
-        write = reply_format.entries(reply, found, self.request.reply_version)
-        write.append(pack(("EXPIRE", reply, REPLY_TTL)))  # an abandoned reply goes away by itself
-        execute_packed(redis, write)
+        write = reply_format.entries(found, self.request.reply_version)
         if self.done:
-            self._write_sentinel(redis, reply)
+            write.append(self._sentinel())
+            log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
+        # the TTL, renewed each chunk, takes an abandoned reply away
+        reply_format.append(redis, scripts.append_reply, reply, REPLY_TTL, write)
 
     def _next_chunk(self) -> tuple[dict[int, tuple[bytes, bool] | None], list[tuple[int, bool]]]:
         """The next jobs, in order, with their remembered elements (None: not yet known), and
@@ -102,20 +102,9 @@ class Backlog:
         element = reply_format.job_element(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
         return element, reply_format.well_formed(element)
 
-    def _write_sentinel(self, redis, reply: str) -> None:
-        fields = {
-            "v": self.request.reply_version,
-            "type": "sentinel",
-            "cursor": self.cursor,
-            "seq": self.seq,
-            "jobs": self.written,
-            "purged": self.purged,
-        }
-        pipe = redis.pipeline(transaction=False)
-        pipe.xadd(reply, fields)
-        pipe.expire(reply, REPLY_TTL)
-        pipe.execute()
-        log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
+    def _sentinel(self) -> reply_format.Fields:
+        return ("v", self.request.reply_version, "type", "sentinel", "cursor", self.cursor, "seq", self.seq,
+                "jobs", self.written, "purged", self.purged)
 
 
 def _allowed(name: str, allow: list[str], deny: list[str]) -> bool:

@@ -168,7 +168,7 @@ class Manager:
 
     def _write_backlogs(self) -> None:
         for backlog in self.backlogs:
-            backlog.write_chunk(self.redis)
+            backlog.write_chunk(self.redis, self.scripts)
         self.backlogs = [backlog for backlog in self.backlogs if not backlog.done]
 
     def _trim_journal_if_due(self) -> None:

@@ -10,13 +10,18 @@ Each job is one **element**: a JSON object `{"id":…,"eventlog":[…],"jobspec"
   Redis) gets an entry of its own, so the consumer sets aside that job alone.
 - Version 1 (older consumers, whose requests carry no version): `v=1 type=job id eventlog
   jobspec R`, one entry a job.
+
+Entries are appended by lua/append_reply.lua, which keeps them out of the AOF and replicas.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from common.packed import pack
+from common.packed import run_script
+
+Fields = tuple
+"""An entry's fields: (name, value, name, value, ...)."""
 
 ENTRY_JOBS = 100
 """Elements in one version-2 entry, at most."""
@@ -49,30 +54,37 @@ def well_formed(element: bytes) -> bool:
     return True
 
 
-def entries(reply: str, elements: list[tuple[bytes, bool]], version: int) -> list[bytes]:
-    """Packed XADDs to `reply` for (element, well formed) pairs, in order."""
+def entries(elements: list[tuple[bytes, bool]], version: int) -> list[Fields]:
+    """The entries for (element, well formed) pairs, in order."""
     if version < 2:
-        return [_entry_v1(reply, element, ok) for element, ok in elements]
-    out: list[bytes] = []
+        return [_entry_v1(element, ok) for element, ok in elements]
+    out: list[Fields] = []
     batch: list[bytes] = []
     size = 0
     for element, ok in elements:
         if not ok:
-            out += [_entry_v2(reply, batch)] if batch else []
-            out.append(_entry_v2(reply, [element]))
+            out += [_entry_v2(batch)] if batch else []
+            out.append(_entry_v2([element]))
             batch, size = [], 0
             continue
         batch.append(element)
         size += len(element)
         if len(batch) >= ENTRY_JOBS or size >= ENTRY_BYTES:
-            out.append(_entry_v2(reply, batch))
+            out.append(_entry_v2(batch))
             batch, size = [], 0
-    return out + ([_entry_v2(reply, batch)] if batch else [])
+    return out + ([_entry_v2(batch)] if batch else [])
 
 
-def _entry_v2(reply: str, batch: list[bytes]) -> bytes:
-    jobs = b"[" + b",".join(batch) + b"]"
-    return pack(("XADD", reply, "*", "v", 2, "type", "jobs", "count", len(batch), "jobs", jobs))
+def append(redis, script, reply: str, ttl: int, entries: list[Fields]) -> None:
+    """Append entries to the reply stream with lua/append_reply.lua (`Scripts.append_reply`)."""
+    args: list = [ttl]
+    for fields in entries:
+        args += [len(fields) // 2, *fields]
+    run_script(redis, script, [reply], args)
+
+
+def _entry_v2(batch: list[bytes]) -> Fields:
+    return ("v", 2, "type", "jobs", "count", len(batch), "jobs", b"[" + b",".join(batch) + b"]")
 
 
 class _Parts(msgspec.Struct):
@@ -85,13 +97,13 @@ class _Parts(msgspec.Struct):
 _parts_decoder = msgspec.json.Decoder(_Parts)
 
 
-def _entry_v1(reply: str, element: bytes, ok: bool) -> bytes:
+def _entry_v1(element: bytes, ok: bool) -> Fields:
     """A version-1 entry; a malformed element goes as its eventlog, for the consumer to set aside."""
     if not ok:
-        return pack(("XADD", reply, "*", "v", 1, "type", "job", "id", _leading_id(element), "eventlog", element))
+        return ("v", 1, "type", "job", "id", _leading_id(element), "eventlog", element)
     parts = _parts_decoder.decode(element)
-    return pack(("XADD", reply, "*", "v", 1, "type", "job", "id", parts.id, "eventlog", bytes(parts.eventlog),
-                 "jobspec", bytes(parts.jobspec), "R", bytes(parts.R)))
+    return ("v", 1, "type", "job", "id", parts.id, "eventlog", bytes(parts.eventlog),
+            "jobspec", bytes(parts.jobspec), "R", bytes(parts.R))
 
 
 def _leading_id(element: bytes) -> bytes:

@@ -15,3 +15,4 @@ class Scripts:
     def __init__(self, redis):
         self.post_events = redis.register_script(_source("post_events"))
         self.purge_jobs = redis.register_script(_source("purge_jobs"))
+        self.append_reply = redis.register_script(_source("append_reply"))

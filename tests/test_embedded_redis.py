@@ -53,6 +53,7 @@ def test_any_command_starts_the_embedded_server_and_data_persists_across_restart
     _jobjournal(home, "redis", "stop")
     assert _jobjournal(home, "redis", "cli", "get", "greeting").stdout.strip() == "hello"
     assert _jobjournal(home, "redis", "cli", "config", "get", "appendonly").stdout.split() == ["appendonly", "yes"]
+    assert _jobjournal(home, "redis", "cli", "config", "get", "save").stdout.split() == ["save"], "no snapshots"
 
 
 def test_a_home_too_long_for_a_unix_socket_is_refused_clearly():

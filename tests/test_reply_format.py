@@ -1,14 +1,16 @@
 """A full journal's reply: a hundred jobs or so an entry (version 2), one a job for older consumers."""
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
 from common import journal as jr
 from common import keys, messages
 from common.errors import CorruptEntry
-from common.packed import execute_packed
 from lister import query as q
 from manager import reply
+from manager.scripts import Scripts
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 
 EVENTLOG = b'[{"name":"submit","timestamp":1.5,"userid":1000,"urgency":16},{"name":"validate","timestamp":1.6}]'
@@ -22,7 +24,7 @@ def _written(redis, elements: list[tuple[bytes, bool]], version: int = 2) -> lis
     """Write the entries for `elements` to a reply stream; its entries' fields, in order."""
     stream = keys.journal_reply("format-test")
     redis.delete(stream)
-    execute_packed(redis, reply.entries(stream, elements, version))
+    reply.append(redis, Scripts(redis).append_reply, stream, 60, reply.entries(elements, version))
     return [fields for _, fields in redis.xrange(stream)]
 
 
@@ -124,3 +126,16 @@ def test_a_corrupt_eventlog_sets_aside_its_job_alone_and_the_rest_is_built(redis
     assert len(letters) == 2 and all(f[b"source"].startswith(b"jj:journal:reply:") for f in letters)
     assert any(b"lacks a field" in f[b"reason"] for f in letters)
     assert msgspec.json.decode(reply.unreadable_element(7, "x")) == {"id": 7, "problem": "x"}
+
+
+def test_a_reply_stays_out_of_the_aof_and_goes_away_by_itself(redis):
+    aof = Path(redis.config_get("dir")["dir"]) / redis.config_get("appendfilename")["appendfilename"]
+    if redis.config_get("appendonly")["appendonly"] != "yes" or not aof.exists():
+        pytest.skip("needs the AOF of a local server")
+    stream = keys.journal_reply("kept-out-of-the-aof")
+    reply.append(redis, Scripts(redis).append_reply, stream, 60, reply.entries([(_element(1), True)], 2))
+    redis.xadd("jj:test:persisted", {"a": "1"})  # a plain write: it does reach the AOF
+    assert redis.xlen(stream) == 1 and 0 < redis.ttl(stream) <= 60
+    wait_for(lambda: b"jj:test:persisted" in aof.read_bytes(), what="the AOF write")
+    assert stream.encode() not in aof.read_bytes()
+    redis.delete("jj:test:persisted")

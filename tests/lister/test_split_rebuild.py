@@ -1,0 +1,77 @@
+"""A big rebuild is shared with helper processes; the view is the same, and a failing or
+abandoned helper neither spoils it nor outlives it."""
+
+import logging
+import os
+import sys
+import time
+
+import pytest
+
+from lister import split
+from manager import reply
+from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
+
+
+@pytest.fixture
+def many_small_entries(redis, start_manager, monkeypatch):
+    """300 finished jobs in 60 reply entries, and every backlog shared (however small)."""
+    monkeypatch.setattr(reply, "ENTRY_JOBS", 5)
+    monkeypatch.setattr(split, "SPLIT_FROM_JOBS", 0)
+    start_manager()
+    job_ids = submit(redis, 150) + submit(redis, 150, userid=2000, sim={"runtime": 0, "exit_code": 1})
+    wait_inactive(redis, job_ids)
+    return job_ids
+
+
+def _slow_worker_side(monkeypatch, seconds: float) -> None:
+    """The worker derives each entry `seconds` late (helpers, other processes, run at speed)."""
+    derive_into = split.derive_into
+
+    def slow(writer, items, redis, consumer):
+        time.sleep(seconds)
+        return derive_into(writer, items, redis, consumer)
+
+    monkeypatch.setattr(split, "derive_into", slow)
+
+
+def test_a_helper_process_takes_part_of_a_big_rebuild_and_the_view_is_the_same(
+    redis, many_small_entries, start_lister, monkeypatch, caplog
+):
+    _slow_worker_side(monkeypatch, 0.03)  # ~1.8 s alone: a helper starts well within it
+    caplog.set_level(logging.INFO, logger="jobjournal.lister")
+    start_lister(rebuild_processes=2)
+    wait_caught_up(redis)
+    [built] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("built generation")]
+    helped = int(built.split("(")[1].split()[0])
+    assert 0 < helped < 300, built
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_a_failing_helper_makes_the_worker_build_again_alone(redis, many_small_entries, start_lister, monkeypatch):
+    monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    worker = start_lister(rebuild_processes=2)
+    wait_caught_up(redis)
+    assert worker._helpers_work is False
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_a_stopped_worker_leaves_no_helper_behind(redis, many_small_entries, start_lister, monkeypatch, tmp_path):
+    pid_file = tmp_path / "helper.pid"
+    waits_forever = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", waits_forever])
+    worker = start_lister(wait=False, rebuild_processes=2)
+    wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the helper to start")
+    pid = int(pid_file.read_text())
+    time.sleep(0.3)  # the worker has read its share and waits for the helper
+    worker.stop.set()
+    wait_for(lambda: not _alive(pid), what="the helper to be gone")
+    assert not worker.applying.is_set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
