@@ -199,17 +199,13 @@ class ReplyReader:
     def next_batch(self) -> list[BacklogJob | Sentinel | Unreadable]:
         """What the next entries hold ([] if none came within block_ms); nothing more is asked
         for once the sentinel came."""
-        return decode_reply(self.next_entries())
-
-    def next_entries(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """The next entries as read, (id, fields) ([] if none came within block_ms)."""
         [response] = self._pending.replies()
-        entries = [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in _entries(response)]
+        entries = entries_of(response)
         if entries:
             self.after = _text(entries[-1][0])
         if not (entries and is_sentinel(entries[-1][1])):
             self._ask()
-        return entries
+        return decode_reply(entries)
 
     def _ask(self) -> None:
         command = ("XREAD", "COUNT", self._count, "BLOCK", self._block_ms, "STREAMS", self._key, self.after)
@@ -222,13 +218,12 @@ class ReplyReader:
         self._pending.close()
 
 
-def _entries(response) -> list:
-    """The entries of a raw XREAD reply on one stream ([key, entries] pairs, or a map)."""
+def entries_of(response) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The (id, fields) entries of a raw XREAD reply on one stream ([key, entries] pairs, or a map)."""
     if not response:
         return []
-    if isinstance(response, dict):
-        return next(iter(response.values()))
-    return response[0][1]
+    entries = next(iter(response.values())) if isinstance(response, dict) else response[0][1]
+    return [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in entries]
 
 
 def is_sentinel(fields: dict[bytes, bytes]) -> bool:

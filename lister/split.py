@@ -1,17 +1,20 @@
-"""A big rebuild shared by processes: each reads the whole reply and derives the entries it claims.
+"""A big rebuild shared by processes, each deriving the reply entries it claims.
 
 Deriving views is the slow part of a rebuild and Python runs it on one core, so for a big
 backlog the lister worker starts helper processes (`python -m lister.split`, settings
-`rebuild_processes`). Every reader (the worker and its helpers) reads all entries of the
-reply, in order, and derives only those it claims: `INCR` on the reply's claim counter hands
-out entry ordinals 1, 2, 3, ... first come, first served, so a reader that started late or
-runs slower simply takes fewer. An entry holds about a hundred jobs, so a claim is a round
-trip per hundred jobs, asked one ahead. The sentinel ends every reader. A helper writes its jobs
-into the new generation itself, then prints its tally (a JSON `Report`) for the worker's stats.
+`rebuild_processes`). Version-2 reply entries are numbered (ids 1-0, 2-0, ...; the sentinel
+has the largest id there is). Each reader, the worker and every helper, claims entry numbers
+with `INCR` on the reply's claim counter, first come, first served, and fetches just those
+entries (`XREAD ... STREAMS reply <n-1>-0`), so a reader that starts late or runs slower simply
+takes fewer. A claim past the last entry fetches the sentinel, which ends every reader. Each
+entry holds about a hundred jobs; the next claim and fetch are on their way while a reader
+derives. A helper writes its jobs into the new generation itself, then prints its tally (a JSON
+`Report`) for the worker's stats.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import subprocess
@@ -53,56 +56,47 @@ class Report(msgspec.Struct, frozen=True):
     tally: list[tuple[str, str, str | None, int]]
 
 
-class Claims:
-    """Entry ordinals this reader takes, handed out by INCR; the next claim is asked ahead."""
+class ClaimingReader:
+    """The reply entries this reader claims, one a batch, then the sentinel. Use it with `with`."""
 
-    def __init__(self, redis, consumer: str):
-        key = keys.journal_reply_claims(consumer)
-        self._incr = pack(("INCR", key))
+    def __init__(self, redis, consumer: str, block_ms: int = 500):
+        self._key = keys.journal_reply(consumer)
+        self._claims = keys.journal_reply_claims(consumer)
+        self._block_ms = block_ms
         self._pending = Pending(redis)
-        self._pending.send([self._incr, pack(("EXPIRE", key, CLAIMS_TTL))])
-
-    def take(self) -> int:
-        """The next ordinal this reader owns."""
-        replies = self._pending.replies()
-        self._pending.send([self._incr])
-        return replies[0]
-
-    def close(self) -> None:
-        self._pending.close()
-
-
-class ClaimedReader:
-    """Reads a whole reply; gives the items of the entries this reader claims, and the
-    sentinel. Alone (`shared` False), it claims every entry. Use it with `with`."""
-
-    def __init__(self, redis, consumer: str, shared: bool, block_ms: int = 500):
-        self.read = 0
-        """Entries read so far, claimed or not."""
-        self._reader = jr.ReplyReader(redis, consumer, block_ms=block_ms)
-        self._claims = Claims(redis, consumer) if shared else None
-        self._claimed = self._claims.take() if self._claims else 1
+        self._pending.send([pack(("INCR", self._claims)), pack(("EXPIRE", self._claims, CLAIMS_TTL))])
+        self._held = collections.deque(self._pending.replies()[:1])
+        """Claimed entry numbers not fetched yet, the one being fetched first (at most two)."""
+        self._claiming = False
+        self.done = False
+        self._ask()
 
     def next_batch(self) -> list[jr.BacklogJob | jr.Sentinel | jr.Unreadable]:
-        mine = []
-        for entry in self._reader.next_entries():
-            self.read += 1
-            if self._claims is None or jr.is_sentinel(entry[1]):
-                mine.append(entry)
-            elif self.read == self._claimed:
-                mine.append(entry)
-                self._claimed = self._claims.take()
-        return jr.decode_reply(mine)
+        """The items of the next claimed entry, or the sentinel ([] if the entry was not written
+        within block_ms). Meanwhile the next entry is claimed and asked for."""
+        replies = self._pending.replies()
+        if self._claiming:
+            self._held.append(replies[1])
+        entries = jr.entries_of(replies[0])
+        if entries:
+            self.done = jr.is_sentinel(entries[0][1])  # claims held past the last entry: none lost
+            self._held.popleft()
+        if not self.done:
+            self._ask()
+        return jr.decode_reply(entries)
 
-    def __enter__(self) -> ClaimedReader:
+    def _ask(self) -> None:
+        """Fetch the first entry after <n - 1>-0 (entry n, or the sentinel once n is past the
+        last), and claim another unless two are held."""
+        read = ("XREAD", "COUNT", 1, "BLOCK", self._block_ms, "STREAMS", self._key, f"{self._held[0] - 1}-0")
+        self._claiming = len(self._held) < 2
+        self._pending.send([pack(read)] + ([pack(("INCR", self._claims))] if self._claiming else []))
+
+    def __enter__(self) -> ClaimingReader:
         return self
 
     def __exit__(self, *exc) -> None:
-        try:
-            self._reader.__exit__(*exc)
-        finally:
-            if self._claims:
-                self._claims.close()
+        self._pending.close()
 
 
 def derive_into(writer: BulkWriter, items, redis, consumer: str) -> jr.Sentinel | None:
@@ -172,7 +166,7 @@ def run_helper(task: Task) -> Report:
     """A helper's whole work: derive the claimed entries into the generation until the sentinel."""
     redis = connect(task.settings, start=False)
     try:
-        with BulkWriter(redis, task.generation) as writer, ClaimedReader(redis, task.consumer, shared=True) as reader:
+        with BulkWriter(redis, task.generation) as writer, ClaimingReader(redis, task.consumer) as reader:
             _help(reader, writer, redis, task.consumer)
             writer.flush()
         return Report(writer.jobs, writer.tally())
@@ -180,12 +174,15 @@ def run_helper(task: Task) -> Report:
         redis.close()
 
 
-def _help(reader: ClaimedReader, writer: BulkWriter, redis, consumer: str) -> None:
+def _help(reader: ClaimingReader, writer: BulkWriter, redis, consumer: str) -> None:
     parent = os.getppid()
-    read, progress = 0, time.monotonic()
-    while derive_into(writer, reader.next_batch(), redis, consumer) is None:
-        if reader.read > read:
-            read, progress = reader.read, time.monotonic()
+    progress = time.monotonic()
+    while True:
+        items = reader.next_batch()
+        if derive_into(writer, items, redis, consumer) is not None:
+            return
+        if items:
+            progress = time.monotonic()
         if os.getppid() != parent:
             raise SystemExit("the lister worker is gone")
         if time.monotonic() - progress > STALL_S:

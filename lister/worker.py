@@ -132,7 +132,8 @@ class ListerWorker:
         try:
             with split.Helpers(self.settings, consumer, writer.generation, helpers) as started:
                 jr.request_full_journal(self.redis, consumer)
-                with split.ClaimedReader(self.redis, consumer, shared=helpers > 0) as reader:
+                reader = split.ClaimingReader(self.redis, consumer) if helpers else jr.ReplyReader(self.redis, consumer)
+                with reader:
                     sentinel = self._read_backlog(reader, writer, consumer, stop)
                 if sentinel is not None and helpers and not self._count_in_helpers(started, writer, stop):
                     return None
@@ -159,18 +160,21 @@ class ListerWorker:
             writer.count_in(report.jobs, report.tally)
         return True
 
-    def _read_backlog(self, reader: split.ClaimedReader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
-        read, progress = 0, time.monotonic()
+    def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
+        """Derive what `reader` (a jr.ReplyReader, or a split.ClaimingReader) gives into `writer`
+        until the sentinel; None if the reply stalled."""
+        progress = time.monotonic()
         while not stop.is_set():
             self._renew()
-            sentinel = split.derive_into(writer, reader.next_batch(), self.redis, consumer)
+            items = reader.next_batch()
+            sentinel = split.derive_into(writer, items, self.redis, consumer)
             if sentinel is not None:
                 # the snapshot's hold on the journal passes to the new generation
                 jr.register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
                 jr.forget_consumer(self.redis, consumer)
                 return sentinel
-            if reader.read > read:
-                read, progress = reader.read, time.monotonic()
+            if items:
+                progress = time.monotonic()
             elif time.monotonic() - progress > REPLY_STALL_S:
                 log.warning("full journal stalled: asking again")
                 return None

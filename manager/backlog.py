@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+import redis as redis_lib
+
 from common import keys
 from common.events import eventlog_attachments
 from common.journal import register_consumer
@@ -39,6 +41,9 @@ class Backlog:
         self.history = history if not (request.allow or request.deny) else History(0)
         self.position = 0
         self.written = 0
+        """Jobs written."""
+        self.entries = 0
+        """Reply entries written."""
 
     @property
     def done(self) -> bool:
@@ -63,12 +68,20 @@ class Backlog:
                     self.history.remember(job_id, element, evict=False)
         found = [element for element in elements.values() if element is not None]
         self.written += len(found)
-        write = reply_format.entries(found, self.request.reply_version)
+        version = self.request.reply_version
+        write = [(reply_format.entry_id(self.entries + 1 + i, version), fields)
+                 for i, fields in enumerate(reply_format.entries(found, version))]
+        self.entries += len(write)
         if self.done:
-            write.append(self._sentinel())
+            write.append((reply_format.sentinel_id(version), self._sentinel()))
+        try:  # the TTL, renewed each chunk, takes an abandoned reply away
+            reply_format.append(redis, scripts.append_reply, reply, REPLY_TTL, write)
+        except redis_lib.ResponseError as err:
+            log.error("full journal for %s abandoned: %s", self.request.consumer, err)
+            self.position = len(self.job_ids)  # done: the consumer, seeing no sentinel, asks again
+            return
+        if self.done:
             log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
-        # the TTL, renewed each chunk, takes an abandoned reply away
-        reply_format.append(redis, scripts.append_reply, reply, REPLY_TTL, write)
 
     def _next_chunk(self) -> tuple[dict[int, tuple[bytes, bool] | None], list[tuple[int, bool]]]:
         """The next jobs, in order, with their remembered elements (None: not yet known), and

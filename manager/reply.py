@@ -22,6 +22,9 @@ from common.packed import run_script
 
 Fields = tuple
 """An entry's fields: (name, value, name, value, ...)."""
+SENTINEL_ID = "18446744073709551615-0"
+"""A version-2 sentinel's id: the largest a stream allows, so a reader waiting for an entry past
+the last (lister/split.py claims entries by number) gets the sentinel."""
 
 ENTRY_JOBS = 100
 """Elements in one version-2 entry, at most."""
@@ -75,11 +78,22 @@ def entries(elements: list[tuple[bytes, bool]], version: int) -> list[Fields]:
     return out + ([_entry_v2(batch)] if batch else [])
 
 
-def append(redis, script, reply: str, ttl: int, entries: list[Fields]) -> None:
-    """Append entries to the reply stream with lua/append_reply.lua (`Scripts.append_reply`)."""
+def entry_id(ordinal: int, version: int) -> str:
+    """The id of a reply's `ordinal`th entry (from 1): version-2 entries are numbered 1-0, 2-0,
+    ... (so a reader can fetch the nth directly); version-1 ones get Redis' ids."""
+    return f"{ordinal}-0" if version >= 2 else "*"
+
+
+def sentinel_id(version: int) -> str:
+    return SENTINEL_ID if version >= 2 else "*"
+
+
+def append(redis, script, reply: str, ttl: int, entries: list[tuple[str, Fields]]) -> None:
+    """Append (id, fields) entries to the reply stream with lua/append_reply.lua
+    (`Scripts.append_reply`); ResponseError BADREPLY if the stream has later ids already."""
     args: list = [ttl]
-    for fields in entries:
-        args += [len(fields) // 2, *fields]
+    for entry_id_, fields in entries:
+        args += [entry_id_, len(fields) // 2, *fields]
     run_script(redis, script, [reply], args)
 
 

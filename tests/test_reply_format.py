@@ -24,8 +24,13 @@ def _written(redis, elements: list[tuple[bytes, bool]], version: int = 2) -> lis
     """Write the entries for `elements` to a reply stream; its entries' fields, in order."""
     stream = keys.journal_reply("format-test")
     redis.delete(stream)
-    reply.append(redis, Scripts(redis).append_reply, stream, 60, reply.entries(elements, version))
+    entries = reply.entries(elements, version)
+    reply.append(redis, Scripts(redis).append_reply, stream, 60, _numbered(entries, version))
     return [fields for _, fields in redis.xrange(stream)]
+
+
+def _numbered(entries: list, version: int = 2) -> list:
+    return [(reply.entry_id(ordinal, version), fields) for ordinal, fields in enumerate(entries, 1)]
 
 
 def _decoded(entries: list[dict]) -> list:
@@ -90,6 +95,29 @@ def test_a_version_1_reply_has_one_entry_a_job_with_the_same_content(redis):
         jr.decode_reply_entry("3-0", entries[2])
 
 
+def test_version_2_entries_are_numbered_and_the_sentinel_has_the_last_id_there_is(redis, start_manager, monkeypatch):
+    monkeypatch.setattr(reply, "ENTRY_JOBS", 2)
+    start_manager()
+    wait_inactive(redis, submit(redis, 5))
+    consumer = jr.new_consumer_name()
+    jr.request_full_journal(redis, consumer)
+    stream = keys.journal_reply(consumer)
+    wait_for(lambda: redis.xlen(stream) == 4, what="the reply")
+    ids = [entry_id for entry_id, _ in redis.xrange(stream)]
+    assert ids == [b"1-0", b"2-0", b"3-0", reply.SENTINEL_ID.encode()]
+    assert redis.xread({stream: "99-0"}, count=1)[0][1][0][1][b"type"] == b"sentinel"
+
+
+def test_a_reply_stream_someone_else_wrote_to_is_refused_and_left_alone(redis):
+    stream = keys.journal_reply("squatted")
+    redis.xadd(stream, {"type": "noise"}, id="5-0")
+    entries = _numbered(reply.entries([(_element(j), True) for j in range(3)], 2) * 6)
+    with pytest.raises(Exception, match="BADREPLY"):
+        reply.append(redis, Scripts(redis).append_reply, stream, 60, entries)
+    assert [entry_id for entry_id, _ in redis.xrange(stream)] == [b"5-0"]
+    redis.delete(stream)
+
+
 def test_a_request_without_a_reply_version_gets_version_1_entries(redis, start_manager):
     start_manager()
     job_ids = submit(redis, 3)
@@ -133,7 +161,7 @@ def test_a_reply_stays_out_of_the_aof_and_goes_away_by_itself(redis):
     if redis.config_get("appendonly")["appendonly"] != "yes" or not aof.exists():
         pytest.skip("needs the AOF of a local server")
     stream = keys.journal_reply("kept-out-of-the-aof")
-    reply.append(redis, Scripts(redis).append_reply, stream, 60, reply.entries([(_element(1), True)], 2))
+    reply.append(redis, Scripts(redis).append_reply, stream, 60, _numbered(reply.entries([(_element(1), True)], 2)))
     redis.xadd("jj:test:persisted", {"a": "1"})  # a plain write: it does reach the AOF
     assert redis.xlen(stream) == 1 and 0 < redis.ttl(stream) <= 60
     wait_for(lambda: b"jj:test:persisted" in aof.read_bytes(), what="the AOF write")
