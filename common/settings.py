@@ -61,8 +61,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     submit_rate_limit: NonNegative = 0
     """Most jobs one user may submit per second (0: no limit); enforced by ingest workers."""
     rebuild_processes: Positive = 2
-    """Processes that share a big view rebuild (20000 jobs or more), the lister worker included:
-    each derives part of the full journal (1: the worker alone)."""
+    """Processes that share a big view rebuild, the lister worker included: each derives part
+    of the full journal (1: the worker alone)."""
+    rebuild_split_from: NonNegative = 20_000
+    """Jobs from which a rebuild is shared (below, starting a helper costs more than it saves)."""
     query_max_work: Positive = 200_000
     """Most jobs one list query may examine before it fails (CLI default)."""
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 
 import msgspec
 
@@ -34,8 +37,6 @@ from lister.view import BulkWriter
 
 log = logging.getLogger("jobjournal.lister")
 
-SPLIT_FROM_JOBS = 20_000
-"""Backlogs this big are shared with helpers; smaller ones are not worth starting a process."""
 HELPER_COMMAND = [sys.executable, "-m", "lister.split"]
 STALL_S = 15.0
 CLAIMS_TTL = 3600
@@ -116,35 +117,35 @@ class Helpers:
 
     def __init__(self, settings: Settings, consumer: str, generation: int, count: int):
         own = msgspec.structs.replace(settings, redis_url=redis_url(settings, start=False))
-        task = msgspec.json.encode(Task(own, consumer, generation))
-        self._procs = [_spawn(task) for _ in range(count)]
+        task = Task(own, consumer, generation)
+        start = _Forked if threading.active_count() == 1 and hasattr(os, "fork") else _Spawned
+        self._helpers = []
+        for _ in range(count):
+            self._helpers.append(start(task))
 
     def reports(self, renew, stop) -> list[Report] | None:
         """Wait for every helper's report, renewing the caller's lease; None if one failed
         (or `stop` was set)."""
         reports = []
-        for proc in self._procs:
-            while proc.poll() is None and not stop.is_set():
+        for helper in self._helpers:
+            while helper.exit_status() is None and not stop.is_set():
                 renew()
                 time.sleep(0.002)
             if stop.is_set():
                 return None
-            if proc.returncode != 0:
-                log.error("rebuild helper %d failed (exit %d; its log is above)", proc.pid, proc.returncode)
+            if helper.exit_status() != 0:
+                log.error("rebuild helper %d failed (exit %d; its log is above)", helper.pid, helper.exit_status())
                 return None
             try:
-                reports.append(msgspec.json.decode(proc.stdout.read(), type=Report))
+                reports.append(msgspec.json.decode(helper.report(), type=Report))
             except msgspec.DecodeError as error:
-                log.error("rebuild helper %d sent an unreadable report: %s", proc.pid, error)
+                log.error("rebuild helper %d sent an unreadable report: %s", helper.pid, error)
                 return None
         return reports
 
     def close(self) -> None:
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            proc.stdout.close()
+        for helper in self._helpers:
+            helper.close()
 
     def __enter__(self) -> Helpers:
         return self
@@ -153,13 +154,76 @@ class Helpers:
         self.close()
 
 
-def _spawn(task: bytes) -> subprocess.Popen:
-    """A helper, given its task; it logs to the worker's stderr and reports on stdout (a few
-    bytes, read once it has exited)."""
-    proc = subprocess.Popen(HELPER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    proc.stdin.write(task)
-    proc.stdin.close()
-    return proc
+class _Forked:
+    """A helper forked from the worker: no interpreter to start, nothing to import (only when
+    the worker runs a single thread: a fork copies no other thread, nor what it was doing)."""
+
+    def __init__(self, task: Task):
+        read, write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(read)
+            _forked_child(task, write)
+        os.close(write)
+        self._read = read
+        self._status: int | None = None
+
+    def exit_status(self) -> int | None:
+        if self._status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._status = os.waitstatus_to_exitcode(status)
+        return self._status
+
+    def report(self) -> bytes:
+        chunks = []
+        while chunk := os.read(self._read, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        if self.exit_status() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self._status = -signal.SIGKILL
+        os.close(self._read)
+
+
+def _forked_child(task: Task, write: int) -> None:
+    """The forked helper's whole life: it never returns into the worker's code."""
+    code = 1
+    try:
+        report = msgspec.json.encode(run_helper(task))
+        while report:
+            report = report[os.write(write, report) :]
+        code = 0
+    except BaseException:  # noqa: BLE001 - reported on stderr and by the exit status
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+class _Spawned:
+    """A helper started as `python -m lister.split` (when the worker runs several threads): the
+    task on its stdin, its report on its stdout (a few bytes, read once it has exited)."""
+
+    def __init__(self, task: Task):
+        self._proc = subprocess.Popen(HELPER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.pid = self._proc.pid
+        self._proc.stdin.write(msgspec.json.encode(task))
+        self._proc.stdin.close()
+
+    def exit_status(self) -> int | None:
+        return self._proc.poll()
+
+    def report(self) -> bytes:
+        return self._proc.stdout.read()
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._proc.stdout.close()
 
 
 def run_helper(task: Task) -> Report:
@@ -169,6 +233,7 @@ def run_helper(task: Task) -> Report:
         with BulkWriter(redis, task.generation) as writer, ClaimingReader(redis, task.consumer) as reader:
             _help(reader, writer, redis, task.consumer)
             writer.flush()
+        log.info("rebuild helper %d: %d jobs", os.getpid(), writer.jobs)
         return Report(writer.jobs, writer.tally())
     finally:
         redis.close()

@@ -146,7 +146,7 @@ class ListerWorker:
             return 0
         with self.redis.pipeline(transaction=False) as pipe:
             jobs = sum(pipe.zcard(keys.inactive_jobs()).scard(keys.active_jobs()).execute())
-        return self.settings.rebuild_processes - 1 if jobs >= split.SPLIT_FROM_JOBS else 0
+        return self.settings.rebuild_processes - 1 if jobs >= self.settings.rebuild_split_from else 0
 
     def _count_in_helpers(self, helpers: split.Helpers, writer: BulkWriter, stop) -> bool:
         """Add what the helpers wrote to the writer's stats; False if one failed."""

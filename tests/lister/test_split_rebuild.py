@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,9 @@ from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait
 
 @pytest.fixture
 def many_small_entries(redis, start_manager, monkeypatch):
-    """300 finished jobs in 60 reply entries, and every backlog shared (however small)."""
+    """300 finished jobs in 60 reply entries (listers start with rebuild_split_from=0, so that
+    every backlog is shared, however small)."""
     monkeypatch.setattr(reply, "ENTRY_JOBS", 5)
-    monkeypatch.setattr(split, "SPLIT_FROM_JOBS", 0)
     start_manager()
     job_ids = submit(redis, 150) + submit(redis, 150, userid=2000, sim={"runtime": 0, "exit_code": 1})
     wait_inactive(redis, job_ids)
@@ -40,7 +41,7 @@ def test_a_helper_process_takes_part_of_a_big_rebuild_and_the_view_is_the_same(
 ):
     _slow_worker_side(monkeypatch, 0.03)  # ~1.8 s alone: a helper starts well within it
     caplog.set_level(logging.INFO, logger="jobjournal.lister")
-    start_lister(rebuild_processes=2)
+    start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     [built] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("built generation")]
     helped = int(built.split("(")[1].split()[0])
@@ -50,7 +51,7 @@ def test_a_helper_process_takes_part_of_a_big_rebuild_and_the_view_is_the_same(
 
 def test_a_failing_helper_makes_the_worker_build_again_alone(redis, many_small_entries, start_lister, monkeypatch):
     monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
-    worker = start_lister(rebuild_processes=2)
+    worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     assert worker._helpers_work is False
     assert current_view(redis) == naive_view(redis)
@@ -60,13 +61,21 @@ def test_a_stopped_worker_leaves_no_helper_behind(redis, many_small_entries, sta
     pid_file = tmp_path / "helper.pid"
     waits_forever = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", waits_forever])
-    worker = start_lister(wait=False, rebuild_processes=2)
+    worker = start_lister(wait=False, rebuild_processes=2, rebuild_split_from=0)
     wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the helper to start")
     pid = int(pid_file.read_text())
     time.sleep(0.3)  # the worker has read its share and waits for the helper
     worker.stop.set()
     wait_for(lambda: not _alive(pid), what="the helper to be gone")
     assert not worker.applying.is_set()
+
+
+def test_a_lister_process_forks_its_helper_and_builds_the_same_view(redis, many_small_entries, spawn):
+    lister = spawn("lister", env={"JOBJOURNAL_REBUILD_SPLIT_FROM": "0"})
+    wait_caught_up(redis, timeout=20)
+    log = Path(lister.log_path).read_text()
+    assert "rebuild helper" in log and "jobs" in log and "Traceback" not in log
+    assert current_view(redis) == naive_view(redis)
 
 
 def _alive(pid: int) -> bool:
