@@ -119,9 +119,13 @@ class Helpers:
         own = msgspec.structs.replace(settings, redis_url=redis_url(settings, start=False))
         task = Task(own, consumer, generation)
         start = _Forked if threading.active_count() == 1 and hasattr(os, "fork") else _Spawned
-        self._helpers = []
-        for _ in range(count):
-            self._helpers.append(start(task))
+        self._helpers: list[_Forked | _Spawned] = []
+        try:
+            for _ in range(count):
+                self._helpers.append(start(task))
+        except BaseException:
+            self.close()
+            raise
 
     def reports(self, renew, stop) -> list[Report] | None:
         """Wait for every helper's report, renewing the caller's lease; None if one failed

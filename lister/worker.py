@@ -31,6 +31,8 @@ LIVE_BATCH = 1000
 REGISTER_EVERY = 1.0
 BLOCK_MS = 100
 REPLY_STALL_S = 15.0
+PROGRESS_EVERY = 1000
+"""Jobs between two updates of the build's progress (`jj:view:building` `jobs`)."""
 
 
 class ListerWorker:
@@ -163,7 +165,7 @@ class ListerWorker:
     def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
         """Derive what `reader` (a jr.ReplyReader, or a split.ClaimingReader) gives into `writer`
         until the sentinel; None if the reply stalled."""
-        progress = time.monotonic()
+        progress, reported = time.monotonic(), 0
         while not stop.is_set():
             self._renew()
             items = reader.next_batch()
@@ -178,7 +180,9 @@ class ListerWorker:
             elif time.monotonic() - progress > REPLY_STALL_S:
                 log.warning("full journal stalled: asking again")
                 return None
-            self.redis.hset(keys.view_building(), "jobs", writer.jobs)
+            if writer.jobs - reported >= PROGRESS_EVERY:
+                reported = writer.jobs
+                self.redis.hset(keys.view_building(), "jobs", reported)
         return None
 
     def _switch_to(self, generation: int) -> None:
