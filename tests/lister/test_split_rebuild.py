@@ -79,8 +79,34 @@ def test_a_lister_process_forks_its_helper_and_builds_the_same_view(redis, many_
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, exited but not yet reaped, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
         return False
-    return True
+    return state != "Z"
+
+
+def test_a_helper_whose_lister_is_killed_stops_and_the_next_lister_builds_the_view(
+    redis, many_small_entries, spawn, start_lister, monkeypatch
+):
+    from manager import backlog
+
+    monkeypatch.setattr(backlog, "CHUNK_REMEMBERED", 10)
+    write_chunk = backlog.Backlog.write_chunk
+
+    def slowly(self, redis_, scripts):  # 30 chunks, 50 ms apart: the rebuild takes 1.5 s
+        time.sleep(0.05)
+        write_chunk(self, redis_, scripts)
+
+    monkeypatch.setattr(backlog.Backlog, "write_chunk", slowly)
+    lister = spawn("lister", env={"JOBJOURNAL_REBUILD_SPLIT_FROM": "0"})
+    children = Path(f"/proc/{lister.pid}/task/{lister.pid}/children")
+    wait_for(lambda: children.read_text().split(), what="the helper to be forked")
+    [helper] = [int(pid) for pid in children.read_text().split()]
+    os.kill(lister.pid, 9)
+    lister.wait(10)
+    wait_for(lambda: not _alive(helper), timeout=10, what="the orphaned helper to stop")
+    start_lister()
+    wait_caught_up(redis)
+    assert current_view(redis) == naive_view(redis)
