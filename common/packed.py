@@ -16,21 +16,6 @@ pack = hiredis.pack_command
 """One command in Redis' wire format, for `execute_packed`: pack(("XADD", key, "*", ...))."""
 
 
-def pack_arguments(arguments: tuple) -> bytes:
-    """Arguments in the wire format, without a command: packed once, sent many times with
-    `command_head`."""
-    packed = pack(arguments)
-    return packed[packed.index(b"\r\n") + 2 :]
-
-
-def command_head(command: tuple, more: int) -> bytes:
-    """The start of a command that `more` packed arguments (`pack_arguments`) complete:
-    command_head(("XADD", key, "*"), 12) + pack_arguments((f1, v1, ..., f6, v6))."""
-    packed = pack(command)
-    start = packed.index(b"\r\n")
-    return b"*%d" % (int(packed[1:start]) + more) + packed[start:]
-
-
 def execute_packed(client: redis.Redis, commands: list[bytes]) -> list:
     """Run commands made with `pack` in one write; their replies, in order.
 

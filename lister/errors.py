@@ -15,6 +15,10 @@ class StaleView(ListerError):
     """The view moved on without us (another worker applied the batch)."""
 
 
+class SharedRebuildFailed(ListerError):
+    """A rebuild shared with helper processes went wrong: build again alone."""
+
+
 class ViewNotReady(ListerError):
     """No complete view exists yet (the first one is being built)."""
 

@@ -1,15 +1,17 @@
 """A big rebuild shared by processes, each deriving the reply entries it claims.
 
 Deriving views is the slow part of a rebuild and Python runs it on one core, so for a big
-backlog the lister worker starts helper processes (`python -m lister.split`, settings
-`rebuild_processes`). Version-2 reply entries are numbered (ids 1-0, 2-0, ...; the sentinel
+backlog (settings `rebuild_split_from`, `rebuild_processes`) the lister worker starts helper
+processes: forked when the worker runs a single thread (the `jobjournal lister` process),
+`python -m lister.split` otherwise. Version-2 reply entries are numbered (ids 1-0, 2-0, ...; the sentinel
 has the largest id there is). Each reader, the worker and every helper, claims entry numbers
 with `INCR` on the reply's claim counter, first come, first served, and fetches just those
 entries (`XREAD ... STREAMS reply <n-1>-0`), so a reader that starts late or runs slower simply
 takes fewer. A claim past the last entry fetches the sentinel, which ends every reader. Each
 entry holds about a hundred jobs; the next claim and fetch are on their way while a reader
-derives. A helper writes its jobs into the new generation itself, then prints its tally (a JSON
-`Report`) for the worker's stats.
+derives. A helper writes its jobs into the new generation itself, then reports its tally (a JSON
+`Report`, on a pipe) for the worker's stats. The build's progress (`jj:view:building` `jobs`)
+counts the worker's own jobs only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -32,6 +35,7 @@ from common.connection import connect, redis_url
 from common.deadletters import set_aside
 from common.packed import Pending, pack
 from common.settings import Settings
+from lister.errors import SharedRebuildFailed
 from lister.model import view_from_events
 from lister.view import BulkWriter
 
@@ -39,7 +43,10 @@ log = logging.getLogger("jobjournal.lister")
 
 HELPER_COMMAND = [sys.executable, "-m", "lister.split"]
 STALL_S = 15.0
+"""A reply that sends nothing for this long stalled (its manager failed over): give up."""
 CLAIMS_TTL = 3600
+SENTINEL_ID = b"18446744073709551615-0"
+"""Where a version-2 reply's sentinel is (manager/reply.py): the largest id a stream allows."""
 
 
 class Task(msgspec.Struct, frozen=True):
@@ -48,6 +55,8 @@ class Task(msgspec.Struct, frozen=True):
     settings: Settings
     consumer: str
     generation: int
+    worker: int
+    """The worker's pid: a helper whose parent is no longer this process stops."""
 
 
 class Report(msgspec.Struct, frozen=True):
@@ -55,6 +64,7 @@ class Report(msgspec.Struct, frozen=True):
 
     jobs: int
     tally: list[tuple[str, str, str | None, int]]
+    skipped: int = 0
 
 
 class ClaimingReader:
@@ -80,7 +90,11 @@ class ClaimingReader:
             self._held.append(replies[1])
         entries = jr.entries_of(replies[0])
         if entries:
-            self.done = jr.is_sentinel(entries[0][1])  # claims held past the last entry: none lost
+            entry_id, fields = entries[0]
+            self.done = jr.is_sentinel(fields)  # claims held past the last entry: none lost
+            if entry_id != (SENTINEL_ID if self.done else b"%d-0" % self._held[0]):
+                raise SharedRebuildFailed(f"reply entry {entry_id!r} where entry {self._held[0]} was due: "
+                                          "the reply is not numbered (a manager older than reply version 2?)")
             self._held.popleft()
         if not self.done:
             self._ask()
@@ -107,6 +121,7 @@ def derive_into(writer: BulkWriter, items, redis, consumer: str) -> jr.Sentinel 
             return item
         if isinstance(item, jr.Unreadable):
             set_aside(redis, keys.journal_reply(consumer), item.entry_id, item.problem)
+            writer.skipped += 1
             continue
         writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))
     return None
@@ -117,7 +132,7 @@ class Helpers:
 
     def __init__(self, settings: Settings, consumer: str, generation: int, count: int):
         own = msgspec.structs.replace(settings, redis_url=redis_url(settings, start=False))
-        task = Task(own, consumer, generation)
+        task = Task(own, consumer, generation, os.getpid())
         start = _Forked if threading.active_count() == 1 and hasattr(os, "fork") else _Spawned
         self._helpers: list[_Forked | _Spawned] = []
         try:
@@ -129,19 +144,18 @@ class Helpers:
 
     def reports(self, renew, stop) -> list[Report] | None:
         """Wait for every helper's report, renewing the caller's lease; None if one failed
-        (or `stop` was set)."""
+        (or `stop` was set). A report is read as it comes (it may not fit in a pipe)."""
         reports = []
         for helper in self._helpers:
-            while helper.exit_status() is None and not stop.is_set():
-                renew()
-                time.sleep(0.002)
-            if stop.is_set():
+            data = _read_until_closed(helper.report_fd, renew, stop)
+            if data is None:
                 return None
-            if helper.exit_status() != 0:
-                log.error("rebuild helper %d failed (exit %d; its log is above)", helper.pid, helper.exit_status())
+            status = helper.wait()
+            if status != 0:
+                log.error("rebuild helper %d failed (exit %d; its log is above)", helper.pid, status)
                 return None
             try:
-                reports.append(msgspec.json.decode(helper.report(), type=Report))
+                reports.append(msgspec.json.decode(data, type=Report))
             except msgspec.DecodeError as error:
                 log.error("rebuild helper %d sent an unreadable report: %s", helper.pid, error)
                 return None
@@ -158,45 +172,56 @@ class Helpers:
         self.close()
 
 
+def _read_until_closed(fd: int, renew, stop) -> bytes | None:
+    """Everything written to `fd` until its writer closes it; None if `stop` is set first."""
+    chunks = []
+    while not stop.is_set():
+        renew()
+        if select.select([fd], [], [], 0.05)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    return None
+
+
 class _Forked:
     """A helper forked from the worker: no interpreter to start, nothing to import (only when
     the worker runs a single thread: a fork copies no other thread, nor what it was doing)."""
 
     def __init__(self, task: Task):
         read, write = os.pipe()
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
         if self.pid == 0:
             os.close(read)
             _forked_child(task, write)
         os.close(write)
-        self._read = read
+        self.report_fd = read
         self._status: int | None = None
 
-    def exit_status(self) -> int | None:
+    def wait(self) -> int:
         if self._status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self._status = os.waitstatus_to_exitcode(status)
+            self._status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
         return self._status
 
-    def report(self) -> bytes:
-        chunks = []
-        while chunk := os.read(self._read, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def close(self) -> None:
-        if self.exit_status() is None:
+        if self._status is None and os.waitpid(self.pid, os.WNOHANG)[0] == 0:
             os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self._status = -signal.SIGKILL
-        os.close(self._read)
+        self.wait()
+        os.close(self.report_fd)
 
 
 def _forked_child(task: Task, write: int) -> None:
     """The forked helper's whole life: it never returns into the worker's code."""
     code = 1
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the worker's handlers only set its stop
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         report = msgspec.json.encode(run_helper(task))
         while report:
             report = report[os.write(write, report) :]
@@ -209,19 +234,21 @@ def _forked_child(task: Task, write: int) -> None:
 
 class _Spawned:
     """A helper started as `python -m lister.split` (when the worker runs several threads): the
-    task on its stdin, its report on its stdout (a few bytes, read once it has exited)."""
+    task on its stdin, its report on its stdout."""
 
     def __init__(self, task: Task):
         self._proc = subprocess.Popen(HELPER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.pid = self._proc.pid
-        self._proc.stdin.write(msgspec.json.encode(task))
-        self._proc.stdin.close()
+        self.report_fd = self._proc.stdout.fileno()
+        try:
+            self._proc.stdin.write(msgspec.json.encode(task))
+            self._proc.stdin.close()
+        except OSError:
+            self.close()
+            raise
 
-    def exit_status(self) -> int | None:
-        return self._proc.poll()
-
-    def report(self) -> bytes:
-        return self._proc.stdout.read()
+    def wait(self) -> int:
+        return self._proc.wait()
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -235,30 +262,30 @@ def run_helper(task: Task) -> Report:
     redis = connect(task.settings, start=False)
     try:
         with BulkWriter(redis, task.generation) as writer, ClaimingReader(redis, task.consumer) as reader:
-            _help(reader, writer, redis, task.consumer)
+            _help(reader, writer, redis, task)
             writer.flush()
         log.info("rebuild helper %d: %d jobs", os.getpid(), writer.jobs)
-        return Report(writer.jobs, writer.tally())
+        return Report(writer.jobs, writer.tally(), writer.skipped)
     finally:
         redis.close()
 
 
-def _help(reader: ClaimingReader, writer: BulkWriter, redis, consumer: str) -> None:
-    parent = os.getppid()
+def _help(reader: ClaimingReader, writer: BulkWriter, redis, task: Task) -> None:
     progress = time.monotonic()
     while True:
         items = reader.next_batch()
-        if derive_into(writer, items, redis, consumer) is not None:
+        if derive_into(writer, items, redis, task.consumer) is not None:
             return
         if items:
             progress = time.monotonic()
-        if os.getppid() != parent:
+        if os.getppid() != task.worker:
             raise SystemExit("the lister worker is gone")
         if time.monotonic() - progress > STALL_S:
             raise SystemExit("the full journal stalled")
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     task = msgspec.json.decode(sys.stdin.buffer.read(), type=Task)
     report = run_helper(task)
     sys.stdout.buffer.write(msgspec.json.encode(report))

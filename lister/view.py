@@ -108,6 +108,8 @@ class BulkWriter:
         self.jobs = 0
         self.counted_in = 0
         """Of `jobs`, those other processes wrote (`count_in`)."""
+        self.skipped = 0
+        """Unreadable reply entries or jobs set aside instead of written (here or elsewhere)."""
         self._pending = Pending(redis)
         self._docs: list = ["HSET", keys.view_jobs(generation)]
         self._lists: dict[str, list] = defaultdict(list)
@@ -152,10 +154,11 @@ class BulkWriter:
         """How many jobs of each (state, queue, result) this writer wrote."""
         return [(*kind, count) for kind, count in self._counts.items()]
 
-    def count_in(self, jobs: int, tally: list[tuple[str, str, str | None, int]]) -> None:
+    def count_in(self, jobs: int, tally: list[tuple[str, str, str | None, int]], skipped: int = 0) -> None:
         """Jobs another process wrote into this generation (its `tally`), for the stats."""
         self.jobs += jobs
         self.counted_in += jobs
+        self.skipped += skipped
         for state, queue, result, count in tally:
             self._counts[(state, queue, result)] += count
 

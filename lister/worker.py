@@ -21,7 +21,7 @@ from common.deadletters import set_aside
 from common.lease import Lease, run_while_holding
 from common.settings import Settings
 from lister import split
-from lister.errors import LeaseLost, StaleView
+from lister.errors import LeaseLost, SharedRebuildFailed, StaleView
 from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R
 from lister.view import BulkWriter, Changes, delete_generation, load_script
 
@@ -110,10 +110,11 @@ class ListerWorker:
         """Build a new generation from a full journal, then switch readers to it atomically."""
         started = time.monotonic()
         self._drop_abandoned_build()
-        generation = int(self.redis.incr(keys.view_generation_counter()))
-        self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
         sentinel = None
         while sentinel is None and not stop.is_set():
+            # a new generation each attempt: writes of a killed helper may still land in the last
+            generation = int(self.redis.incr(keys.view_generation_counter()))
+            self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
             with BulkWriter(self.redis, generation) as writer:
                 sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
                 if sentinel is not None:
@@ -139,7 +140,13 @@ class ListerWorker:
                     sentinel = self._read_backlog(reader, writer, consumer, stop)
                 if sentinel is not None and helpers and not self._count_in_helpers(started, writer, stop):
                     return None
+                if sentinel is not None and not _all_there(writer, sentinel):
+                    raise SharedRebuildFailed(f"{writer.jobs} jobs built where the full journal has {sentinel.jobs}")
                 return sentinel
+        except (SharedRebuildFailed, OSError) as err:  # OSError: a helper could not start
+            log.warning("shared rebuild failed (%s): building again without helpers", err)
+            self._helpers_work = False
+            return None
         finally:
             self.redis.unlink(keys.journal_reply(consumer), keys.journal_reply_claims(consumer))
 
@@ -159,7 +166,7 @@ class ListerWorker:
                 self._helpers_work = False
             return False
         for report in reports:
-            writer.count_in(report.jobs, report.tally)
+            writer.count_in(report.jobs, report.tally, report.skipped)
         return True
 
     def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
@@ -270,6 +277,11 @@ class ListerWorker:
             for job_id, data in zip(missing, stored, strict=True):
                 views[job_id] = self._decoded(job_id, data) if data else None
         return views
+
+
+def _all_there(writer: BulkWriter, sentinel: jr.Sentinel) -> bool:
+    """Whether the build holds every job of the full journal (fewer if some were set aside)."""
+    return writer.jobs == sentinel.jobs or (writer.jobs < sentinel.jobs and writer.skipped > 0)
 
 
 def _consumer(generation: int) -> str:

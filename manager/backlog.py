@@ -14,7 +14,7 @@ import redis as redis_lib
 
 from common import keys
 from common.events import eventlog_attachments
-from common.journal import register_consumer
+from common.journal import forget_consumer, register_consumer
 from common.messages import JournalRequest
 from manager import reply as reply_format
 from manager.history import History, eventlog_part
@@ -44,6 +44,7 @@ class Backlog:
         """Jobs written."""
         self.entries = 0
         """Reply entries written."""
+        self.version = min(request.reply_version, reply_format.VERSION)
 
     @property
     def done(self) -> bool:
@@ -63,43 +64,43 @@ class Backlog:
             read.xrange(keys.job_eventlog(job_id), "-", self.cursor)
         for (job_id, inactive), eventlog in zip(to_read, read.execute() if to_read else [], strict=True):
             if eventlog:  # none: purged since the snapshot
-                elements[job_id] = element, ok = self._from_eventlog(job_id, eventlog)
-                if inactive and ok:  # its whole eventlog, for good
+                element, readable = self._from_eventlog(job_id, eventlog)
+                elements[job_id] = element
+                if inactive and readable:  # its whole eventlog, for good
                     self.history.remember(job_id, element, evict=False)
         found = [element for element in elements.values() if element is not None]
         self.written += len(found)
-        version = self.request.reply_version
-        write = [(reply_format.entry_id(self.entries + 1 + i, version), fields)
-                 for i, fields in enumerate(reply_format.entries(found, version))]
-        self.entries += len(write)
+        write = [(reply_format.entry_id(self.entries + 1 + i, self.version), fields)
+                 for i, fields in enumerate(reply_format.entries(found, self.version))]
         if self.done:
-            write.append((reply_format.sentinel_id(version), self._sentinel()))
+            write.append((reply_format.sentinel_id(self.version), self._sentinel()))
         try:  # the TTL, renewed each chunk, takes an abandoned reply away
-            reply_format.append(redis, scripts.append_reply, reply, REPLY_TTL, write)
+            reply_format.append(redis, scripts.append_reply, reply, REPLY_TTL, write, first=self.entries == 0)
         except redis_lib.ResponseError as err:
-            log.error("full journal for %s abandoned: %s", self.request.consumer, err)
-            self.position = len(self.job_ids)  # done: the consumer, seeing no sentinel, asks again
+            log.warning("full journal for %s abandoned: %s", self.request.consumer, err)
+            self.position = len(self.job_ids)  # done: a consumer still waiting stalls and asks again
+            forget_consumer(redis, self.request.consumer)  # its registration holds the journal back
             return
+        self.entries += len(write)
         if self.done:
             log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
 
-    def _next_chunk(self) -> tuple[dict[int, tuple[bytes, bool] | None], list[tuple[int, bool]]]:
+    def _next_chunk(self) -> tuple[dict[int, bytes | None], list[tuple[int, bool]]]:
         """The next jobs, in order, with their remembered elements (None: not yet known), and
         those to read from Redis, each with whether it was inactive at the snapshot."""
-        elements: dict[int, tuple[bytes, bool] | None] = {}
+        elements: dict[int, bytes | None] = {}
         to_read: list[tuple[int, bool]] = []
         while self.position < len(self.job_ids) and len(to_read) < CHUNK_JOBS and len(elements) < CHUNK_REMEMBERED:
             job_id, inactive = int(self.job_ids[self.position]), self.position < self.inactive
-            remembered = self.history.sealed(job_id) if inactive else None
-            elements[job_id] = None if remembered is None else (remembered, True)
+            elements[job_id] = remembered = self.history.sealed(job_id) if inactive else None
             if remembered is None:
                 to_read.append((job_id, inactive))
             self.position += 1
         return elements, to_read
 
     def _from_eventlog(self, job_id: int, eventlog) -> tuple[bytes, bool]:
-        """The job's element, and whether it is well formed (a corrupt eventlog entry makes an
-        element the consumer sets aside, alone)."""
+        """The job's element and True; an unreadable element and False if an eventlog entry is
+        corrupt."""
         allow, deny = self.request.allow, self.request.deny
         try:
             parts = [
@@ -113,10 +114,12 @@ class Backlog:
             return reply_format.unreadable_element(job_id, problem), False
         jobspec, r = eventlog_attachments(fields for _, fields in eventlog)
         element = reply_format.job_element(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
-        return element, reply_format.well_formed(element)
+        if reply_format.well_formed(element):
+            return element, True
+        return reply_format.unreadable_element(job_id, f"job {job_id}: its eventlog is not valid JSON"), False
 
     def _sentinel(self) -> reply_format.Fields:
-        return ("v", self.request.reply_version, "type", "sentinel", "cursor", self.cursor, "seq", self.seq,
+        return ("v", self.version, "type", "sentinel", "cursor", self.cursor, "seq", self.seq,
                 "jobs", self.written, "purged", self.purged)
 
 

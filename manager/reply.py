@@ -6,12 +6,13 @@ Each job is one **element**: a JSON object `{"id":…,"eventlog":[…],"jobspec"
 - Version 2 (what a request asks for with `reply_version=2`): `v=2 type=jobs count=N jobs=[…]`,
   about a hundred elements an entry. Redis appends and serves one large entry far more cheaply
   than a hundred small ones: a 100K-job reply took 0.9 s of Redis CPU as one entry a job, and
-  0.1 s this way. An element that is not well-formed JSON (a corrupt eventlog read back from
-  Redis) gets an entry of its own, so the consumer sets aside that job alone.
+  0.1 s this way. A job whose eventlog (read back from Redis) is corrupt goes as an unreadable
+  element, which the consumer sets aside alone.
 - Version 1 (older consumers, whose requests carry no version): `v=1 type=job id eventlog
   jobspec R`, one entry a job.
 
-Entries are appended by lua/append_reply.lua, which keeps them out of the AOF and replicas.
+Entries are appended by lua/append_reply.lua, which keeps its writes out of the AOF and the
+replication stream.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ ENTRY_JOBS = 100
 """Elements in one version-2 entry, at most."""
 ENTRY_BYTES = 256 * 1024
 """An entry is closed once its elements reach this many bytes (jobs with long eventlogs)."""
+VERSION = 2
+"""The newest reply version this manager writes."""
 
 
 def job_element(job_id: int, eventlog: bytes, jobspec: bytes, r: bytes) -> bytes:
@@ -44,7 +47,8 @@ def job_element(job_id: int, eventlog: bytes, jobspec: bytes, r: bytes) -> bytes
 
 
 def unreadable_element(job_id: int, problem: str) -> bytes:
-    """An element in place of a job whose eventlog does not make one: the consumer sets it aside."""
+    """An element in place of a job whose eventlog does not make one (a corrupt entry in Redis):
+    the consumer sets that job aside, with `problem` as the reason."""
     return b'{"id":%d,"problem":%s}' % (job_id, msgspec.json.encode(problem))
 
 
@@ -57,19 +61,14 @@ def well_formed(element: bytes) -> bool:
     return True
 
 
-def entries(elements: list[tuple[bytes, bool]], version: int) -> list[Fields]:
-    """The entries for (element, well formed) pairs, in order."""
+def entries(elements: list[bytes], version: int) -> list[Fields]:
+    """The entries for elements, in order."""
     if version < 2:
-        return [_entry_v1(element, ok) for element, ok in elements]
+        return [_entry_v1(element) for element in elements]
     out: list[Fields] = []
     batch: list[bytes] = []
     size = 0
-    for element, ok in elements:
-        if not ok:
-            out += [_entry_v2(batch)] if batch else []
-            out.append(_entry_v2([element]))
-            batch, size = [], 0
-            continue
+    for element in elements:
         batch.append(element)
         size += len(element)
         if len(batch) >= ENTRY_JOBS or size >= ENTRY_BYTES:
@@ -88,10 +87,12 @@ def sentinel_id(version: int) -> str:
     return SENTINEL_ID if version >= 2 else "*"
 
 
-def append(redis, script, reply: str, ttl: int, entries: list[tuple[str, Fields]]) -> None:
+def append(redis, script, reply: str, ttl: int, entries: list[tuple[str, Fields]], first: bool) -> None:
     """Append (id, fields) entries to the reply stream with lua/append_reply.lua
-    (`Scripts.append_reply`); ResponseError BADREPLY if the stream has later ids already."""
-    args: list = [ttl]
+    (`Scripts.append_reply`). Unless these are the `first` entries the stream must exist:
+    ResponseError GONE if the consumer deleted it (it gave up), BADREPLY if the stream has
+    later ids already (someone else wrote to it)."""
+    args: list = [ttl, int(first)]
     for entry_id_, fields in entries:
         args += [entry_id_, len(fields) // 2, *fields]
     run_script(redis, script, [reply], args)
@@ -103,7 +104,8 @@ def _entry_v2(batch: list[bytes]) -> Fields:
 
 class _Parts(msgspec.Struct):
     id: int
-    eventlog: msgspec.Raw
+    eventlog: msgspec.Raw = msgspec.Raw(b"null")
+    """null for an unreadable element: the consumer sets the entry aside."""
     jobspec: msgspec.Raw = msgspec.Raw()
     R: msgspec.Raw = msgspec.Raw()
 
@@ -111,15 +113,7 @@ class _Parts(msgspec.Struct):
 _parts_decoder = msgspec.json.Decoder(_Parts)
 
 
-def _entry_v1(element: bytes, ok: bool) -> Fields:
-    """A version-1 entry; a malformed element goes as its eventlog, for the consumer to set aside."""
-    if not ok:
-        return ("v", 1, "type", "job", "id", _leading_id(element), "eventlog", element)
+def _entry_v1(element: bytes) -> Fields:
     parts = _parts_decoder.decode(element)
     return ("v", 1, "type", "job", "id", parts.id, "eventlog", bytes(parts.eventlog),
             "jobspec", bytes(parts.jobspec), "R", bytes(parts.R))
-
-
-def _leading_id(element: bytes) -> bytes:
-    """The id job_element put first: `{"id":123,...`."""
-    return element[len(b'{"id":') :].split(b",", 1)[0]

@@ -3,7 +3,7 @@
 import pytest
 import redis as redis_lib
 
-from common.packed import Pending, command_head, execute_packed, pack, pack_arguments
+from common.packed import Pending, execute_packed, pack
 
 
 def test_packed_commands_run_in_order_and_return_their_replies(redis):
@@ -34,14 +34,6 @@ def test_closing_with_a_blocked_read_due_does_not_wait_for_it(redis):
         pending.send([pack(("BLPOP", "nothing", 5))])
     assert time.monotonic() - started < 1
     assert redis.ping()
-
-
-def test_arguments_packed_once_complete_a_command_head(redis):
-    arguments = pack_arguments(("f", b"v", "n", 1))
-    head = command_head(("XADD", "s", "*"), 4)
-    assert head + arguments == pack(("XADD", "s", "*", "f", b"v", "n", 1))
-    execute_packed(redis, [head + arguments, head + arguments])
-    assert [fields for _, fields in redis.xrange("s")] == [{b"f": b"v", b"n": b"1"}] * 2
 
 
 def test_a_script_run_packed_is_loaded_when_redis_lacks_it(redis):

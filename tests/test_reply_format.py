@@ -20,12 +20,12 @@ def _element(job_id: int) -> bytes:
     return reply.job_element(job_id, EVENTLOG, b'{"command":["x"]}', b"")
 
 
-def _written(redis, elements: list[tuple[bytes, bool]], version: int = 2) -> list[dict]:
+def _written(redis, elements: list[bytes], version: int = 2) -> list[dict]:
     """Write the entries for `elements` to a reply stream; its entries' fields, in order."""
     stream = keys.journal_reply("format-test")
     redis.delete(stream)
     entries = reply.entries(elements, version)
-    reply.append(redis, Scripts(redis).append_reply, stream, 60, _numbered(entries, version))
+    reply.append(redis, Scripts(redis).append_reply, stream, 60, _numbered(entries, version), first=True)
     return [fields for _, fields in redis.xrange(stream)]
 
 
@@ -38,7 +38,7 @@ def _decoded(entries: list[dict]) -> list:
 
 
 def test_a_reply_packs_a_hundred_jobs_an_entry_and_decodes_back_in_order(redis):
-    entries = _written(redis, [(_element(j), True) for j in range(250)])
+    entries = _written(redis, [_element(j) for j in range(250)])
     assert [(f[b"v"], f[b"type"]) for f in entries] == [(b"2", b"jobs")] * 3
     assert [f[b"count"] for f in entries] == [b"100", b"100", b"50"]
     jobs = _decoded(entries)
@@ -49,28 +49,13 @@ def test_a_reply_packs_a_hundred_jobs_an_entry_and_decodes_back_in_order(redis):
 
 def test_an_entry_closes_early_once_its_jobs_reach_the_byte_limit(redis, monkeypatch):
     monkeypatch.setattr(reply, "ENTRY_BYTES", 3 * len(_element(0)))
-    entries = _written(redis, [(_element(j), True) for j in range(7)])
+    entries = _written(redis, [_element(j) for j in range(7)])
     assert [int(f[b"count"]) for f in entries] == [3, 3, 1]
-
-
-def test_a_malformed_element_has_an_entry_of_its_own_and_only_its_job_is_unreadable(redis):
-    broken = _element(3)[:-9]
-    elements = [(_element(j), True) for j in range(3)] + [(broken, False)] + [(_element(j), True) for j in (4, 5)]
-    assert reply.well_formed(broken) is False and reply.well_formed(_element(0)) is True
-    entries = _written(redis, elements)
-    assert [int(f[b"count"]) for f in entries] == [3, 1, 2]
-    items = []
-    for index, fields in enumerate(entries):
-        try:
-            items += jr.decode_reply_entry(f"{index}-0", fields)
-        except CorruptEntry:
-            items.append("corrupt")
-    assert [getattr(item, "job_id", item) for item in items] == [0, 1, 2, "corrupt", 4, 5]
 
 
 def test_a_job_that_does_not_decode_is_unreadable_and_the_others_of_its_entry_still_count(redis):
     stray = reply.unreadable_element(2, "an eventlog entry lacks a field")
-    entries = _written(redis, [(_element(1), True), (stray, True), (_element(3), True)])
+    entries = _written(redis, [_element(1), stray, _element(3)])
     assert len(entries) == 1
     first, bad, last = jr.decode_reply_entry("1-0", entries[0])
     assert (first.job_id, last.job_id) == (1, 3)
@@ -84,12 +69,12 @@ def test_an_entry_whose_count_disagrees_with_its_jobs_is_corrupt():
 
 
 def test_a_version_1_reply_has_one_entry_a_job_with_the_same_content(redis):
-    broken = _element(3)[:-9]
-    entries = _written(redis, [(_element(1), True), (_element(2), True), (broken, False)], version=1)
+    stray = reply.unreadable_element(3, "its eventlog is not valid JSON")
+    entries = _written(redis, [_element(1), _element(2), stray], version=1)
     assert [(f[b"v"], f[b"type"], f[b"id"]) for f in entries] == [(b"1", b"job", b"1"), (b"1", b"job", b"2"),
                                                                     (b"1", b"job", b"3")]
     assert entries[0][b"eventlog"] == EVENTLOG and entries[0][b"jobspec"] == b'{"command":["x"]}'
-    v2 = _decoded(_written(redis, [(_element(1), True)]))
+    v2 = _decoded(_written(redis, [_element(1)]))
     assert jr.decode_reply_entry("1-0", entries[0]) == v2
     with pytest.raises(CorruptEntry):
         jr.decode_reply_entry("3-0", entries[2])
@@ -108,12 +93,20 @@ def test_version_2_entries_are_numbered_and_the_sentinel_has_the_last_id_there_i
     assert redis.xread({stream: "99-0"}, count=1)[0][1][0][1][b"type"] == b"sentinel"
 
 
+def test_later_entries_of_a_reply_its_consumer_deleted_are_refused(redis):
+    stream = keys.journal_reply("given-up")
+    entries = _numbered(reply.entries([_element(1)], 2))
+    with pytest.raises(Exception, match="GONE"):
+        reply.append(redis, Scripts(redis).append_reply, stream, 60, entries, first=False)
+    assert not redis.exists(stream)
+
+
 def test_a_reply_stream_someone_else_wrote_to_is_refused_and_left_alone(redis):
     stream = keys.journal_reply("squatted")
     redis.xadd(stream, {"type": "noise"}, id="5-0")
-    entries = _numbered(reply.entries([(_element(j), True) for j in range(3)], 2) * 6)
+    entries = _numbered(reply.entries([_element(j) for j in range(3)], 2) * 6)
     with pytest.raises(Exception, match="BADREPLY"):
-        reply.append(redis, Scripts(redis).append_reply, stream, 60, entries)
+        reply.append(redis, Scripts(redis).append_reply, stream, 60, entries, first=True)
     assert [entry_id for entry_id, _ in redis.xrange(stream)] == [b"5-0"]
     redis.delete(stream)
 
@@ -161,7 +154,7 @@ def test_a_reply_stays_out_of_the_aof_and_goes_away_by_itself(redis):
     if redis.config_get("appendonly")["appendonly"] != "yes" or not aof.exists():
         pytest.skip("needs the AOF of a local server")
     stream = keys.journal_reply("kept-out-of-the-aof")
-    reply.append(redis, Scripts(redis).append_reply, stream, 60, _numbered(reply.entries([(_element(1), True)], 2)))
+    reply.append(redis, Scripts(redis).append_reply, stream, 60, _numbered(reply.entries([_element(1)], 2)), first=True)
     redis.xadd("jj:test:persisted", {"a": "1"})  # a plain write: it does reach the AOF
     assert redis.xlen(stream) == 1 and 0 < redis.ttl(stream) <= 60
     wait_for(lambda: b"jj:test:persisted" in aof.read_bytes(), what="the AOF write")

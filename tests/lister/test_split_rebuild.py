@@ -3,7 +3,9 @@ abandoned helper neither spoils it nor outlives it."""
 
 import logging
 import os
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +78,23 @@ def test_a_lister_process_forks_its_helper_and_builds_the_same_view(redis, many_
     log = Path(lister.log_path).read_text()
     assert "rebuild helper" in log and "jobs" in log and "Traceback" not in log
     assert current_view(redis) == naive_view(redis)
+
+
+def test_a_reply_that_is_not_numbered_makes_the_worker_build_alone(redis, many_small_entries, start_lister,
+                                                                   monkeypatch):
+    monkeypatch.setattr(reply, "entry_id", lambda ordinal, version: "*")  # as from an older manager
+    worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
+    wait_caught_up(redis)
+    assert worker._helpers_work is False
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_a_report_longer_than_a_pipe_holds_is_read_while_the_helper_writes_it():
+    writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'x' * 10**6)"],
+                              stdout=subprocess.PIPE)
+    data = split._read_until_closed(writer.stdout.fileno(), renew=lambda: None, stop=threading.Event())
+    assert writer.wait(10) == 0 and data == b"x" * 10**6
+    writer.stdout.close()
 
 
 def _alive(pid: int) -> bool:
