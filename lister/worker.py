@@ -30,7 +30,6 @@ log = logging.getLogger("jobjournal.lister")
 LIVE_BATCH = 1000
 REGISTER_EVERY = 1.0
 BLOCK_MS = 100
-REPLY_STALL_S = 15.0
 PROGRESS_EVERY = 1000
 """Jobs between two updates of the build's progress (`jj:view:building` `jobs`)."""
 
@@ -184,7 +183,7 @@ class ListerWorker:
                 return sentinel
             if items:
                 progress = time.monotonic()
-            elif time.monotonic() - progress > REPLY_STALL_S:
+            elif time.monotonic() - progress > split.STALL_S:
                 log.warning("full journal stalled: asking again")
                 return None
             if writer.jobs - reported >= PROGRESS_EVERY:
