@@ -23,7 +23,20 @@ from common.packed import Pending, pack
 
 JOURNAL_VERSION = 2
 REPLY_VERSION = 2
-"""The full-journal reply format this consumer asks for: 2, a hundred jobs or so an entry."""
+"""The full-journal reply format: the one consumers ask for and the newest a manager writes (2:
+a hundred jobs or so an entry, numbered)."""
+REPLY_TTL = 3600
+"""Seconds a reply (and its claim counter) outlives its last write: an abandoned one goes away."""
+REPLY_SENTINEL_ID = "18446744073709551615-0"
+"""A version-2 reply's sentinel id: the largest a stream allows, so a reader waiting for an entry
+past the last one (lister/split.py claims entries by number) gets the sentinel."""
+
+
+def reply_entry_id(ordinal: int) -> str:
+    """The id of a version-2 reply's `ordinal`th entry (from 1; 0 gives the id before the first):
+    entries are numbered, so a reader can fetch the nth directly."""
+    return f"{ordinal}-0"
+
 PURGE = "purge"
 
 

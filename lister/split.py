@@ -44,9 +44,6 @@ log = logging.getLogger("jobjournal.lister")
 HELPER_COMMAND = [sys.executable, "-m", "lister.split"]
 STALL_S = 15.0
 """A reply that sends nothing for this long stalled (its manager failed over): give up."""
-CLAIMS_TTL = 3600
-SENTINEL_ID = b"18446744073709551615-0"
-"""Where a version-2 reply's sentinel is (manager/reply.py): the largest id a stream allows."""
 
 
 class Task(msgspec.Struct, frozen=True):
@@ -75,11 +72,11 @@ class ClaimingReader:
         self._claims = keys.journal_reply_claims(consumer)
         self._block_ms = block_ms
         self._pending = Pending(redis)
-        self._pending.send([pack(("INCR", self._claims)), pack(("EXPIRE", self._claims, CLAIMS_TTL))])
+        self._pending.send([pack(("INCR", self._claims)), pack(("EXPIRE", self._claims, jr.REPLY_TTL))])
         self._held = collections.deque(self._pending.replies()[:1])
         """Claimed entry numbers not fetched yet, the one being fetched first (at most two)."""
         self._claiming = False
-        self.done = False
+        self._done = False
         self._ask()
 
     def next_batch(self) -> list[jr.BacklogJob | jr.Sentinel | jr.Unreadable]:
@@ -91,19 +88,21 @@ class ClaimingReader:
         entries = jr.entries_of(replies[0])
         if entries:
             entry_id, fields = entries[0]
-            self.done = jr.is_sentinel(fields)  # claims held past the last entry: none lost
-            if entry_id != (SENTINEL_ID if self.done else b"%d-0" % self._held[0]):
+            self._done = jr.is_sentinel(fields)  # claims held past the last entry: none lost
+            due = jr.REPLY_SENTINEL_ID if self._done else jr.reply_entry_id(self._held[0])
+            if entry_id != due.encode():
                 raise SharedRebuildFailed(f"reply entry {entry_id!r} where entry {self._held[0]} was due: "
                                           "the reply is not numbered (a manager older than reply version 2?)")
             self._held.popleft()
-        if not self.done:
+        if not self._done:
             self._ask()
         return jr.decode_reply(entries)
 
     def _ask(self) -> None:
         """Fetch the first entry after <n - 1>-0 (entry n, or the sentinel once n is past the
         last), and claim another unless two are held."""
-        read = ("XREAD", "COUNT", 1, "BLOCK", self._block_ms, "STREAMS", self._key, f"{self._held[0] - 1}-0")
+        after = jr.reply_entry_id(self._held[0] - 1)
+        read = ("XREAD", "COUNT", 1, "BLOCK", self._block_ms, "STREAMS", self._key, after)
         self._claiming = len(self._held) < 2
         self._pending.send([pack(read)] + ([pack(("INCR", self._claims))] if self._claiming else []))
 
@@ -112,6 +111,24 @@ class ClaimingReader:
 
     def __exit__(self, *exc) -> None:
         self._pending.close()
+
+
+def derive_all(reader, writer: BulkWriter, redis, consumer: str, go_on) -> jr.Sentinel | None:
+    """Derive what `reader` (a jr.ReplyReader or a ClaimingReader) gives into `writer` until the
+    sentinel, which it returns; None if the reply stalled (nothing for STALL_S) or `go_on()`,
+    asked before each batch, said no."""
+    progress = time.monotonic()
+    while go_on():
+        items = reader.next_batch()
+        sentinel = derive_into(writer, items, redis, consumer)
+        if sentinel is not None:
+            return sentinel
+        if items:
+            progress = time.monotonic()
+        elif time.monotonic() - progress > STALL_S:
+            log.warning("full journal for %s stalled", consumer)
+            return None
+    return None
 
 
 def derive_into(writer: BulkWriter, items, redis, consumer: str) -> jr.Sentinel | None:
@@ -262,26 +279,13 @@ def run_helper(task: Task) -> Report:
     redis = connect(task.settings, start=False)
     try:
         with BulkWriter(redis, task.generation) as writer, ClaimingReader(redis, task.consumer) as reader:
-            _help(reader, writer, redis, task)
+            if derive_all(reader, writer, redis, task.consumer, go_on=lambda: os.getppid() == task.worker) is None:
+                raise SystemExit("the full journal stalled, or the lister worker is gone")
             writer.flush()
         log.info("rebuild helper %d: %d jobs", os.getpid(), writer.jobs)
         return Report(writer.jobs, writer.tally(), writer.skipped)
     finally:
         redis.close()
-
-
-def _help(reader: ClaimingReader, writer: BulkWriter, redis, task: Task) -> None:
-    progress = time.monotonic()
-    while True:
-        items = reader.next_batch()
-        if derive_into(writer, items, redis, task.consumer) is not None:
-            return
-        if items:
-            progress = time.monotonic()
-        if os.getppid() != task.worker:
-            raise SystemExit("the lister worker is gone")
-        if time.monotonic() - progress > STALL_S:
-            raise SystemExit("the full journal stalled")
 
 
 def main() -> None:

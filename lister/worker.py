@@ -169,27 +169,24 @@ class ListerWorker:
         return True
 
     def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
-        """Derive what `reader` (a jr.ReplyReader, or a split.ClaimingReader) gives into `writer`
-        until the sentinel; None if the reply stalled."""
-        progress, reported = time.monotonic(), 0
-        while not stop.is_set():
+        """Derive what `reader` gives into `writer` until the sentinel; None if the reply stalled
+        or `stop` was set. Renews the lease and writes the build's progress on the way."""
+        reported = 0
+
+        def go_on() -> bool:
+            nonlocal reported
             self._renew()
-            items = reader.next_batch()
-            sentinel = split.derive_into(writer, items, self.redis, consumer)
-            if sentinel is not None:
-                # the snapshot's hold on the journal passes to the new generation
-                jr.register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
-                jr.forget_consumer(self.redis, consumer)
-                return sentinel
-            if items:
-                progress = time.monotonic()
-            elif time.monotonic() - progress > split.STALL_S:
-                log.warning("full journal stalled: asking again")
-                return None
             if writer.jobs - reported >= PROGRESS_EVERY:
                 reported = writer.jobs
                 self.redis.hset(keys.view_building(), "jobs", reported)
-        return None
+            return not stop.is_set()
+
+        sentinel = split.derive_all(reader, writer, self.redis, consumer, go_on)
+        if sentinel is not None:
+            # the snapshot's hold on the journal passes to the new generation
+            jr.register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
+            jr.forget_consumer(self.redis, consumer)
+        return sentinel
 
     def _switch_to(self, generation: int) -> None:
         with self.redis.pipeline(transaction=True) as pipe:

@@ -14,7 +14,7 @@ import redis as redis_lib
 
 from common import keys
 from common.events import eventlog_attachments
-from common.journal import forget_consumer, register_consumer
+from common.journal import REPLY_TTL, REPLY_VERSION, forget_consumer, register_consumer
 from common.messages import JournalRequest
 from manager import reply as reply_format
 from manager.history import History, eventlog_part
@@ -23,7 +23,6 @@ CHUNK_JOBS = 1000
 """Jobs whose eventlogs one chunk reads from Redis."""
 CHUNK_REMEMBERED = 5000
 """Jobs one chunk takes from the manager's history (no reads: cheap)."""
-REPLY_TTL = 3600
 
 log = logging.getLogger("jobjournal.manager")
 
@@ -44,7 +43,7 @@ class Backlog:
         """Jobs written."""
         self.entries = 0
         """Reply entries written."""
-        self.version = min(request.reply_version, reply_format.VERSION)
+        self.version = min(request.reply_version, REPLY_VERSION)
 
     @property
     def done(self) -> bool:

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import msgspec
 
+from common.journal import REPLY_SENTINEL_ID as SENTINEL_ID
+from common.journal import reply_entry_id
 from common.packed import run_script
 
 Fields = tuple
 """An entry's fields: (name, value, name, value, ...)."""
-SENTINEL_ID = "18446744073709551615-0"
-"""A version-2 sentinel's id: the largest a stream allows, so a reader waiting for an entry past
-the last (lister/split.py claims entries by number) gets the sentinel."""
 
 ENTRY_JOBS = 100
 """Elements in one version-2 entry, at most."""
 ENTRY_BYTES = 256 * 1024
 """An entry is closed once its elements reach this many bytes (jobs with long eventlogs)."""
-VERSION = 2
-"""The newest reply version this manager writes."""
 
 
 def job_element(job_id: int, eventlog: bytes, jobspec: bytes, r: bytes) -> bytes:
@@ -78,9 +75,9 @@ def entries(elements: list[bytes], version: int) -> list[Fields]:
 
 
 def entry_id(ordinal: int, version: int) -> str:
-    """The id of a reply's `ordinal`th entry (from 1): version-2 entries are numbered 1-0, 2-0,
-    ... (so a reader can fetch the nth directly); version-1 ones get Redis' ids."""
-    return f"{ordinal}-0" if version >= 2 else "*"
+    """The id of a reply's `ordinal`th entry (from 1): version-2 entries are numbered
+    (common.journal.reply_entry_id); version-1 ones get Redis' ids."""
+    return reply_entry_id(ordinal) if version >= 2 else "*"
 
 
 def sentinel_id(version: int) -> str:
