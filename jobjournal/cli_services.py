@@ -76,7 +76,9 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
 def worker(app: App, queues, burst, verbose) -> None:
     """Run an rq worker: ingest validates submissions, exec runs commands."""
     import redis as redis_lib
-    from rq import Queue, SimpleWorker
+    from rq import Queue
+
+    from manager.rq_worker import Worker
 
     _setup_logging(verbose)
     names = {"ingest": keys.INGEST_QUEUE, "exec": keys.EXEC_QUEUE}
@@ -85,7 +87,7 @@ def worker(app: App, queues, burst, verbose) -> None:
     while True:
         rq_queues = [Queue(name, connection=app.redis) for name in chosen]
         try:
-            SimpleWorker(rq_queues, connection=app.redis).work(
+            Worker(rq_queues, connection=app.redis).work(
                 burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
             )
             return

@@ -24,9 +24,16 @@ def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: f
     queue = Queue(keys.INGEST_QUEUE, connection=redis)
     # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
     # jobspecs, environments included) should not linger in rq's keys
-    task = queue.enqueue(
-        "manager.ingest.ingest", [encode(spec) for spec in jobspecs], userid, result_ttl=10, failure_ttl=3600
-    )
+    with redis.pipeline() as pipe:  # rq registers the queue and enqueues in one round trip, not two
+        task = queue.enqueue(
+            "manager.ingest.ingest",
+            [encode(spec) for spec in jobspecs],
+            userid,
+            result_ttl=10,
+            failure_ttl=3600,
+            pipeline=pipe,
+        )
+        pipe.execute()
     result = task.latest_result(timeout=max(1, math.ceil(timeout)))
     if result is None:
         task.cancel()
