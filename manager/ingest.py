@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
 from rq import get_current_job
 
@@ -17,22 +18,29 @@ from common import keys, messages
 from common.errors import InvalidJobspec, JobJournalError
 from common.ids import IdGenerator, generator_from_redis
 from common.jobspec import parse_jobspec
-from common.settings import load_settings
+from common.settings import Settings, load_settings
 
 MAX_JOBS_PER_REQUEST = 10000
 
-_lent_ids: ContextVar[IdGenerator | None] = ContextVar("jobjournal_ingest_ids", default=None)
+class WorkerTools(NamedTuple):
+    """What an ingest worker makes once and lends to every task it runs."""
+
+    settings: Settings
+    ids: IdGenerator
+
+
+_lent: ContextVar[WorkerTools | None] = ContextVar("jobjournal_ingest_tools", default=None)
 
 
 @contextmanager
-def ids_from(generator: IdGenerator) -> Iterator[None]:
-    """Ingest tasks run inside take their ids from `generator` (their worker's, made once)
-    instead of taking a generator number from Redis for each task, a round trip each."""
-    token = _lent_ids.set(generator)
+def lent(tools: WorkerTools) -> Iterator[None]:
+    """Ingest tasks run inside use `tools` instead of reading the settings from the environment
+    and taking a generator number from Redis (a round trip) for each task."""
+    token = _lent.set(tools)
     try:
         yield
     finally:
-        _lent_ids.reset(token)
+        _lent.reset(token)
 
 
 def ingest(jobspecs: list[bytes], userid: int) -> dict:
@@ -40,11 +48,12 @@ def ingest(jobspecs: list[bytes], userid: int) -> dict:
 
     Limits come from this worker's settings (JOBJOURNAL_MAX_JOBSPEC_BYTES, ..._SUBMIT_RATE_LIMIT).
     """
-    settings = load_settings()
+    tools = _lent.get()
+    settings = tools.settings if tools else load_settings()
     redis = get_current_job().connection
     try:
         ids = accept_jobs(
-            redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, _lent_ids.get()
+            redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools and tools.ids
         )
         return {"ids": ids}
     except (InvalidJobspec, RateLimited) as err:

@@ -6,7 +6,7 @@ and writes the task's last heartbeat just before it writes the whole task again.
 task, which itself makes two round trips, that bookkeeping was the largest cost of a one-job
 submission. This worker renews the TTLs (480 s) and checks for suspension at most once a
 second, writes its state only when it changes, and lets the task's final write carry its last
-heartbeat. It also lends ingest tasks one id generator, made when the worker first needs it.
+heartbeat. It also lends ingest tasks its settings and one id generator, made once.
 rq's registries, executions and results are untouched, so `rq info` and dashboards see it as
 any other worker.
 """
@@ -18,8 +18,9 @@ import time
 from rq import SimpleWorker
 from rq.utils import now
 
-from common.ids import IdGenerator, generator_from_redis
-from manager.ingest import ids_from
+from common.ids import generator_from_redis
+from common.settings import load_settings
+from manager.ingest import WorkerTools, lent
 
 EVERY_S = 1.0
 """How often, at most, the worker renews its TTLs (rq's default is 480 s) and checks for suspension."""
@@ -28,7 +29,7 @@ EVERY_S = 1.0
 class Worker(SimpleWorker):
     _last_beat = float("-inf")
     _last_suspension_check = float("-inf")
-    _ids: IdGenerator | None = None
+    _tools: WorkerTools | None = None
 
     def heartbeat(self, timeout=None, pipeline=None):
         """rq's heartbeat; a default renewal (no timeout given) at most every EVERY_S."""
@@ -56,7 +57,7 @@ class Worker(SimpleWorker):
         job.ended_at = job.last_heartbeat = now()
 
     def perform_job(self, job, queue, execution):
-        if self._ids is None:
-            self._ids = generator_from_redis(self.connection)
-        with ids_from(self._ids):
+        if self._tools is None:
+            self._tools = WorkerTools(load_settings(), generator_from_redis(self.connection))
+        with lent(self._tools):
             return super().perform_job(job, queue, execution)
