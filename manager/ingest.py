@@ -22,6 +22,7 @@ from common.settings import Settings, load_settings
 
 MAX_JOBS_PER_REQUEST = 10000
 
+
 class WorkerTools(NamedTuple):
     """What an ingest worker makes once and lends to every task it runs."""
 

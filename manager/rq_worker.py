@@ -6,7 +6,8 @@ and writes the task's last heartbeat just before it writes the whole task again.
 task, which itself makes two round trips, that bookkeeping was the largest cost of a one-job
 submission. This worker renews the TTLs (480 s) and checks for suspension at most once a
 second, writes its state only when it changes, and lets the task's final write carry its last
-heartbeat. It also lends ingest tasks its settings and one id generator, made once.
+heartbeat. It also lends ingest tasks its settings, read once, and an id generator that takes
+a new number from Redis once a second rather than once per task.
 rq's registries, executions and results are untouched, so `rq info` and dashboards see it as
 any other worker.
 """
@@ -24,12 +25,15 @@ from manager.ingest import WorkerTools, lent
 
 EVERY_S = 1.0
 """How often, at most, the worker renews its TTLs (rq's default is 480 s) and checks for suspension."""
+NEW_GENERATOR_S = 1.0
+"""How long ingest tasks share one id generator number."""
 
 
 class Worker(SimpleWorker):
     _last_beat = float("-inf")
     _last_suspension_check = float("-inf")
     _tools: WorkerTools | None = None
+    _tools_made = float("-inf")
 
     def heartbeat(self, timeout=None, pipeline=None):
         """rq's heartbeat; a default renewal (no timeout given) at most every EVERY_S."""
@@ -57,7 +61,17 @@ class Worker(SimpleWorker):
         job.ended_at = job.last_heartbeat = now()
 
     def perform_job(self, job, queue, execution):
-        if self._tools is None:
-            self._tools = WorkerTools(load_settings(), generator_from_redis(self.connection))
-        with lent(self._tools):
+        with lent(self._ingest_tools()):
             return super().perform_job(job, queue, execution)
+
+    def _ingest_tools(self) -> WorkerTools:
+        """The settings, read once, and an id generator with a new number every NEW_GENERATOR_S.
+
+        A generator number is only unique until the counter has gone round its 16384 values,
+        which a long-lived generator could outlive (plain rq workers take a number per task).
+        """
+        if self._tools is None or time.monotonic() - self._tools_made >= NEW_GENERATOR_S:
+            settings = self._tools.settings if self._tools else load_settings()
+            self._tools = WorkerTools(settings, generator_from_redis(self.connection))
+            self._tools_made = time.monotonic()
+        return self._tools

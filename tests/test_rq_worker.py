@@ -91,13 +91,22 @@ def test_the_worker_renews_its_keys_at_most_once_a_second_not_per_task(redis, in
     assert redis.ttl(worker.key) > 60  # still alive to rq and dashboards
 
 
-def test_ingest_tasks_on_one_worker_share_one_id_generator(redis, ingest_worker):
+def test_ingest_tasks_on_one_worker_share_an_id_generator_for_a_second(redis, ingest_worker):
     first = client.submit(redis, [SPEC], userid=1000)
-    counter = redis.get(keys.id_generator())
-    ids = first + [job_id for _ in range(5) for job_id in client.submit(redis, [SPEC, SPEC], userid=1000)]
-    assert redis.get(keys.id_generator()) == counter  # no generator number taken per task
-    assert len(set(ids)) == 11 and ids == sorted(ids)
-    assert {_generator(job_id) for job_id in ids} == {_generator(first[0])}
+    counter = int(redis.get(keys.id_generator()))
+    started = time.monotonic()
+    ids = first + [job_id for _ in range(10) for job_id in client.submit(redis, [SPEC, SPEC], userid=1000)]
+    renewals = int(redis.get(keys.id_generator())) - counter
+    assert renewals <= time.monotonic() - started  # rq workers take a number per task: 10 here
+    assert len(set(ids)) == 21 and ids == sorted(ids)
+    assert len({_generator(job_id) for job_id in ids}) == 1 + renewals
+
+
+def test_the_worker_takes_a_new_generator_number_after_a_second(redis, ingest_worker):
+    [before] = client.submit(redis, [SPEC], userid=1000)
+    time.sleep(1.1)
+    [after] = client.submit(redis, [SPEC], userid=1000)
+    assert _generator(after) == int(redis.get(keys.id_generator())) % (1 << GEN_BITS) != _generator(before)
 
 
 def test_ingest_also_runs_on_a_plain_rq_worker(redis, redis_url):
