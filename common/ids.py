@@ -54,6 +54,26 @@ def generator_from_redis(redis) -> IdGenerator:
     return IdGenerator(int(redis.incr(keys.id_generator())) % (MAX_GENERATOR + 1))
 
 
+class RenewedGenerators:
+    """Generators for a long-lived process: a new generator number from Redis at most every
+    `renew_s` seconds, not one per request. A number is unique only until the Redis counter
+    has gone round its 16384 values, and one kept for a process's whole life could outlive that."""
+
+    def __init__(self, redis, renew_s: float = 1.0, clock=time.monotonic):
+        self._redis = redis
+        self._renew_s = renew_s
+        self._clock = clock
+        self._current: IdGenerator | None = None
+        self._taken = 0.0
+
+    def generator(self) -> IdGenerator:
+        """The generator to use for one whole request (its ids stay in order)."""
+        if self._current is None or self._clock() - self._taken >= self._renew_s:
+            self._current = generator_from_redis(self._redis)
+            self._taken = self._clock()
+        return self._current
+
+
 def id_timestamp(job_id: int) -> float:
     """The creation time (seconds since the Unix epoch) encoded in a job id."""
     return ((job_id >> (GEN_BITS + SEQ_BITS)) + EPOCH_MS) / 1000

@@ -78,7 +78,7 @@ def worker(app: App, queues, burst, verbose) -> None:
     import redis as redis_lib
     from rq import Queue
 
-    from manager.rq_worker import Worker
+    from manager.rq_worker import LeanWorker
 
     _setup_logging(verbose)
     names = {"ingest": keys.INGEST_QUEUE, "exec": keys.EXEC_QUEUE}
@@ -87,7 +87,7 @@ def worker(app: App, queues, burst, verbose) -> None:
     while True:
         rq_queues = [Queue(name, connection=app.redis) for name in chosen]
         try:
-            Worker(rq_queues, connection=app.redis).work(
+            LeanWorker(rq_queues, connection=app.redis, settings=app.settings).work(
                 burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
             )
             return

@@ -24,7 +24,7 @@ def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: f
     queue = Queue(keys.INGEST_QUEUE, connection=redis)
     # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
     # jobspecs, environments included) should not linger in rq's keys
-    with redis.pipeline() as pipe:  # rq registers the queue and enqueues in one round trip, not two
+    with redis.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
         task = queue.enqueue(
             "manager.ingest.ingest",
             [encode(spec) for spec in jobspecs],

@@ -16,7 +16,7 @@ from rq import get_current_job
 
 from common import keys, messages
 from common.errors import InvalidJobspec, JobJournalError
-from common.ids import IdGenerator, generator_from_redis
+from common.ids import RenewedGenerators, generator_from_redis
 from common.jobspec import parse_jobspec
 from common.settings import Settings, load_settings
 
@@ -24,18 +24,19 @@ MAX_JOBS_PER_REQUEST = 10000
 
 
 class WorkerTools(NamedTuple):
-    """What an ingest worker makes once and lends to every task it runs."""
+    """What a long-lived ingest worker (manager/rq_worker.py) lends every ingest task it runs."""
 
     settings: Settings
-    ids: IdGenerator
+    ids: RenewedGenerators
 
 
+# rq calls a task with its own arguments only; the worker lends its tools for the task's duration
 _lent: ContextVar[WorkerTools | None] = ContextVar("jobjournal_ingest_tools", default=None)
 
 
 @contextmanager
-def lent(tools: WorkerTools) -> Iterator[None]:
-    """Ingest tasks run inside use `tools` instead of reading the settings from the environment
+def lend(tools: WorkerTools) -> Iterator[None]:
+    """Ingest tasks run inside use `tools`, instead of reading the settings from the environment
     and taking a generator number from Redis (a round trip) for each task."""
     token = _lent.set(tools)
     try:
@@ -52,11 +53,11 @@ def ingest(jobspecs: list[bytes], userid: int) -> dict:
     tools = _lent.get()
     settings = tools.settings if tools else load_settings()
     redis = get_current_job().connection
+    ids = tools.ids if tools else None
     try:
-        ids = accept_jobs(
-            redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools and tools.ids
-        )
-        return {"ids": ids}
+        return {
+            "ids": accept_jobs(redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, ids)
+        }
     except (InvalidJobspec, RateLimited) as err:
         return {"error": str(err)}
 
@@ -71,7 +72,7 @@ def accept_jobs(
     userid: int,
     max_jobspec_bytes: int = 65536,
     rate_limit: int = 0,
-    ids: IdGenerator | None = None,
+    ids: RenewedGenerators | None = None,
 ) -> list[int]:
     if not jobspecs:
         raise InvalidJobspec("no jobspec given")
@@ -88,7 +89,7 @@ def accept_jobs(
             raise InvalidJobspec(prefix + str(err)) from err
     if rate_limit:
         _charge(redis, userid, len(specs), rate_limit)
-    generator = ids or generator_from_redis(redis)
+    generator = ids.generator() if ids else generator_from_redis(redis)
     now = time.time()
     jobs = [
         messages.NewJob(id=generator.next_id(), userid=userid, t_submit=now, jobspec=spec) for spec in specs

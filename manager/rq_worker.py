@@ -4,10 +4,14 @@ Between two tasks, SimpleWorker renews its worker keys' TTLs three times (HSET l
 and two EXPIREs, one round trip each), checks for `rq suspend`, writes its state `idle` twice,
 and writes the task's last heartbeat just before it writes the whole task again. For an ingest
 task, which itself makes two round trips, that bookkeeping was the largest cost of a one-job
-submission. This worker renews the TTLs (480 s) and checks for suspension at most once a
-second, writes its state only when it changes, and lets the task's final write carry its last
-heartbeat. It also lends ingest tasks its settings, read once, and an id generator that takes
-a new number from Redis once a second rather than once per task.
+submission. This worker:
+- renews the TTLs at most once a second, and never sets them below rq's idle TTL (worker_ttl +
+  60 s, 480 s by default), so they outlast the longest wait for a task;
+- checks for `rq suspend` at most once a second (a suspension takes effect up to 1 s later);
+- writes its state only when it changes;
+- lets the task's final write carry the task's last heartbeat;
+- lends ingest tasks its settings and an id generator that takes a new number from Redis once
+  a second, rather than once per task.
 rq's registries, executions and results are untouched, so `rq info` and dashboards see it as
 any other worker.
 """
@@ -19,40 +23,44 @@ import time
 from rq import SimpleWorker
 from rq.utils import now
 
-from common.ids import generator_from_redis
-from common.settings import load_settings
-from manager.ingest import WorkerTools, lent
+from common import keys
+from common.ids import RenewedGenerators
+from common.settings import Settings
+from manager.ingest import WorkerTools, lend
 
-EVERY_S = 1.0
-"""How often, at most, the worker renews its TTLs (rq's default is 480 s) and checks for suspension."""
-NEW_GENERATOR_S = 1.0
-"""How long ingest tasks share one id generator number."""
+BOOKKEEPING_EVERY_S = 1.0
+"""The most often the worker renews its keys' TTLs and checks for suspension."""
 
 
-class Worker(SimpleWorker):
-    _last_beat = float("-inf")
-    _last_suspension_check = float("-inf")
-    _tools: WorkerTools | None = None
-    _tools_made = float("-inf")
+class LeanWorker(SimpleWorker):
+    def __init__(self, queues, *, settings: Settings, **kwargs):
+        super().__init__(queues, **kwargs)
+        self._ingest_tools = WorkerTools(settings, RenewedGenerators(self.connection))
+        self._last_beat = float("-inf")
+        self._last_suspension_check = float("-inf")
 
     def heartbeat(self, timeout=None, pipeline=None):
-        """rq's heartbeat; a default renewal (no timeout given) at most every EVERY_S."""
+        """rq's heartbeat. A default renewal (no timeout) goes at most every BOOKKEEPING_EVERY_S;
+        a task's (its timeout + 60 s) never shortens the TTL below the default's, which would
+        let the keys expire while the worker waits for its next task."""
         if timeout is None:
-            if time.monotonic() - self._last_beat < EVERY_S:
+            if time.monotonic() - self._last_beat < BOOKKEEPING_EVERY_S:
                 return
             self._last_beat = time.monotonic()
+        else:
+            timeout = max(timeout, self.worker_ttl + 60)
         super().heartbeat(timeout, pipeline)
 
     def check_for_suspension(self, burst):
-        """rq's check for `rq suspend`, at most every EVERY_S."""
-        if time.monotonic() - self._last_suspension_check < EVERY_S:
+        """rq's check for `rq suspend`, at most every BOOKKEEPING_EVERY_S."""
+        if time.monotonic() - self._last_suspension_check < BOOKKEEPING_EVERY_S:
             return
         self._last_suspension_check = time.monotonic()
         super().check_for_suspension(burst)
 
     def set_state(self, state, pipeline=None):
         """rq's set_state, skipped when the state has not changed."""
-        if state == getattr(self, "_state", None):
+        if state == self.get_state():
             return
         super().set_state(state, pipeline)
 
@@ -61,17 +69,7 @@ class Worker(SimpleWorker):
         job.ended_at = job.last_heartbeat = now()
 
     def perform_job(self, job, queue, execution):
-        with lent(self._ingest_tools()):
+        if job.origin != keys.INGEST_QUEUE:
             return super().perform_job(job, queue, execution)
-
-    def _ingest_tools(self) -> WorkerTools:
-        """The settings, read once, and an id generator with a new number every NEW_GENERATOR_S.
-
-        A generator number is only unique until the counter has gone round its 16384 values,
-        which a long-lived generator could outlive (plain rq workers take a number per task).
-        """
-        if self._tools is None or time.monotonic() - self._tools_made >= NEW_GENERATOR_S:
-            settings = self._tools.settings if self._tools else load_settings()
-            self._tools = WorkerTools(settings, generator_from_redis(self.connection))
-            self._tools_made = time.monotonic()
-        return self._tools
+        with lend(self._ingest_tools):
+            return super().perform_job(job, queue, execution)

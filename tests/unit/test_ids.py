@@ -13,6 +13,7 @@ from common.ids import (
     MAX_ID,
     MAX_SEQ,
     IdGenerator,
+    RenewedGenerators,
     f58,
     generator_from_redis,
     id_timestamp,
@@ -115,6 +116,18 @@ def test_generator_numbers_from_redis_wrap_within_range():
     redis = fakeredis.FakeRedis()
     redis.set(keys.id_generator(), MAX_GENERATOR)
     assert generator_from_redis(redis).generator == 0
+
+
+def test_renewed_generators_keep_one_number_for_a_second_then_take_the_next():
+    redis = fakeredis.FakeRedis()
+    clock, now = settable_clock(100.0)
+    source = RenewedGenerators(redis, renew_s=1.0, clock=clock)
+    assert redis.get(keys.id_generator()) is None  # nothing taken before the first request
+    first = source.generator()
+    now[0] += 0.999
+    assert source.generator() is first and int(redis.get(keys.id_generator())) == 1
+    now[0] += 0.001
+    assert source.generator().generator == 2
 
 
 @pytest.mark.parametrize("job_id", [0, 1, 57, 58, 12345678901234, MAX_ID])
