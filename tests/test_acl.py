@@ -41,17 +41,20 @@ def login(acl_server):
     clients = []
 
     def connect(user: str) -> redis_lib.Redis:
-        password = next(
-            word[1:] for line in USERS.read_text().splitlines() if line.startswith(f"user {user} ")
-            for word in line.split() if word.startswith(">")
-        )
-        client = redis_lib.Redis(unix_socket_path=str(acl_server.socket), username=user, password=password)
+        client = redis_lib.Redis(unix_socket_path=str(acl_server.socket), username=user, password=_password(user))
         clients.append(client)
         return client
 
     yield connect
     for client in clients:
         client.close()
+
+
+def _password(user: str) -> str:
+    return next(
+        word[1:] for line in USERS.read_text().splitlines() if line.startswith(f"user {user} ")
+        for word in line.split() if word.startswith(">")
+    )
 
 
 def _refused(call) -> None:
@@ -74,6 +77,16 @@ def test_a_submitter_can_only_enqueue(login):
     _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))
     _refused(lambda: submitter.get(keys.view_current()))
     _refused(lambda: submitter.xrange(keys.journal()))
+
+
+def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_server, spawn):
+    from common.jobspec import make_jobspec
+    from manager import client
+
+    url = f"unix://worker:{_password('worker')}@{acl_server.socket}"
+    spawn("worker", "--queue", "ingest", env={"JOBJOURNAL_REDIS_URL": url})
+    ids = client.submit(login("submitter"), [make_jobspec(command=["true"])] * 2, userid=1000, timeout=20)
+    assert len(ids) == 2 and login("admin").xlen(keys.manager_inbox()) == 1
 
 
 def test_a_lister_reads_the_journal_and_writes_the_view_but_nothing_private(login):
