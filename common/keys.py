@@ -162,11 +162,17 @@ def view_result_list(generation: int, result: str) -> str:
     return f"{PREFIX}:view:{{g{generation}}}:result:{result}"
 
 
+def view_users(generation: int) -> str:
+    """Set: the userids with sorted sets of their own in one generation (to find all its keys)."""
+    return f"{PREFIX}:view:{{g{generation}}}:users"
+
+
 def view_stats(generation: int) -> str:
     """Hash: counters per state, result and queue."""
     return f"{PREFIX}:view:{{g{generation}}}:stats"
 
 
 def view_pattern(generation: int) -> str:
-    """SCAN pattern matching every key of one generation (to delete an old one)."""
+    """SCAN pattern matching every key of one generation (to delete one built before view
+    format 4, which has no users set, and to compare views in tests)."""
     return f"{PREFIX}:view:{{g{generation}}}:*"

@@ -16,8 +16,9 @@ from common.jobspec import Jobspec
 from common.resources import R
 from common.states import ACTIVE, RUNNING, State, next_state, result_of
 
-VIEW_VERSION = 3
-"""3: the job documents in one hash; 2: a JSON document per job (a key each); 1: a hash per job."""
+VIEW_VERSION = 4
+"""4: a users set lists whose sorted sets a generation has; 3: the job documents in one hash;
+2: a JSON document per job (a key each); 1: a hash per job."""
 
 _encoder = msgspec.json.Encoder()
 _jobspec_decoder = msgspec.json.Decoder(Jobspec)

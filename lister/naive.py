@@ -49,6 +49,8 @@ def dump_view(redis, generation: int) -> dict:
             dump["jobs"] = redis.hgetall(key)
         elif name == "stats":
             dump["stats"] = {k: int(v) for k, v in redis.hgetall(key).items() if int(v)}
+        elif name == "users":
+            dump["users"] = redis.smembers(key)
         elif name != "meta":
             dump["lists"][name] = redis.zrange(key, 0, -1, withscores=True)
     return dump

@@ -21,6 +21,7 @@ from lister.model import VIEW_VERSION, JobView, member
 LISTS = ("pending", "running", "inactive")
 INDEXED_RESULTS = frozenset({"FAILED", "CANCELED", "TIMEOUT"})
 """Results with a sorted set of their own; COMPLETED, most jobs, is found on the inactive list."""
+DELETE_PAGE = 1000
 
 
 def memberships(generation: int, view: JobView) -> dict[str, float]:
@@ -48,6 +49,7 @@ class Changes:
         self._keys: dict[str, int] = {}
         self._ops: list = []
         self._counts: dict[str, int] = defaultdict(int)
+        self._users: set[int] = set()
 
     def count(self, counter: str, delta: int = 1) -> None:
         self._counts[counter] += delta
@@ -62,6 +64,9 @@ class Changes:
             self._op("HSET", keys.view_jobs(g), job_id, new.to_json())
         before = memberships(g, old) if old else {}
         after = memberships(g, new) if new else {}
+        if new is not None and new.userid not in self._users:
+            self._users.add(new.userid)
+            self._op("SADD", keys.view_users(g), new.userid)
         for key in before.keys() - after.keys():
             self._op("ZREM", key, member(job_id))
         for key, score in after.items():
@@ -115,6 +120,8 @@ class BulkWriter:
         self._lists: dict[str, list] = defaultdict(list)
         self._counts: dict[tuple, int] = defaultdict(int)
         self._keys: dict[tuple, tuple[str, ...]] = {}
+        self._users: set[int] = set()
+        """Users of the jobs in this chunk; each chunk names its own (it may land after a delete)."""
 
     def add(self, view: JobView) -> None:
         job_member = member(view.id)
@@ -125,6 +132,7 @@ class BulkWriter:
             pairs.append(score)
             pairs.append(job_member)
         self._counts[(view.state, view.queue, view.result)] += 1
+        self._users.add(view.userid)
         self.jobs += 1
         if len(self._docs) > 2 * self.CHUNK:
             self._write()
@@ -138,8 +146,10 @@ class BulkWriter:
         return found
 
     def _write(self) -> None:
-        commands = [pack(tuple(self._docs))] if len(self._docs) > 2 else []
+        commands = [pack(("SADD", keys.view_users(self.generation), *self._users))] if self._users else []
+        commands += [pack(tuple(self._docs))] if len(self._docs) > 2 else []
         commands += [pack(("ZADD", key, *pairs)) for key, pairs in self._lists.items()]
+        self._users = set()
         self._pending.replies()  # the chunk before, written meanwhile
         self._pending.send(commands)
         self._docs = ["HSET", keys.view_jobs(self.generation)]
@@ -194,12 +204,34 @@ def load_script(redis):
     return redis.register_script(source)
 
 
+def generation_keys(generation: int, userids) -> list[str]:
+    """Every key a generation can have, given the users its users set names."""
+    g = generation
+    names = [keys.view_meta(g), keys.view_jobs(g), keys.view_stats(g), keys.view_users(g)]
+    names += [keys.view_list(g, name) for name in LISTS]
+    names += [keys.view_result_list(g, result) for result in sorted(INDEXED_RESULTS)]
+    names += [keys.view_user_list(g, userid, name) for userid in userids for name in LISTS]
+    return names
+
+
 def delete_generation(redis, generation: int, renew=lambda: None) -> int:
-    """Remove every key of a generation; returns how many. SCAN walks the whole keyspace (2M
-    keys at 1M jobs: seconds), so `renew` (the caller's lease) is called after each page."""
+    """Remove every key of a generation; returns how many. Its users set says which keys it has;
+    a generation built before view format 4 has none, and is found with SCAN instead (which walks
+    the whole keyspace: 2M keys at 1M jobs). `renew` (the caller's lease) is called between pages."""
+    userids = sorted(int(userid) for userid in redis.smembers(keys.view_users(generation)))
+    if not userids and redis.exists(keys.view_jobs(generation)):
+        return _delete_scanning(redis, generation, renew)
+    names, removed = generation_keys(generation, userids), 0
+    for start in range(0, len(names), DELETE_PAGE):
+        removed += redis.unlink(*names[start : start + DELETE_PAGE])
+        renew()
+    return removed
+
+
+def _delete_scanning(redis, generation: int, renew) -> int:
     cursor, removed = 0, 0
     while True:
-        cursor, found = redis.scan(cursor, match=keys.view_pattern(generation), count=1000)
+        cursor, found = redis.scan(cursor, match=keys.view_pattern(generation), count=DELETE_PAGE)
         if found:
             removed += redis.unlink(*found)
         renew()

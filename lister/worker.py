@@ -109,10 +109,11 @@ class ListerWorker:
         """Build a new generation from a full journal, then switch readers to it atomically."""
         started = time.monotonic()
         self._drop_abandoned_build()
-        sentinel = None
+        sentinel, attempts = None, []
         while sentinel is None and not stop.is_set():
             # a new generation each attempt: writes of a killed helper may still land in the last
             generation = int(self.redis.incr(keys.view_generation_counter()))
+            attempts.append(generation)
             self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
             with BulkWriter(self.redis, generation) as writer:
                 sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
@@ -123,6 +124,8 @@ class ListerWorker:
         if sentinel is None:
             raise LeaseLost("stopped while building the view")
         self._switch_to(generation)
+        for late in attempts[:-1]:  # a killed helper's last writes may have landed after the delete
+            delete_generation(self.redis, late, self._renew)
         self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
         log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
                  time.monotonic() - started)

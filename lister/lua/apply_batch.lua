@@ -6,7 +6,7 @@
 -- ARGV[1] lease token   ARGV[2] expected seq (the view's seq before the batch)
 -- ARGV[3] new seq   ARGV[4] new cursor (journal entry id)
 -- ARGV[5..] operations, each: command, key index (into KEYS), argument count, arguments...
---           commands: HSET HDEL ZADD ZREM HINCRBY
+--           commands: HSET HDEL ZADD ZREM HINCRBY SADD
 -- Returns the number of operations applied; errors NOTLEADER or STALE change nothing.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the lister lease is held by another worker')
@@ -14,7 +14,7 @@ end
 if (redis.call('HGET', KEYS[1], 'seq') or '') ~= ARGV[2] then
   return redis.error_reply('STALE the view is not at seq ' .. ARGV[2])
 end
-local allowed = {HSET = true, HDEL = true, ZADD = true, ZREM = true, HINCRBY = true}
+local allowed = {HSET = true, HDEL = true, ZADD = true, ZREM = true, HINCRBY = true, SADD = true}
 local i = 5
 while i <= #ARGV do  -- check every operation before applying any
   if not allowed[ARGV[i]] or not KEYS[tonumber(ARGV[i + 1])] then

@@ -9,6 +9,7 @@ import pytest
 
 from common import keys
 from lister import query as q
+from lister.view import delete_generation
 from manager import client
 from tests.helpers import current_view, naive_view, names, submit, wait_caught_up, wait_for, wait_inactive
 
@@ -110,6 +111,36 @@ def test_a_view_of_an_older_format_is_rebuilt(redis, start_manager, start_lister
     second = start_lister()
     assert second.generation != first.generation
     assert current_view(redis) == naive_view(redis)
+
+
+def test_deleting_a_generation_leaves_none_of_its_keys_and_scans_nothing(redis, start_manager, start_lister):
+    start_manager()
+    worker = start_lister()
+    _settle_and_cancel(redis, _mixed_workload(redis))  # two users; pending, running, every result
+    wait_caught_up(redis)
+    _stop(worker)
+    generation = worker.generation
+    users = {int(userid) for userid in redis.smembers(keys.view_users(generation))}
+    assert users == {1000, 2000}
+    scans = _calls(redis, "scan")
+    assert delete_generation(redis, generation) > 10
+    assert _calls(redis, "scan") == scans
+    assert not list(redis.scan_iter(match=keys.view_pattern(generation)))
+
+
+def test_a_generation_of_format_3_without_a_users_set_is_deleted_by_scanning(redis):
+    old = [keys.view_jobs(7), keys.view_list(7, "inactive"), keys.view_user_list(7, 5, "inactive"), keys.view_meta(7)]
+    redis.hset(old[0], 1, "{}")
+    redis.zadd(old[1], {"1": 1.0})
+    redis.zadd(old[2], {"1": 1.0})
+    redis.hset(old[3], "version", 3)
+    redis.hset(keys.view_jobs(8), 1, "{}")  # another generation's
+    assert delete_generation(redis, 7) == 4
+    assert redis.keys("*") == [keys.view_jobs(8).encode()]
+
+
+def _calls(redis, command: str) -> int:
+    return redis.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
 
 
 def test_readers_keep_the_old_generation_until_the_new_one_is_complete(redis, start_manager, start_lister):

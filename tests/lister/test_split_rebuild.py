@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from common import keys
 from lister import split
 from manager import reply
 from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
@@ -56,6 +57,40 @@ def test_a_failing_helper_makes_the_worker_build_again_alone(redis, many_small_e
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     assert worker._helpers_work is False
+    assert current_view(redis) == naive_view(redis)
+
+
+def test_late_writes_of_a_failed_attempts_helper_are_deleted_after_the_switch(
+    redis, redis_url, many_small_entries, start_lister, monkeypatch, tmp_path
+):
+    written = tmp_path / "late-write-done"
+    # the helper fails at once, leaving behind a writer that waits until the worker has dropped
+    # the attempt (and deleted its keys), then writes into it: a killed helper's last chunk
+    late_writer = f"""
+import sys, time, redis
+from common import keys
+generation, r = int(sys.argv[1]), redis.Redis.from_url({redis_url!r})
+deadline = time.monotonic() + 10
+while r.hget(keys.view_building(), "generation") == str(generation).encode() and time.monotonic() < deadline:
+    time.sleep(0.005)
+r.sadd(keys.view_users(generation), 9)
+r.zadd(keys.view_user_list(generation, 9, "inactive"), {{"1": 1.0}})
+open({str(written)!r}, "w").close()
+"""
+    helper = f"""
+import json, subprocess, sys
+task = json.load(sys.stdin)
+subprocess.Popen([sys.executable, "-c", {late_writer!r}, str(task["generation"])], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+sys.exit(3)
+"""
+    monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", helper])
+    _slow_worker_side(monkeypatch, 0.01)  # the second attempt outlasts the late write
+    worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
+    wait_caught_up(redis)
+    assert written.exists()
+    [first_attempt] = range(1, worker.generation)
+    assert not list(redis.scan_iter(match=keys.view_pattern(first_attempt)))
     assert current_view(redis) == naive_view(redis)
 
 
