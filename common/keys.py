@@ -163,7 +163,7 @@ def view_result_list(generation: int, result: str) -> str:
 
 
 def view_users(generation: int) -> str:
-    """Set: the userids with sorted sets of their own in one generation (to find all its keys)."""
+    """Set: at least every userid with sorted sets of its own in one generation (to find all its keys)."""
     return f"{PREFIX}:view:{{g{generation}}}:users"
 
 

@@ -49,9 +49,10 @@ def dump_view(redis, generation: int) -> dict:
             dump["jobs"] = redis.hgetall(key)
         elif name == "stats":
             dump["stats"] = {k: int(v) for k, v in redis.hgetall(key).items() if int(v)}
-        elif name == "users":
-            dump["users"] = redis.smembers(key)
-        elif name != "meta":
+        elif name not in ("meta", "users"):
             dump["lists"][name] = redis.zrange(key, 0, -1, withscores=True)
+    # the users set may name more users than have lists (all of a user's jobs purged), never fewer
+    listed = {int(name.split(":")[1]) for name in dump["lists"] if name.startswith("user:")}
+    dump["users_not_named"] = listed - {int(userid) for userid in redis.smembers(keys.view_users(generation))}
     return dump
 

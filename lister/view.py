@@ -64,7 +64,7 @@ class Changes:
             self._op("HSET", keys.view_jobs(g), job_id, new.to_json())
         before = memberships(g, old) if old else {}
         after = memberships(g, new) if new else {}
-        if new is not None and new.userid not in self._users:
+        if old is None and new is not None and new.userid not in self._users:  # a job's userid never changes
             self._users.add(new.userid)
             self._op("SADD", keys.view_users(g), new.userid)
         for key in before.keys() - after.keys():
@@ -205,27 +205,36 @@ def load_script(redis):
 
 
 def generation_keys(generation: int, userids) -> list[str]:
-    """Every key a generation can have, given the users its users set names."""
+    """Every key a generation can have, given the users its users set names: each user's sets
+    first, and last the fixed names with the users set itself (so a delete cut short can be
+    finished: the set stays until everything it names is gone)."""
     g = generation
-    names = [keys.view_meta(g), keys.view_jobs(g), keys.view_stats(g), keys.view_users(g)]
+    names = [keys.view_user_list(g, userid, name) for userid in userids for name in LISTS]
     names += [keys.view_list(g, name) for name in LISTS]
     names += [keys.view_result_list(g, result) for result in sorted(INDEXED_RESULTS)]
-    names += [keys.view_user_list(g, userid, name) for userid in userids for name in LISTS]
-    return names
+    return names + [keys.view_meta(g), keys.view_jobs(g), keys.view_stats(g), keys.view_users(g)]
 
 
 def delete_generation(redis, generation: int, renew=lambda: None) -> int:
-    """Remove every key of a generation; returns how many. Its users set says which keys it has;
-    a generation built before view format 4 has none, and is found with SCAN instead (which walks
-    the whole keyspace: 2M keys at 1M jobs). `renew` (the caller's lease) is called between pages."""
-    userids = sorted(int(userid) for userid in redis.smembers(keys.view_users(generation)))
-    if not userids and redis.exists(keys.view_jobs(generation)):
+    """Remove every key of a generation; returns how many. Its users set says which keys it has.
+    A generation built before view format 4 has none, and is found with SCAN instead, which walks
+    the whole keyspace (2M keys at 1M jobs). `renew` (the caller's lease) is called between pages."""
+    userids = [int(userid) for userid in redis.smembers(keys.view_users(generation))]
+    if not userids and _older_than_format_4(redis, generation):
         return _delete_scanning(redis, generation, renew)
     names, removed = generation_keys(generation, userids), 0
     for start in range(0, len(names), DELETE_PAGE):
         removed += redis.unlink(*names[start : start + DELETE_PAGE])
         renew()
     return removed
+
+
+def _older_than_format_4(redis, generation: int) -> bool:
+    """A generation without a users set: one with jobs (format 4 names their users with them),
+    or one whose meta says an older format (its jobs already deleted)."""
+    with redis.pipeline(transaction=False) as pipe:
+        jobs, version = pipe.exists(keys.view_jobs(generation)).hget(keys.view_meta(generation), "version").execute()
+    return bool(jobs) or (version is not None and int(version) < VIEW_VERSION)
 
 
 def _delete_scanning(redis, generation: int, renew) -> int:

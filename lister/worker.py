@@ -108,12 +108,24 @@ class ListerWorker:
     def rebuild(self, stop: threading.Event) -> None:
         """Build a new generation from a full journal, then switch readers to it atomically."""
         started = time.monotonic()
-        self._drop_abandoned_build()
-        sentinel, attempts = None, []
+        dead = self._drop_abandoned_build()
+        try:
+            generation, writer, sentinel = self._build(stop, dead)
+            self._switch_to(generation)
+        finally:  # a killed helper's last chunk may have landed after its generation was deleted
+            for late in dead:
+                delete_generation(self.redis, late)  # by name: quick, and done even with the lease lost
+        self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
+        log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
+                 time.monotonic() - started)
+
+    def _build(self, stop: threading.Event, dead: list[int]) -> tuple[int, BulkWriter, jr.Sentinel]:
+        """Attempt builds until one completes; each failed attempt's generation is deleted and
+        added to `dead`."""
+        sentinel = None
         while sentinel is None and not stop.is_set():
             # a new generation each attempt: writes of a killed helper may still land in the last
             generation = int(self.redis.incr(keys.view_generation_counter()))
-            attempts.append(generation)
             self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
             with BulkWriter(self.redis, generation) as writer:
                 sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
@@ -121,14 +133,10 @@ class ListerWorker:
                     writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
             if sentinel is None:
                 delete_generation(self.redis, generation, self._renew)
+                dead.append(generation)
         if sentinel is None:
             raise LeaseLost("stopped while building the view")
-        self._switch_to(generation)
-        for late in attempts[:-1]:  # a killed helper's last writes may have landed after the delete
-            delete_generation(self.redis, late, self._renew)
-        self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
-        log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
-                 time.monotonic() - started)
+        return generation, writer, sentinel
 
     def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
         """Read a full journal into `writer`, shared with helper processes if it is big; None
@@ -205,11 +213,14 @@ class ListerWorker:
             jr.forget_consumer(self.redis, _consumer(int(old)))
             delete_generation(self.redis, int(old), self._renew)
 
-    def _drop_abandoned_build(self) -> None:
+    def _drop_abandoned_build(self) -> list[int]:
+        """Delete the build a stopped worker left; its generation, if there was one."""
         abandoned = self.redis.hget(keys.view_building(), "generation")
-        if abandoned is not None:
-            delete_generation(self.redis, int(abandoned), self._renew)
-            self.redis.delete(keys.view_building())
+        if abandoned is None:
+            return []
+        delete_generation(self.redis, int(abandoned), self._renew)
+        self.redis.delete(keys.view_building())
+        return [int(abandoned)]
 
     # -- live
     def apply(self, entries: list[jr.JournalEvent]) -> None:

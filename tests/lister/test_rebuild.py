@@ -9,7 +9,9 @@ import pytest
 
 from common import keys
 from lister import query as q
-from lister.view import delete_generation
+from lister.errors import LeaseLost
+from lister.model import JobView
+from lister.view import BulkWriter, delete_generation
 from manager import client
 from tests.helpers import current_view, naive_view, names, submit, wait_caught_up, wait_for, wait_inactive
 
@@ -107,10 +109,12 @@ def test_a_view_of_an_older_format_is_rebuilt(redis, start_manager, start_lister
     wait_inactive(redis, submit(redis, 3))
     wait_caught_up(redis)
     _stop(first)
-    redis.hset(keys.view_meta(first.generation), "version", 0)
+    redis.hset(keys.view_meta(first.generation), "version", 3)
+    redis.delete(keys.view_users(first.generation))  # format 3 had no users set
     second = start_lister()
     assert second.generation != first.generation
     assert current_view(redis) == naive_view(redis)
+    assert not list(redis.scan_iter(match=keys.view_pattern(first.generation)))
 
 
 def test_deleting_a_generation_leaves_none_of_its_keys_and_scans_nothing(redis, start_manager, start_lister):
@@ -126,6 +130,33 @@ def test_deleting_a_generation_leaves_none_of_its_keys_and_scans_nothing(redis, 
     assert delete_generation(redis, generation) > 10
     assert _calls(redis, "scan") == scans
     assert not list(redis.scan_iter(match=keys.view_pattern(generation)))
+
+
+def test_a_delete_cut_short_is_finished_by_the_next_one(redis):
+    with BulkWriter(redis, 3) as writer:
+        for userid in range(400):  # 1200 user lists: more than one page of names
+            writer.add(JobView(id=userid + 1, userid=userid, state="INACTIVE", t_inactive=1.0))
+        writer.finish("1-0", 1)
+
+    def lease_lost_after_a_page():
+        raise LeaseLost("lost the lease")
+
+    with pytest.raises(LeaseLost):
+        delete_generation(redis, 3, lease_lost_after_a_page)
+    assert redis.exists(keys.view_users(3))
+    delete_generation(redis, 3)
+    assert redis.keys("*") == []
+
+
+def test_a_live_view_whose_user_had_every_job_purged_still_equals_a_rebuild(redis, start_manager, start_lister):
+    start_manager()
+    start_lister()
+    gone = submit(redis, 2, userid=3000)
+    kept = submit(redis, 2)
+    wait_inactive(redis, gone + kept)
+    client.purge(redis, gone)
+    wait_caught_up(redis)
+    assert current_view(redis) == naive_view(redis)
 
 
 def test_a_generation_of_format_3_without_a_users_set_is_deleted_by_scanning(redis):

@@ -13,6 +13,8 @@ import pytest
 
 from common import keys
 from lister import split
+from lister.model import JobView
+from lister.view import BulkWriter, delete_generation
 from manager import reply
 from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
 
@@ -85,13 +87,36 @@ subprocess.Popen([sys.executable, "-c", {late_writer!r}, str(task["generation"])
 sys.exit(3)
 """
     monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", helper])
-    _slow_worker_side(monkeypatch, 0.01)  # the second attempt outlasts the late write
+    derive_into = split.derive_into
+
+    def after_the_late_write(writer, items, redis, consumer):  # the second attempt waits for it
+        if writer.generation > 1:
+            wait_for(written.exists, what="the late write")
+        return derive_into(writer, items, redis, consumer)
+
+    monkeypatch.setattr(split, "derive_into", after_the_late_write)
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     assert written.exists()
     [first_attempt] = range(1, worker.generation)
     assert not list(redis.scan_iter(match=keys.view_pattern(first_attempt)))
     assert current_view(redis) == naive_view(redis)
+
+
+def test_each_chunk_names_its_users_so_a_chunk_written_after_a_delete_is_deleted_too(redis):
+    def job(job_id: int, userid: int) -> JobView:
+        return JobView(id=job_id, userid=userid, state="INACTIVE", t_inactive=float(job_id))
+
+    with BulkWriter(redis, 5) as writer:
+        writer.add(job(1, 100))
+        writer.flush()
+        delete_generation(redis, 5)
+        writer.add(job(2, 100))  # a user the writer has seen before
+        writer.add(job(3, 200))
+        writer.flush()
+    assert redis.exists(keys.view_user_list(5, 100, "inactive"))
+    delete_generation(redis, 5)
+    assert redis.keys("*") == []
 
 
 def test_a_stopped_worker_leaves_no_helper_behind(redis, many_small_entries, start_lister, monkeypatch, tmp_path):
