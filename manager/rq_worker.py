@@ -25,7 +25,7 @@ from rq.utils import now
 
 from common import keys
 from common.ids import RenewedGenerators
-from common.settings import Settings
+from common.settings import Settings, load_settings
 from manager.ingest import WorkerTools, lend
 
 BOOKKEEPING_EVERY_S = 1.0
@@ -33,8 +33,10 @@ BOOKKEEPING_EVERY_S = 1.0
 
 
 class LeanWorker(SimpleWorker):
-    def __init__(self, queues, *, settings: Settings, **kwargs):
-        super().__init__(queues, **kwargs)
+    def __init__(self, queues, *args, settings: Settings | None = None, **kwargs):
+        """rq's arguments; `settings` default to the environment's (as for `rq worker -w`)."""
+        super().__init__(queues, *args, **kwargs)
+        settings = load_settings() if settings is None else settings
         self._ingest_tools = WorkerTools(settings, RenewedGenerators(self.connection))
         self._last_beat = float("-inf")
         self._last_suspension_check = float("-inf")

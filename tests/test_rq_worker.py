@@ -15,6 +15,7 @@ from common import keys
 from common.ids import GEN_BITS, SEQ_BITS
 from common.jobspec import encode, make_jobspec
 from manager import client
+from manager.rq_worker import LeanWorker
 from tests.conftest import ROOT
 from tests.helpers import wait_for
 
@@ -94,7 +95,7 @@ def test_the_worker_renews_its_keys_at_most_once_a_second_not_per_task(redis, in
     # rq's SimpleWorker makes three renewals and a suspension check per task on its own: 90 and 30 here
     assert len(beats) <= elapsed + 2 and len(suspension_checks) <= elapsed + 2
     wait_for(lambda: _state(redis) == "idle", what="the worker to be idle")
-    [worker] = Worker.all(connection=redis)
+    [worker] = LeanWorker.all(connection=redis)  # rq's own tools (rq info -w) can load it
     assert worker.successful_job_count == 30
     # the task's shorter TTL never replaced the idle one: the keys outlast the wait for a task
     assert redis.ttl(worker.key) > worker.dequeue_timeout
@@ -117,12 +118,13 @@ def test_the_worker_takes_a_new_generator_number_after_a_second(redis, ingest_wo
     assert _generator(after) == _counter(redis) % (1 << GEN_BITS) != _generator(before)
 
 
-def test_ingest_also_runs_on_a_plain_rq_worker(redis, redis_url):
+@pytest.mark.parametrize("worker_class", ["rq.Worker", "manager.rq_worker.LeanWorker"])
+def test_ingest_also_runs_on_rqs_own_worker_command(redis, redis_url, worker_class):
     task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(
         "manager.ingest.ingest", [encode(SPEC)] * 2, 1000, result_ttl=10
     )
-    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "-u", redis_url, keys.INGEST_QUEUE]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=60, capture_output=True)
+    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", worker_class, "-u", redis_url]
+    subprocess.run([*command, keys.INGEST_QUEUE], cwd=ROOT, check=True, timeout=60, capture_output=True)
     ids = task.latest_result(timeout=5).return_value["ids"]
     assert len(ids) == 2 and redis.xlen(keys.manager_inbox()) == 1
 
