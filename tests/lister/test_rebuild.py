@@ -41,6 +41,16 @@ def _stop(worker) -> None:
     wait_for(lambda: not worker.applying.is_set())
 
 
+def _a_lister_stopped_after(redis, start_manager, start_lister, jobs: int, **manager_settings):
+    """Start a manager, and a lister that views `jobs` finished jobs and is then stopped."""
+    start_manager(**manager_settings)
+    lister = start_lister()
+    wait_inactive(redis, submit(redis, jobs))
+    wait_caught_up(redis)
+    _stop(lister)
+    return lister
+
+
 def test_a_view_built_from_a_full_journal_equals_the_naive_walk(redis, start_manager, start_lister):
     start_manager()
     ids = _mixed_workload(redis)
@@ -67,12 +77,8 @@ def test_a_view_kept_live_under_load_equals_the_naive_walk(redis, start_manager,
 
 
 def test_a_restarted_lister_resumes_from_its_cursor_without_a_full_journal(redis, start_manager, start_lister):
-    start_manager()
-    first = start_lister()
-    wait_inactive(redis, submit(redis, 20))
-    wait_caught_up(redis)
+    first = _a_lister_stopped_after(redis, start_manager, start_lister, 20)
     generation = first.generation
-    _stop(first)
     more = submit(redis, 10)
     wait_inactive(redis, more)
     started = time.monotonic()
@@ -86,12 +92,8 @@ def test_a_restarted_lister_resumes_from_its_cursor_without_a_full_journal(redis
 
 
 def test_a_lister_behind_a_trimmed_journal_rebuilds_into_a_new_generation(redis, start_manager, start_lister, caplog):
-    start_manager(journal_maxlen=50)
-    first = start_lister()
-    wait_inactive(redis, submit(redis, 5))
-    wait_caught_up(redis)
+    first = _a_lister_stopped_after(redis, start_manager, start_lister, 5, journal_maxlen=50)
     old_generation = first.generation
-    _stop(first)
     wait_inactive(redis, submit(redis, 40))  # 400 events: the journal is trimmed past the cursor
     assert int(redis.xrange(keys.journal(), count=1)[0][1][b"seq"]) > 60
     second = start_lister()
@@ -104,11 +106,7 @@ def test_a_lister_behind_a_trimmed_journal_rebuilds_into_a_new_generation(redis,
 
 
 def test_a_view_of_an_older_format_is_rebuilt(redis, start_manager, start_lister):
-    start_manager()
-    first = start_lister()
-    wait_inactive(redis, submit(redis, 3))
-    wait_caught_up(redis)
-    _stop(first)
+    first = _a_lister_stopped_after(redis, start_manager, start_lister, 3)
     redis.hset(keys.view_meta(first.generation), "version", 3)
     redis.delete(keys.view_users(first.generation))  # format 3 had no users set
     second = start_lister()
@@ -175,11 +173,7 @@ def _calls(redis, command: str) -> int:
 
 
 def test_readers_keep_the_old_generation_until_the_new_one_is_complete(redis, start_manager, start_lister):
-    start_manager(journal_maxlen=50)
-    first = start_lister()
-    wait_inactive(redis, submit(redis, 5))
-    wait_caught_up(redis)
-    _stop(first)
+    _a_lister_stopped_after(redis, start_manager, start_lister, 5, journal_maxlen=50)
     wait_inactive(redis, submit(redis, 300))
     seen = []
     stop = threading.Event()
@@ -263,11 +257,7 @@ def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start
 
 
 def test_the_journal_is_kept_from_a_stopped_listers_cursor_and_trimmed_once_read(redis, start_manager, start_lister):
-    start_manager(journal_keep_s=0)
-    first = start_lister()
-    wait_inactive(redis, submit(redis, 5))
-    wait_caught_up(redis)
-    _stop(first)
+    first = _a_lister_stopped_after(redis, start_manager, start_lister, 5, journal_keep_s=0)
     wait_inactive(redis, submit(redis, 50))
     time.sleep(2.5)  # a trim pass of the manager
     second = start_lister()
