@@ -12,6 +12,7 @@ import threading
 import time
 
 from common.errors import InvalidJobId
+from common.throttle import Throttle
 
 EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 TS_BITS, GEN_BITS, SEQ_BITS = 40, 14, 10
@@ -56,21 +57,19 @@ def generator_from_redis(redis) -> IdGenerator:
 
 class RenewedGenerators:
     """Generators for a long-lived process: a new generator number from Redis at most every
-    `renew_s` seconds, not one per request. A number is unique only until the Redis counter
-    has gone round its 16384 values, and one kept for a process's whole life could outlive that."""
+    `renew_s` seconds (every request with 0), not one per request. A number is unique only until
+    the Redis counter has gone round its 16384 values, and one kept for a process's whole life
+    could outlive that."""
 
     def __init__(self, redis, renew_s: float = 1.0, clock=time.monotonic):
         self._redis = redis
-        self._renew_s = renew_s
-        self._clock = clock
+        self._renewal = Throttle(renew_s, clock)
         self._current: IdGenerator | None = None
-        self._taken = 0.0
 
     def generator(self) -> IdGenerator:
         """The generator to use for one whole request (its ids stay in order)."""
-        if self._current is None or self._clock() - self._taken >= self._renew_s:
+        if self._renewal.due():
             self._current = generator_from_redis(self._redis)
-            self._taken = self._clock()
         return self._current
 
 

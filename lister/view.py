@@ -22,6 +22,8 @@ LISTS = ("pending", "running", "inactive")
 INDEXED_RESULTS = frozenset({"FAILED", "CANCELED", "TIMEOUT"})
 """Results with a sorted set of their own; COMPLETED, most jobs, is found on the inactive list."""
 DELETE_PAGE = 1000
+USERS_SET_SINCE = 4
+"""The view format that added a generation's users set."""
 
 
 def memberships(generation: int, view: JobView) -> dict[str, float]:
@@ -220,7 +222,7 @@ def delete_generation(redis, generation: int, renew=lambda: None) -> int:
     A generation built before view format 4 has none, and is found with SCAN instead, which walks
     the whole keyspace (2M keys at 1M jobs). `renew` (the caller's lease) is called between pages."""
     userids = [int(userid) for userid in redis.smembers(keys.view_users(generation))]
-    if not userids and _older_than_format_4(redis, generation):
+    if not userids and _built_without_users_set(redis, generation):
         return _delete_scanning(redis, generation, renew)
     names, removed = generation_keys(generation, userids), 0
     for start in range(0, len(names), DELETE_PAGE):
@@ -229,12 +231,12 @@ def delete_generation(redis, generation: int, renew=lambda: None) -> int:
     return removed
 
 
-def _older_than_format_4(redis, generation: int) -> bool:
-    """A generation without a users set: one with jobs (format 4 names their users with them),
-    or one whose meta says an older format (its jobs already deleted)."""
+def _built_without_users_set(redis, generation: int) -> bool:
+    """Asked when a generation has no users set: true if it has jobs (since format 4, a chunk
+    names its users with them) or its meta says an older format (its jobs already deleted)."""
     with redis.pipeline(transaction=False) as pipe:
         jobs, version = pipe.exists(keys.view_jobs(generation)).hget(keys.view_meta(generation), "version").execute()
-    return bool(jobs) or (version is not None and int(version) < VIEW_VERSION)
+    return bool(jobs) or (version is not None and int(version) < USERS_SET_SINCE)
 
 
 def _delete_scanning(redis, generation: int, renew) -> int:

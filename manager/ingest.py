@@ -50,13 +50,15 @@ def ingest(jobspecs: list[bytes], userid: int) -> dict:
 
     Limits come from this worker's settings (JOBJOURNAL_MAX_JOBSPEC_BYTES, ..._SUBMIT_RATE_LIMIT).
     """
-    tools = _lent.get()
-    settings = tools.settings if tools else load_settings()
     redis = get_current_job().connection
-    ids = tools.ids if tools else None
+    # on a plain rq worker: the environment's settings, and a generator number per request
+    tools = _lent.get() or WorkerTools(load_settings(), RenewedGenerators(redis, renew_s=0))
+    settings = tools.settings
     try:
         return {
-            "ids": accept_jobs(redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, ids)
+            "ids": accept_jobs(
+                redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids
+            )
         }
     except (InvalidJobspec, RateLimited) as err:
         return {"error": str(err)}

@@ -18,14 +18,13 @@ any other worker.
 
 from __future__ import annotations
 
-import time
-
 from rq import SimpleWorker
 from rq.utils import now
 
 from common import keys
 from common.ids import RenewedGenerators
 from common.settings import Settings, load_settings
+from common.throttle import Throttle
 from manager.ingest import WorkerTools, lend
 
 BOOKKEEPING_EVERY_S = 1.0
@@ -38,27 +37,23 @@ class LeanWorker(SimpleWorker):
         super().__init__(queues, *args, **kwargs)
         settings = load_settings() if settings is None else settings
         self._ingest_tools = WorkerTools(settings, RenewedGenerators(self.connection))
-        self._last_beat = float("-inf")
-        self._last_suspension_check = float("-inf")
+        self._beats = Throttle(BOOKKEEPING_EVERY_S)
+        self._suspension_checks = Throttle(BOOKKEEPING_EVERY_S)
 
     def heartbeat(self, timeout=None, pipeline=None):
         """rq's heartbeat. A default renewal (no timeout) goes at most every BOOKKEEPING_EVERY_S;
         a task's (its timeout + 60 s) never shortens the TTL below the default's, which would
         let the keys expire while the worker waits for its next task."""
-        if timeout is None:
-            if time.monotonic() - self._last_beat < BOOKKEEPING_EVERY_S:
-                return
-            self._last_beat = time.monotonic()
-        else:
+        if timeout is None and not self._beats.due():
+            return
+        if timeout is not None:
             timeout = max(timeout, self.worker_ttl + 60)
         super().heartbeat(timeout, pipeline)
 
     def check_for_suspension(self, burst):
         """rq's check for `rq suspend`, at most every BOOKKEEPING_EVERY_S."""
-        if time.monotonic() - self._last_suspension_check < BOOKKEEPING_EVERY_S:
-            return
-        self._last_suspension_check = time.monotonic()
-        super().check_for_suspension(burst)
+        if self._suspension_checks.due():
+            super().check_for_suspension(burst)
 
     def set_state(self, state, pipeline=None):
         """rq's set_state, skipped when the state has not changed."""
