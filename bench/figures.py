@@ -8,19 +8,19 @@ import sys
 import threading
 import time
 
+from jobjournal.common import keys
+from jobjournal.common.jobspec import encode, make_jobspec
+from jobjournal.lister import query as q
+from jobjournal.lister.naive import build_naive
+from jobjournal.lister.view import delete_generation
+from jobjournal.lister.worker import ListerWorker
+from jobjournal.manager import client
+from jobjournal.manager.ingest import accept_jobs
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FinishedJobRegistry
 
 from bench.system import System, wait_until
-from common import keys
-from common.jobspec import encode, make_jobspec
-from lister import query as q
-from lister.naive import build_naive
-from lister.view import delete_generation
-from lister.worker import ListerWorker
-from manager import client
-from manager.ingest import accept_jobs
 
 USERS = list(range(2000, 2010))
 REQUEST = 1000
@@ -154,7 +154,7 @@ def event_to_view(system: System, rate: int = 1000, seconds: float = 5.0) -> dic
 
 
 def _watch_view(system: System, samples: list[float], stop: threading.Event) -> None:
-    from common.connection import connect
+    from jobjournal.common.connection import connect
 
     redis = connect(system.settings)
     generation = int(redis.get(keys.view_current()))
@@ -194,7 +194,7 @@ def rq_noop_rate(system: System, count: int = 2000, workers: int = 3) -> float:
 
 def _in_threads(count: int, call, system: System, threads: int = 8) -> float:
     """Run `call(client)` `count` times from `threads` threads (a client each); calls per second."""
-    from common.connection import connect
+    from jobjournal.common.connection import connect
 
     def run(n):
         own = connect(system.settings)

@@ -11,9 +11,10 @@ import platform
 import time
 from pathlib import Path
 
+from jobjournal.common import keys
+
 from bench import figures as f
 from bench.system import System
-from common import keys
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 FIRST_CHECKPOINT = 10_000

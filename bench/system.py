@@ -11,11 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import journal as jr
-from common import keys
-from common.connection import connect
-from common.redis_server import EmbeddedRedis
-from common.settings import Settings
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.common.connection import connect
+from jobjournal.common.redis_server import EmbeddedRedis
+from jobjournal.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = {"JOBJOURNAL_NODES": "1000", "JOBJOURNAL_CORES_PER_NODE": "64"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from common import keys
+from jobjournal.common import keys
 
 MAXLEN = 10000
 log = logging.getLogger("jobjournal")

@@ -10,8 +10,7 @@ import math
 from typing import Any
 
 import msgspec
-
-from common.errors import CorruptEntry
+from jobjournal.common.errors import CorruptEntry
 
 EVENTLOG_VERSION = 2
 """2: every entry has name, timestamp, context and data (jobspec on submit, R on alloc);

@@ -11,8 +11,8 @@ import re
 import threading
 import time
 
-from common.errors import InvalidJobId
-from common.throttle import Throttle
+from jobjournal.common.errors import InvalidJobId
+from jobjournal.common.throttle import Throttle
 
 EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 TS_BITS, GEN_BITS, SEQ_BITS = 40, 14, 10
@@ -50,7 +50,7 @@ class IdGenerator:
 
 def generator_from_redis(redis) -> IdGenerator:
     """An IdGenerator with a generator number no running generator is likely to share."""
-    from common import keys
+    from jobjournal.common import keys
 
     return IdGenerator(int(redis.incr(keys.id_generator())) % (MAX_GENERATOR + 1))
 

@@ -16,10 +16,9 @@ import uuid
 from collections.abc import Iterator
 
 import msgspec
-
-from common import events, keys, messages
-from common.errors import CorruptEntry, JobJournalError
-from common.packed import Pending, pack
+from jobjournal.common import events, keys, messages
+from jobjournal.common.errors import CorruptEntry, JobJournalError
+from jobjournal.common.packed import Pending, pack
 
 JOURNAL_VERSION = 2
 REPLY_VERSION = 2

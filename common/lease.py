@@ -14,7 +14,7 @@ import redis as redis_lib
 
 
 def _script(redis, name: str):
-    return redis.register_script(resources.files("common").joinpath("lua", f"{name}.lua").read_text())
+    return redis.register_script(resources.files("jobjournal.common").joinpath("lua", f"{name}.lua").read_text())
 
 
 class Lease:

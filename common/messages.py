@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.jobspec import Jobspec
 from msgspec import Meta
-
-from common.errors import CorruptEntry
-from common.jobspec import Jobspec
 
 
 class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=True):

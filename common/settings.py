@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+from jobjournal.common.errors import JobJournalError
 from msgspec import Meta
-
-from common.errors import JobJournalError
 
 ENV_PREFIX = "JOBJOURNAL_"
 

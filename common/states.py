@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from common import events as ev
+from jobjournal.common import events as ev
 
 
 class State(enum.IntFlag):

@@ -15,13 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import events as ev
-from common.connection import connect
-from common.ids import f58, parse_job_id
-from common.redis_server import EmbeddedRedis
-from common.settings import load_settings
-from common.states import result_of
-from manager import client
+from jobjournal.common import events as ev
+from jobjournal.common.connection import connect
+from jobjournal.common.ids import f58, parse_job_id
+from jobjournal.common.redis_server import EmbeddedRedis
+from jobjournal.common.settings import load_settings
+from jobjournal.common.states import result_of
+from jobjournal.manager import client
 
 ROOT = Path(__file__).resolve().parent.parent
 

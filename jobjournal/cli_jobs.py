@@ -6,12 +6,12 @@ import datetime
 
 import click
 
-from common import journal as jr
-from common.events import event_context, event_name
-from common.ids import f58
-from common.jobspec import make_jobspec
+from jobjournal.common import journal as jr
+from jobjournal.common.events import event_context, event_name
+from jobjournal.common.ids import f58
+from jobjournal.common.jobspec import make_jobspec
 from jobjournal.context import DURATION, JOB_ID, App, pass_app
-from manager import client
+from jobjournal.manager import client
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
@@ -141,7 +141,7 @@ def eventlog(app: App, job_id, follow, human) -> None:
 @pass_app
 def journal(app: App, tail) -> None:
     """Print the newest journal entries."""
-    from common import keys
+    from jobjournal.common import keys
 
     entries = app.redis.xrevrange(keys.journal(), count=tail)
     for entry_id, fields in reversed(entries):

@@ -11,11 +11,11 @@ import time
 
 import click
 
-from common.ids import f58
 from jobjournal import jobs_format
 from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
+from jobjournal.common.ids import f58
 from jobjournal.context import DURATION, JOB_ID, App, pass_app
-from lister import query as q
+from jobjournal.lister import query as q
 
 
 @click.command()
@@ -23,7 +23,7 @@ from lister import query as q
 @pass_app
 def lister(app: App, verbose) -> None:
     """Run a lister worker (several may run: one applies, the others stand by)."""
-    from lister.worker import ListerWorker
+    from jobjournal.lister.worker import ListerWorker
 
     _setup_logging(verbose)
     stop = _stop_on_signals()

@@ -6,8 +6,8 @@ import os
 
 import click
 
-from common.connection import redis_url
-from common.redis_server import EmbeddedRedis, bundled_binary
+from jobjournal.common.connection import redis_url
+from jobjournal.common.redis_server import EmbeddedRedis, bundled_binary
 from jobjournal.context import App, Group, pass_app
 
 

@@ -10,7 +10,7 @@ import time
 import click
 import msgspec
 
-from common import keys
+from jobjournal.common import keys
 from jobjournal.context import App, pass_app
 
 
@@ -23,7 +23,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def patient_redis(app: App, stop: threading.Event):
     """The Redis client for a long-running process: wait (and say so) until Redis answers."""
-    from common.errors import RedisUnavailable
+    from jobjournal.common.errors import RedisUnavailable
 
     while not stop.is_set():
         try:
@@ -49,7 +49,7 @@ def _stop_on_signals() -> threading.Event:
 @pass_app
 def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
     """Run the job manager (a second one waits as a standby and takes over)."""
-    from manager.manager import Manager
+    from jobjournal.manager.manager import Manager
 
     _setup_logging(verbose)
     overrides = {
@@ -78,7 +78,7 @@ def worker(app: App, queues, burst, verbose) -> None:
     import redis as redis_lib
     from rq import Queue
 
-    from manager.rq_worker import LeanWorker
+    from jobjournal.manager.rq_worker import LeanWorker
 
     _setup_logging(verbose)
     names = {"ingest": keys.INGEST_QUEUE, "exec": keys.EXEC_QUEUE}

@@ -6,10 +6,10 @@ import re
 
 import click
 
-from common.connection import connect
-from common.errors import JobJournalError
-from common.ids import parse_job_id
-from common.settings import Settings, load_settings
+from jobjournal.common.connection import connect
+from jobjournal.common.errors import JobJournalError
+from jobjournal.common.ids import parse_job_id
+from jobjournal.common.settings import Settings, load_settings
 
 
 class App:

@@ -7,7 +7,7 @@ import pwd
 import string
 import time
 
-from common.ids import f58
+from jobjournal.common.ids import f58
 
 FORMATS = {
     "default": "{id.f58:>14} {username:<8.8} {name:<10.10} {status_abbrev:>2} {ntasks:>6} {nnodes:>6} "

@@ -17,9 +17,9 @@ import operator
 import re
 from collections.abc import Callable
 
-from common.states import ACTIVE, PENDING, RUNNING, Result, State
-from lister.errors import QueryError
-from lister.model import JobView
+from jobjournal.common.states import ACTIVE, PENDING, RUNNING, Result, State
+from jobjournal.lister.errors import QueryError
+from jobjournal.lister.model import JobView
 
 MAX_DEPTH = 16
 MAX_NODES = 256

@@ -10,11 +10,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import msgspec
-
-from common import events as ev
-from common.jobspec import Jobspec
-from common.resources import R
-from common.states import ACTIVE, RUNNING, State, next_state, result_of
+from jobjournal.common import events as ev
+from jobjournal.common.jobspec import Jobspec
+from jobjournal.common.resources import R
+from jobjournal.common.states import ACTIVE, RUNNING, State, next_state, result_of
 
 VIEW_VERSION = 4
 """4: a users set lists whose sorted sets a generation has; 3: the job documents in one hash;

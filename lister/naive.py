@@ -7,11 +7,11 @@ the baseline the benchmark compares the full-journal rebuild with.
 
 from __future__ import annotations
 
-from common import events as ev
-from common import journal as jr
-from common import keys
-from lister.model import view_from_events
-from lister.view import BulkWriter
+from jobjournal.common import events as ev
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.lister.model import view_from_events
+from jobjournal.lister.view import BulkWriter
 
 CHUNK = 1000
 

@@ -11,14 +11,13 @@ import re
 import time
 
 import msgspec
-
-from common import keys
-from common.errors import NoSuchJob
-from common.states import PENDING, RUNNING, Result, State
-from lister.constraints import compile_constraint, parse_results, parse_states
-from lister.errors import QueryError, ViewNotReady
-from lister.model import ATTRIBUTES, JobView
-from lister.view import INDEXED_RESULTS
+from jobjournal.common import keys
+from jobjournal.common.errors import NoSuchJob
+from jobjournal.common.states import PENDING, RUNNING, Result, State
+from jobjournal.lister.constraints import compile_constraint, parse_results, parse_states
+from jobjournal.lister.errors import QueryError, ViewNotReady
+from jobjournal.lister.model import ATTRIBUTES, JobView
+from jobjournal.lister.view import INDEXED_RESULTS
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_WORK = 200_000

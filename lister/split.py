@@ -28,20 +28,19 @@ import time
 import traceback
 
 import msgspec
-
-from common import journal as jr
-from common import keys
-from common.connection import connect, redis_url
-from common.deadletters import set_aside
-from common.packed import Pending, pack
-from common.settings import Settings
-from lister.errors import SharedRebuildFailed
-from lister.model import view_from_events
-from lister.view import BulkWriter
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.common.connection import connect, redis_url
+from jobjournal.common.deadletters import set_aside
+from jobjournal.common.packed import Pending, pack
+from jobjournal.common.settings import Settings
+from jobjournal.lister.errors import SharedRebuildFailed
+from jobjournal.lister.model import view_from_events
+from jobjournal.lister.view import BulkWriter
 
 log = logging.getLogger("jobjournal.lister")
 
-HELPER_COMMAND = [sys.executable, "-m", "lister.split"]
+HELPER_COMMAND = [sys.executable, "-m", "jobjournal.lister.split"]
 STALL_S = 15.0
 """A reply that sends nothing for this long stalled (its manager failed over): give up."""
 

@@ -12,11 +12,10 @@ from collections import defaultdict
 from importlib import resources
 
 import redis as redis_lib
-
-from common import keys
-from common.packed import Pending, pack, run_script
-from lister.errors import LeaseLost, StaleView
-from lister.model import VIEW_VERSION, JobView, member
+from jobjournal.common import keys
+from jobjournal.common.packed import Pending, pack, run_script
+from jobjournal.lister.errors import LeaseLost, StaleView
+from jobjournal.lister.model import VIEW_VERSION, JobView, member
 
 LISTS = ("pending", "running", "inactive")
 INDEXED_RESULTS = frozenset({"FAILED", "CANCELED", "TIMEOUT"})
@@ -202,7 +201,7 @@ class BulkWriter:
 
 
 def load_script(redis):
-    source = resources.files("lister").joinpath("lua", "apply_batch.lua").read_text()
+    source = resources.files("jobjournal.lister").joinpath("lua", "apply_batch.lua").read_text()
     return redis.register_script(source)
 
 

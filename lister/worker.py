@@ -13,17 +13,16 @@ import threading
 import time
 
 import msgspec
-
-from common import events as ev
-from common import journal as jr
-from common import keys
-from common.deadletters import set_aside
-from common.lease import Lease, run_while_holding
-from common.settings import Settings
-from lister import split
-from lister.errors import LeaseLost, SharedRebuildFailed, StaleView
-from lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R
-from lister.view import BulkWriter, Changes, delete_generation, load_script
+from jobjournal.common import events as ev
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.common.deadletters import set_aside
+from jobjournal.common.lease import Lease, run_while_holding
+from jobjournal.common.settings import Settings
+from jobjournal.lister import split
+from jobjournal.lister.errors import LeaseLost, SharedRebuildFailed, StaleView
+from jobjournal.lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R
+from jobjournal.lister.view import BulkWriter, Changes, delete_generation, load_script
 
 log = logging.getLogger("jobjournal.lister")
 

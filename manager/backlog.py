@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 
 import redis as redis_lib
-
-from common import keys
-from common.events import eventlog_attachments
-from common.journal import REPLY_TTL, REPLY_VERSION, forget_consumer, register_consumer
-from common.messages import JournalRequest
-from manager import reply as reply_format
-from manager.history import History, eventlog_part
+from jobjournal.common import keys
+from jobjournal.common.events import eventlog_attachments
+from jobjournal.common.journal import REPLY_TTL, REPLY_VERSION, forget_consumer, register_consumer
+from jobjournal.common.messages import JournalRequest
+from jobjournal.manager import reply as reply_format
+from jobjournal.manager.history import History, eventlog_part
 
 CHUNK_JOBS = 1000
 """Jobs whose eventlogs one chunk reads from Redis."""

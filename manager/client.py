@@ -7,10 +7,10 @@ import os
 import uuid
 from collections.abc import Iterator
 
-from common import events as ev
-from common import keys, messages
-from common.errors import InvalidJobspec, NoSuchJob, RequestFailed
-from common.jobspec import Jobspec, encode
+from jobjournal.common import events as ev
+from jobjournal.common import keys, messages, tasks
+from jobjournal.common.errors import InvalidJobspec, NoSuchJob, RequestFailed
+from jobjournal.common.jobspec import Jobspec, encode
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -26,7 +26,7 @@ def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: f
     # jobspecs, environments included) should not linger in rq's keys
     with redis.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
         task = queue.enqueue(
-            "manager.ingest.ingest",
+            tasks.INGEST,
             [encode(spec) for spec in jobspecs],
             userid,
             result_ttl=10,

@@ -1,6 +1,6 @@
 """Errors of the manager package."""
 
-from common.errors import JobJournalError
+from jobjournal.common.errors import JobJournalError
 
 
 class ManagerError(JobJournalError):

@@ -8,14 +8,13 @@ task vanished before starting, ends with an `exec` exception.
 
 from __future__ import annotations
 
+from jobjournal.common import events as ev
+from jobjournal.common import keys, messages, tasks
+from jobjournal.manager.jobs import Job
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RqJob
 from rq.job import JobStatus
-
-from common import events as ev
-from common import keys, messages
-from manager.jobs import Job
 
 CHECK_INTERVAL = 1.0
 KILL_KEY_TTL = 3600
@@ -66,7 +65,7 @@ class RqExec:
         spec = job.jobspec
         timeout = int(spec.duration) + 60 if spec.duration else -1
         self.queue.enqueue(
-            "manager.exec_task.run_job",
+            tasks.EXEC,
             job.id,
             list(spec.command),
             spec.cwd,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import signal
 
-from common import events as ev
-from manager.jobs import Job
+from jobjournal.common import events as ev
+from jobjournal.manager.jobs import Job
 
 SIGKILL_STATUS = signal.SIGKILL.value
 

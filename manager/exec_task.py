@@ -13,9 +13,8 @@ import signal
 import subprocess
 import time
 
+from jobjournal.common import keys, messages
 from rq import get_current_job
-
-from common import keys, messages
 
 POLL_SECONDS = 0.1
 HEARTBEAT_EVERY = 0.5

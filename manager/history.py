@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import msgspec
-
-from common.events import eventlog_attachments
-from manager.reply import job_element
+from jobjournal.common.events import eventlog_attachments
+from jobjournal.manager.reply import job_element
 
 ENTRY_OVERHEAD = 100
 """Bytes of Python objects around one sealed element (dict slot, bytes object)."""

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-
-from common import events as ev
-from common.jobspec import Jobspec
-from common.resources import R, decode_idset
-from common.states import State, next_state
+from jobjournal.common import events as ev
+from jobjournal.common.jobspec import Jobspec
+from jobjournal.common.resources import R, decode_idset
+from jobjournal.common.states import State, next_state
 
 _R_decoder = msgspec.json.Decoder(R)
 _jobspec_decoder = msgspec.json.Decoder(Jobspec)

@@ -4,7 +4,7 @@ say how far they have read in `keys.journal_consumers()`."""
 
 from __future__ import annotations
 
-from common import keys
+from jobjournal.common import keys
 
 
 def trim_floor(redis, now: float, consumer_ttl: float, keep_s: float) -> str:

@@ -12,18 +12,17 @@ import time
 from collections import OrderedDict
 
 import msgspec
-
-from common import events as ev
-from common.jobspec import redact
-from common.resources import make_R
-from common.settings import Settings
-from common.states import State, priority_for
-from manager.exec_rq import RqExec
-from manager.exec_sim import SimExec
-from manager.jobs import Job
-from manager.posting import EventPoster
-from manager.scheduler import PendingQueue, Pool
-from manager.timers import Timers
+from jobjournal.common import events as ev
+from jobjournal.common.jobspec import redact
+from jobjournal.common.resources import make_R
+from jobjournal.common.settings import Settings
+from jobjournal.common.states import State, priority_for
+from jobjournal.manager.exec_rq import RqExec
+from jobjournal.manager.exec_sim import SimExec
+from jobjournal.manager.jobs import Job
+from jobjournal.manager.posting import EventPoster
+from jobjournal.manager.scheduler import PendingQueue, Pool
+from jobjournal.manager.timers import Timers
 
 log = logging.getLogger("jobjournal.manager")
 SETTLE_ROUNDS = 20

@@ -12,21 +12,21 @@ import logging
 import threading
 import time
 
-from common import keys, messages
-from common.deadletters import set_aside
-from common.errors import CorruptEntry
-from common.lease import Lease, run_while_holding
-from common.settings import Settings
-from manager.backlog import Backlog, start_backlog
-from manager.errors import LeaseLost
-from manager.history import History
-from manager.jobs import restore_job
-from manager.journal_trim import trim_floor
-from manager.lifecycle import Lifecycle
-from manager.posting import EventPoster
-from manager.purge import purge_candidates, purge_jobs
-from manager.requests import RequestHandler
-from manager.scripts import Scripts
+from jobjournal.common import keys, messages
+from jobjournal.common.deadletters import set_aside
+from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.lease import Lease, run_while_holding
+from jobjournal.common.settings import Settings
+from jobjournal.manager.backlog import Backlog, start_backlog
+from jobjournal.manager.errors import LeaseLost
+from jobjournal.manager.history import History
+from jobjournal.manager.jobs import restore_job
+from jobjournal.manager.journal_trim import trim_floor
+from jobjournal.manager.lifecycle import Lifecycle
+from jobjournal.manager.posting import EventPoster
+from jobjournal.manager.purge import purge_candidates, purge_jobs
+from jobjournal.manager.requests import RequestHandler
+from jobjournal.manager.scripts import Scripts
 
 log = logging.getLogger("jobjournal.manager")
 

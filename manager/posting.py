@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import redis as redis_lib
-
-from common import events, keys
-from common.packed import run_script
-from manager.errors import LeaseLost
-from manager.history import History
-from manager.scripts import Scripts
+from jobjournal.common import events, keys
+from jobjournal.common.packed import run_script
+from jobjournal.manager.errors import LeaseLost
+from jobjournal.manager.history import History
+from jobjournal.manager.scripts import Scripts
 
 BATCH_EVENTS = 2000
 

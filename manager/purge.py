@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import redis as redis_lib
-
-from common import keys
-from manager.errors import LeaseLost
-from manager.scripts import Scripts
+from jobjournal.common import keys
+from jobjournal.manager.errors import LeaseLost
+from jobjournal.manager.scripts import Scripts
 
 CHUNK_JOBS = 500
 

@@ -18,10 +18,9 @@ replication stream.
 from __future__ import annotations
 
 import msgspec
-
-from common.journal import REPLY_SENTINEL_ID as SENTINEL_ID
-from common.journal import reply_entry_id
-from common.packed import run_script
+from jobjournal.common.journal import REPLY_SENTINEL_ID as SENTINEL_ID
+from jobjournal.common.journal import reply_entry_id
+from jobjournal.common.packed import run_script
 
 Fields = tuple
 """An entry's fields: (name, value, name, value, ...)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from common import events as ev
-from common import keys, messages
-from common.messages import Reply
-from common.states import PENDING, State
-from manager.jobs import Job
-from manager.purge import purge_candidates
+from jobjournal.common import events as ev
+from jobjournal.common import keys, messages
+from jobjournal.common.messages import Reply
+from jobjournal.common.states import PENDING, State
+from jobjournal.manager.jobs import Job
+from jobjournal.manager.purge import purge_candidates
 
 ADMIN_USERID = 0
 

@@ -10,6 +10,7 @@ submission. This worker:
 - checks for `rq suspend` at most once a second (a suspension takes effect up to 1 s later);
 - writes its state only when it changes;
 - lets the task's final write carry the task's last heartbeat;
+- runs tasks an older jobjournal enqueued (common/tasks.py: PREVIOUS) under today's paths;
 - lends ingest tasks its settings and an id generator that takes a new number from Redis once
   a second, rather than once per task.
 rq's registries, executions and results are untouched, so `rq info` and dashboards see it as
@@ -18,14 +19,13 @@ any other worker.
 
 from __future__ import annotations
 
+from jobjournal.common import keys, tasks
+from jobjournal.common.ids import RenewedGenerators
+from jobjournal.common.settings import Settings, load_settings
+from jobjournal.common.throttle import Throttle
+from jobjournal.manager.ingest import WorkerTools, lend
 from rq import SimpleWorker
 from rq.utils import now
-
-from common import keys
-from common.ids import RenewedGenerators
-from common.settings import Settings, load_settings
-from common.throttle import Throttle
-from manager.ingest import WorkerTools, lend
 
 BOOKKEEPING_EVERY_S = 1.0
 """The most often the worker renews its keys' TTLs and checks for suspension."""
@@ -66,6 +66,7 @@ class LeanWorker(SimpleWorker):
         job.ended_at = job.last_heartbeat = now()
 
     def perform_job(self, job, queue, execution):
+        job.func_name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued
         if job.origin != keys.INGEST_QUEUE:
             return super().perform_job(job, queue, execution)
         with lend(self._ingest_tools):

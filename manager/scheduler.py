@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 
-from common.jobspec import Jobspec
+from jobjournal.common.jobspec import Jobspec
 
 
 class Pool:

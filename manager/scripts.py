@@ -6,7 +6,7 @@ from importlib import resources
 
 
 def _source(name: str) -> str:
-    return resources.files("manager").joinpath("lua", f"{name}.lua").read_text()
+    return resources.files("jobjournal.manager").joinpath("lua", f"{name}.lua").read_text()
 
 
 class Scripts:

@@ -13,11 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from common.connection import connect
-from common.errors import RedisUnavailable
-from common.redis_server import EmbeddedRedis
-from common.settings import Settings
+from jobjournal.common.connection import connect
+from jobjournal.common.errors import RedisUnavailable
+from jobjournal.common.redis_server import EmbeddedRedis
+from jobjournal.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +85,7 @@ def _threaded(settings, make):
 @pytest.fixture
 def start_manager(redis, settings):
     """Start a Manager in a thread: start_manager(**setting overrides) -> Manager (leading)."""
-    from manager.manager import Manager
+    from jobjournal.manager.manager import Manager
 
     with _threaded(settings, Manager) as start:
 
@@ -102,7 +101,7 @@ def start_manager(redis, settings):
 @pytest.fixture
 def start_lister(redis, settings):
     """Start a ListerWorker in a thread: start_lister(wait=True) -> worker (applying live if wait)."""
-    from lister.worker import ListerWorker
+    from jobjournal.lister.worker import ListerWorker
 
     with _threaded(settings, ListerWorker) as start:
 

@@ -5,28 +5,34 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from common import events as ev
-from common import journal as jr
-from common import keys
-from common.jobspec import encode, make_jobspec
-from manager.ingest import accept_jobs
+from jobjournal.common import events as ev
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.common.jobspec import encode, make_jobspec
+from jobjournal.manager.ingest import accept_jobs
 
 
 def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Poll until condition() is truthy; return its value or fail the test."""
+    """Poll until condition() is truthy; return its value or fail the test. A condition that
+    raises (an eventlog not written yet, a key not there yet) counts as "not yet"; its last error
+    is named if the deadline passes."""
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except Exception as err:  # noqa: BLE001 - "not yet"; reported at the deadline
+            value, last_error = None, err
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            reason = f" (last error: {last_error!r})" if last_error is not None else ""
+            pytest.fail(f"timed out after {timeout}s waiting for {what}{reason}")
         time.sleep(interval)
 
 
 def is_inactive(redis, job_id: int) -> bool:
-    from common import keys
+    from jobjournal.common import keys
 
     return redis.zscore(keys.inactive_jobs(), job_id) is not None
 
@@ -93,15 +99,15 @@ def wait_caught_up(redis, timeout: float = 10.0) -> None:
 
 def current_view(redis) -> dict:
     """The current generation's content (generation-free names), for comparisons."""
-    from lister.naive import dump_view
+    from jobjournal.lister.naive import dump_view
 
     return dump_view(redis, int(redis.get(keys.view_current())))
 
 
 def naive_view(redis) -> dict:
     """The oracle: a view built from scratch by walking every job's eventlog."""
-    from lister.naive import build_naive, dump_view
-    from lister.view import delete_generation
+    from jobjournal.lister.naive import build_naive, dump_view
+    from jobjournal.lister.view import delete_generation
 
     generation = 10**9
     build_naive(redis, generation)

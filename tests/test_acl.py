@@ -6,10 +6,10 @@ import tempfile
 
 import pytest
 import redis as redis_lib
+from jobjournal.common import keys, tasks
+from jobjournal.common.redis_server import EmbeddedRedis
 from rq import Queue
 
-from common import keys
-from common.redis_server import EmbeddedRedis
 from tests.conftest import ROOT
 
 USERS = ROOT / "deploy" / "users.acl"
@@ -73,15 +73,15 @@ def test_a_reader_can_only_read_the_view(login):
 
 def test_a_submitter_can_only_enqueue(login):
     submitter = login("submitter")
-    Queue(keys.INGEST_QUEUE, connection=submitter).enqueue("manager.ingest.ingest", [b"{}"], 1000)
+    Queue(keys.INGEST_QUEUE, connection=submitter).enqueue(tasks.INGEST, [b"{}"], 1000)
     _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))
     _refused(lambda: submitter.get(keys.view_current()))
     _refused(lambda: submitter.xrange(keys.journal()))
 
 
 def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_server, spawn):
-    from common.jobspec import make_jobspec
-    from manager import client
+    from jobjournal.common.jobspec import make_jobspec
+    from jobjournal.manager import client
 
     url = f"unix://worker:{_password('worker')}@{acl_server.socket}"
     spawn("worker", "--queue", "ingest", env={"JOBJOURNAL_REDIS_URL": url})

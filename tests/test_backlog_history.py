@@ -1,12 +1,12 @@
 """The manager serves full journals from its memory of finished jobs: the same bytes as its eventlogs."""
 
 import msgspec
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.manager import client
+from jobjournal.manager.history import History
+from jobjournal.manager.reply import job_element
 
-from common import journal as jr
-from common import keys
-from manager import client
-from manager.history import History
-from manager.reply import job_element
 from tests.helpers import submit, wait_for, wait_inactive
 
 

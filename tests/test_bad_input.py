@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
+from jobjournal.common import keys
 
-from common import keys
 from tests.conftest import ROOT
 from tests.helpers import submit, wait_for, wait_inactive
 
@@ -73,7 +73,7 @@ def test_a_bad_setting_is_named_in_a_one_line_error(tmp_path):
 def test_the_manager_waits_out_a_redis_outage_and_carries_on(redis, start_manager, redis_url):
     if not redis_url.startswith("unix://"):
         pytest.skip("needs the embedded server, which this test restarts")
-    from common.redis_server import EmbeddedRedis
+    from jobjournal.common.redis_server import EmbeddedRedis
 
     manager = start_manager()
     server = EmbeddedRedis(redis_url.removeprefix("unix://").rsplit("/", 1)[0])

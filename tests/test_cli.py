@@ -2,8 +2,9 @@
 
 import threading
 
-from common.ids import f58
-from manager import client
+from jobjournal.common.ids import f58
+from jobjournal.manager import client
+
 from tests.helpers import names, submit, wait_for, wait_inactive
 
 

@@ -4,9 +4,9 @@ import os
 import signal
 
 import pytest
+from jobjournal.common import events as ev
+from jobjournal.common import keys
 
-from common import events as ev
-from common import keys
 from tests.helpers import eventlog, names, submit, wait_for, wait_inactive
 
 pytestmark = pytest.mark.timeout(90)
@@ -50,7 +50,7 @@ def test_a_command_past_its_time_limit_is_killed_with_a_timeout_exception(redis,
 def test_canceling_a_running_command_kills_it(redis, rq_system):
     [job_id] = submit(redis, command=["sleep", "30"])
     wait_for(lambda: "start" in names(redis, job_id), timeout=20)
-    from manager import client
+    from jobjournal.manager import client
 
     assert client.cancel(redis, [job_id], userid=1000) == {}
     wait_inactive(redis, [job_id], timeout=20)

@@ -4,9 +4,10 @@ import random
 import threading
 import time
 
-from common import events as ev
-from common import journal as jr
-from common.jobspec import make_jobspec
+from jobjournal.common import events as ev
+from jobjournal.common import journal as jr
+from jobjournal.common.jobspec import make_jobspec
+
 from tests.helpers import eventlog, submit, wait_inactive
 
 
@@ -120,7 +121,7 @@ def test_a_non_full_consumer_follows_the_journal_from_now(redis, start_manager):
 
 
 def test_the_redacted_jobspec_travels_with_submit_and_r_with_alloc(redis, start_manager):
-    from manager.ingest import accept_jobs
+    from jobjournal.manager.ingest import accept_jobs
 
     start_manager()
     spec = make_jobspec(command=["env"], environment={"SECRET": "hunter2"})

@@ -1,7 +1,8 @@
 """A job's whole life through the manager, on a real Redis (sim backend)."""
 
-from common import events as ev
-from common.states import State
+from jobjournal.common import events as ev
+from jobjournal.common.states import State
+
 from tests.helpers import eventlog, names, submit, wait_inactive
 
 FULL_LIFE = ["submit", "validate", "depend", "priority", "alloc", "start", "finish", "release", "free", "clean"]

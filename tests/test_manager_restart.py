@@ -4,8 +4,9 @@ import os
 import signal
 import time
 
-from common import events as ev
-from common import keys
+from jobjournal.common import events as ev
+from jobjournal.common import keys
+
 from tests.helpers import (
     assert_journal_matches_eventlogs,
     eventlog,

@@ -2,8 +2,7 @@
 
 import pytest
 import redis as redis_lib
-
-from common.packed import Pending, execute_packed, pack
+from jobjournal.common.packed import Pending, execute_packed, pack
 
 
 def test_packed_commands_run_in_order_and_return_their_replies(redis):
@@ -37,7 +36,7 @@ def test_closing_with_a_blocked_read_due_does_not_wait_for_it(redis):
 
 
 def test_a_script_run_packed_is_loaded_when_redis_lacks_it(redis):
-    from common.packed import run_script
+    from jobjournal.common.packed import run_script
 
     script = redis.register_script("return {KEYS[1], ARGV[1], #ARGV}")
     redis.script_flush()

@@ -2,13 +2,13 @@
 
 import pytest
 import redis as redis_lib
+from jobjournal.common import events as ev
+from jobjournal.common import keys
+from jobjournal.common.lease import Lease
+from jobjournal.manager.errors import LeaseLost
+from jobjournal.manager.posting import BATCH_EVENTS, EventPoster
+from jobjournal.manager.scripts import Scripts
 
-from common import events as ev
-from common import keys
-from common.lease import Lease
-from manager.errors import LeaseLost
-from manager.posting import BATCH_EVENTS, EventPoster
-from manager.scripts import Scripts
 from tests.helpers import assert_journal_matches_eventlogs, journal_entries
 
 

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from jobjournal.common import journal as jr
+from jobjournal.common import keys, messages
+from jobjournal.common.errors import CorruptEntry
+from jobjournal.lister import query as q
+from jobjournal.manager import reply
+from jobjournal.manager.scripts import Scripts
 
-from common import journal as jr
-from common import keys, messages
-from common.errors import CorruptEntry
-from lister import query as q
-from manager import reply
-from manager.scripts import Scripts
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 
 EVENTLOG = b'[{"name":"submit","timestamp":1.5,"userid":1000,"urgency":16},{"name":"validate","timestamp":1.6}]'

@@ -3,13 +3,13 @@
 import time
 
 import pytest
+from jobjournal.common import events as ev
+from jobjournal.common import journal as jr
+from jobjournal.common import keys
+from jobjournal.common.errors import RequestFailed
+from jobjournal.common.states import PRIORITY_MAX
+from jobjournal.manager import client
 
-from common import events as ev
-from common import journal as jr
-from common import keys
-from common.errors import RequestFailed
-from common.states import PRIORITY_MAX
-from manager import client
 from tests.helpers import eventlog, journal_entries, names, submit, wait_for, wait_inactive
 
 OWNER = 1000

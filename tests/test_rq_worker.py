@@ -7,15 +7,15 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from jobjournal.common import keys, tasks
+from jobjournal.common.ids import GEN_BITS, SEQ_BITS
+from jobjournal.common.jobspec import encode, make_jobspec
+from jobjournal.manager import client
+from jobjournal.manager.rq_worker import LeanWorker
 from rq import Queue, Retry, Worker
 from rq.registry import FailedJobRegistry
 from rq.suspension import resume, suspend
 
-from common import keys
-from common.ids import GEN_BITS, SEQ_BITS
-from common.jobspec import encode, make_jobspec
-from manager import client
-from manager.rq_worker import LeanWorker
 from tests.conftest import ROOT
 from tests.helpers import wait_for
 
@@ -118,10 +118,10 @@ def test_the_worker_takes_a_new_generator_number_after_a_second(redis, ingest_wo
     assert _generator(after) == _counter(redis) % (1 << GEN_BITS) != _generator(before)
 
 
-@pytest.mark.parametrize("worker_class", ["rq.Worker", "manager.rq_worker.LeanWorker"])
+@pytest.mark.parametrize("worker_class", ["rq.Worker", tasks.WORKER_CLASS])
 def test_ingest_also_runs_on_rqs_own_worker_command(redis, redis_url, worker_class):
     task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(
-        "manager.ingest.ingest", [encode(SPEC)] * 2, 1000, result_ttl=10
+        tasks.INGEST, [encode(SPEC)] * 2, 1000, result_ttl=10
     )
     command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", worker_class, "-u", redis_url]
     subprocess.run([*command, keys.INGEST_QUEUE], cwd=ROOT, check=True, timeout=60, capture_output=True)
@@ -134,9 +134,9 @@ def test_a_suspended_worker_takes_no_task_until_resumed(redis, ingest_worker):
     suspend(redis)
     time.sleep(1.2)  # past the worker's next suspension check
     # a worker already waiting for a task takes the next one (as rq's does), then stops taking
-    first = queue.enqueue("manager.ingest.ingest", [encode(SPEC)], 1000, result_ttl=10)
+    first = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
     assert first.latest_result(timeout=10).return_value["ids"]
-    held = queue.enqueue("manager.ingest.ingest", [encode(SPEC)], 1000, result_ttl=10)
+    held = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
     time.sleep(1.5)
     assert held.get_status() == "queued"
     resume(redis)
@@ -157,7 +157,7 @@ def test_a_failing_task_fails_as_on_rq_and_the_worker_goes_on(redis, ingest_work
 
 def test_a_burst_worker_runs_what_is_queued_and_exits(redis, spawn):
     task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(
-        "manager.ingest.ingest", [encode(SPEC)], 1000, result_ttl=10
+        tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10
     )
     proc = spawn("worker", "--queue", "ingest", "--burst")
     assert proc.wait(30) == 0

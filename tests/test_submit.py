@@ -4,14 +4,14 @@ import re
 
 import msgspec
 import pytest
+from jobjournal.common import keys, tasks
+from jobjournal.common.errors import InvalidJobspec, RequestFailed
+from jobjournal.common.ids import f58, parse_job_id
+from jobjournal.common.jobspec import make_jobspec
+from jobjournal.manager import client
+from jobjournal.manager.ingest import accept_jobs
 from rq import Queue
 
-from common import keys
-from common.errors import InvalidJobspec, RequestFailed
-from common.ids import f58, parse_job_id
-from common.jobspec import make_jobspec
-from manager import client
-from manager.ingest import accept_jobs
 from tests.helpers import eventlog, wait_inactive
 
 
@@ -32,7 +32,7 @@ def test_submitted_jobs_get_ids_and_run(redis, start_manager, ingest_worker):
 def test_an_invalid_jobspec_is_refused_by_the_worker_and_nothing_is_written(redis, ingest_worker):
     queue = Queue(keys.INGEST_QUEUE, connection=redis)
     good = msgspec.json.encode(make_jobspec(command=["true"]))
-    task = queue.enqueue("manager.ingest.ingest", [good, b'{"command":["x"],"ntasks":-2}'], 1000)
+    task = queue.enqueue(tasks.INGEST, [good, b'{"command":["x"],"ntasks":-2}'], 1000)
     result = task.latest_result(timeout=20)
     assert result.return_value == {"error": "jobspec 2 of 2: invalid jobspec: Expected `int` >= 1 - at `$.ntasks`"}
     assert redis.xlen(keys.manager_inbox()) == 0
@@ -93,8 +93,8 @@ def test_the_cli_refuses_bad_submissions_before_sending_anything(redis, cli, arg
 
 
 def test_a_submitter_past_the_rate_limit_is_refused_and_nothing_is_written(redis, monkeypatch):
-    from manager import ingest
-    from manager.ingest import RateLimited
+    from jobjournal.manager import ingest
+    from jobjournal.manager.ingest import RateLimited
 
     monkeypatch.setattr(ingest.time, "time", lambda: 1_800_000_000.5)  # all in one second
 

@@ -3,8 +3,9 @@ record of it agrees (eventlog, journal, lister view)."""
 
 from __future__ import annotations
 
-from common import events as ev
-from common.states import State, next_state
+from jobjournal.common import events as ev
+from jobjournal.common.states import State, next_state
+
 from tests.helpers import assert_journal_matches_eventlogs, current_view, eventlog, naive_view
 
 

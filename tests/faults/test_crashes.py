@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+from jobjournal.common import keys
+from jobjournal.lister.view import delete_generation
 
-from common import keys
-from lister.view import delete_generation
 from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 import redis as redis_lib
+from jobjournal.common.connection import connect
+from jobjournal.common.redis_server import EmbeddedRedis
+from jobjournal.common.settings import Settings
 
-from common.connection import connect
-from common.redis_server import EmbeddedRedis
-from common.settings import Settings
 from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 
@@ -79,9 +79,9 @@ def _restart_under_load(own_redis, spawn, stop_server) -> None:
 
 
 def _submit_through_rq(client) -> list[int]:
-    from common.errors import RequestFailed
-    from common.jobspec import make_jobspec
-    from manager import client as api
+    from jobjournal.common.errors import RequestFailed
+    from jobjournal.common.jobspec import make_jobspec
+    from jobjournal.manager import client as api
 
     for _ in range(20):
         try:

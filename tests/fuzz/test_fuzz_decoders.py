@@ -6,16 +6,15 @@ import contextlib
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from common import journal as jr
-from common import messages
-from common.errors import CorruptEntry, InvalidJobId, InvalidJobspec
-from common.events import decode_event
-from common.ids import parse_job_id
-from common.jobspec import parse_jobspec
-from lister.constraints import compile_constraint
-from lister.errors import QueryError
-from lister.model import JobView
+from jobjournal.common import journal as jr
+from jobjournal.common import messages
+from jobjournal.common.errors import CorruptEntry, InvalidJobId, InvalidJobspec
+from jobjournal.common.events import decode_event
+from jobjournal.common.ids import parse_job_id
+from jobjournal.common.jobspec import parse_jobspec
+from jobjournal.lister.constraints import compile_constraint
+from jobjournal.lister.errors import QueryError
+from jobjournal.lister.model import JobView
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

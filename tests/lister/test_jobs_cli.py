@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+from jobjournal.common.ids import f58
+from jobjournal.manager import client
 
-from common.ids import f58
-from manager import client
 from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
 
 ME = os.getuid()

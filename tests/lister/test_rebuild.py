@@ -6,13 +6,13 @@ import threading
 import time
 
 import pytest
+from jobjournal.common import keys
+from jobjournal.lister import query as q
+from jobjournal.lister.errors import LeaseLost
+from jobjournal.lister.model import JobView
+from jobjournal.lister.view import BulkWriter, delete_generation
+from jobjournal.manager import client
 
-from common import keys
-from lister import query as q
-from lister.errors import LeaseLost
-from lister.model import JobView
-from lister.view import BulkWriter, delete_generation
-from manager import client
 from tests.helpers import current_view, naive_view, names, submit, wait_caught_up, wait_for, wait_inactive
 
 
@@ -211,7 +211,7 @@ def test_a_query_during_initialization_waits_and_then_sees_every_job(redis, star
 
 
 def test_a_query_that_waits_too_long_says_how_far_initialization_got(redis):
-    from lister.errors import ViewNotReady
+    from jobjournal.lister.errors import ViewNotReady
 
     with pytest.raises(ViewNotReady, match="is `jobjournal lister` running"):
         q.stats(redis, timeout=0.1)
@@ -237,8 +237,8 @@ def test_a_corrupt_journal_entry_is_set_aside_and_the_lister_goes_on(redis, star
 
 
 def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start_manager, start_lister, monkeypatch):
-    from common import journal as jr
-    from common import messages
+    from jobjournal.common import journal as jr
+    from jobjournal.common import messages
 
     start_manager()
     job_ids = submit(redis, 3)

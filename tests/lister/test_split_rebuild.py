@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from jobjournal.common import keys
+from jobjournal.lister import split
+from jobjournal.lister.model import JobView
+from jobjournal.lister.view import BulkWriter, delete_generation
+from jobjournal.manager import reply
 
-from common import keys
-from lister import split
-from lister.model import JobView
-from lister.view import BulkWriter, delete_generation
-from manager import reply
 from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
 
 
@@ -70,7 +70,7 @@ def test_late_writes_of_a_failed_attempts_helper_are_deleted_after_the_switch(
     # the attempt (and deleted its keys), then writes into it: a killed helper's last chunk
     late_writer = f"""
 import sys, time, redis
-from common import keys
+from jobjournal.common import keys
 generation, r = int(sys.argv[1]), redis.Redis.from_url({redis_url!r})
 deadline = time.monotonic() + 10
 while r.hget(keys.view_building(), "generation") == str(generation).encode() and time.monotonic() < deadline:
@@ -169,7 +169,7 @@ def _alive(pid: int) -> bool:
 def test_a_helper_whose_lister_is_killed_stops_and_the_next_lister_builds_the_view(
     redis, many_small_entries, spawn, start_lister, monkeypatch
 ):
-    from manager import backlog
+    from jobjournal.manager import backlog
 
     monkeypatch.setattr(backlog, "CHUNK_REMEMBERED", 10)
     write_chunk = backlog.Backlog.write_chunk

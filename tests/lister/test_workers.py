@@ -5,7 +5,8 @@ import os
 import signal
 import time
 
-from common import keys
+from jobjournal.common import keys
+
 from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
 
 

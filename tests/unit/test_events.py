@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from common import events as ev
-from common.errors import CorruptEntry
+from jobjournal.common import events as ev
+from jobjournal.common.errors import CorruptEntry
 
 T = 1_750_000_000.123456
 
@@ -249,7 +248,7 @@ def test_corrupt_entry_keeps_the_underlying_error_as_its_cause():
 
 
 def test_an_entry_carries_the_jobspec_on_submit_and_r_on_alloc_in_its_data_field():
-    from common.events import entry_attachments
+    from jobjournal.common.events import entry_attachments
 
     assert entry_attachments({b"name": b"submit", b"data": b"{}"}) == (b"{}", None)
     assert entry_attachments({b"name": b"alloc", b"data": b"[]"}) == (None, b"[]")

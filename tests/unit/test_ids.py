@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
-
-from common import keys
-from common.errors import InvalidJobId
-from common.ids import (
+from jobjournal.common import keys
+from jobjournal.common.errors import InvalidJobId
+from jobjournal.common.ids import (
     EPOCH_MS,
     MAX_GENERATOR,
     MAX_ID,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from common.errors import InvalidJobspec
-from common.jobspec import (
+from jobjournal.common.errors import InvalidJobspec
+from jobjournal.common.jobspec import (
     URGENCY_DEFAULT,
     Jobspec,
     encode,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from common.jobspec import make_jobspec
-from common.resources import decode_idset, encode_idset, make_R
-from manager.scheduler import PendingQueue, Pool
+from jobjournal.common.jobspec import make_jobspec
+from jobjournal.common.resources import decode_idset, encode_idset, make_R
+from jobjournal.manager.scheduler import PendingQueue, Pool
 
 
 def spec(**fields):

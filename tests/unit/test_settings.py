@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from common.errors import JobJournalError
-from common.settings import Settings, load_settings
+from jobjournal.common.errors import JobJournalError
+from jobjournal.common.settings import Settings, load_settings
 
 
 def test_an_empty_environment_gives_the_defaults():

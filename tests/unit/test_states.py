@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from common import events as ev
-from common.states import (
+from jobjournal.common import events as ev
+from jobjournal.common.states import (
     ACTIVE,
     PENDING,
     PRIORITY_MAX,

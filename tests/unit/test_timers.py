@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from manager.timers import Timers
+from jobjournal.manager.timers import Timers
 
 
 def fired(log: list, name: str):

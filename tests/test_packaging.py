@@ -1,0 +1,106 @@
+"""The installed package: one top-level name, and it works from any directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from jobjournal.common import keys, tasks
+from jobjournal.common.jobspec import encode, make_jobspec
+from rq import Queue
+
+from .conftest import ROOT
+
+DECOY = 'raise RuntimeError("the decoy {name} package was imported instead of jobjournal.{name}")\n'
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built from a copy of this checkout (setuptools builds in the source tree; no build
+    isolation: the test extras bring setuptools)."""
+    source, out = tmp_path_factory.mktemp("source") / "jobjournal", tmp_path_factory.mktemp("wheel")
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    [built] = out.glob("jobjournal-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """The wheel installed into a directory of its own (its dependencies come from this venv)."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )
+    return target
+
+
+@pytest.fixture
+def decoy_dir(tmp_path) -> Path:
+    """A working directory holding packages named common, manager and lister that must never load."""
+    for name in ("common", "manager", "lister"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(DECOY.format(name=name))
+    return tmp_path
+
+
+def test_the_wheel_holds_jobjournal_and_nothing_else_at_top_level(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        top = {name.split("/")[0] for name in archive.namelist()}
+        names = archive.namelist()
+    assert {name for name in top if not name.endswith(".dist-info")} == {"jobjournal"}
+    for package in ("common", "manager", "lister"):
+        assert any(name.startswith(f"jobjournal/{package}/lua/") and name.endswith(".lua") for name in names)
+
+
+def test_the_installed_package_runs_a_job_from_a_directory_holding_common_and_manager(
+    installed, decoy_dir, redis, redis_url, tmp_path_factory
+):
+    home = tmp_path_factory.mktemp("home")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(installed),
+        "JOBJOURNAL_REDIS_URL": redis_url,
+        "JOBJOURNAL_HOME": str(home),
+        "JOBJOURNAL_REBUILD_SPLIT_FROM": "0",  # the lister's rebuild starts a helper process too
+    }
+
+    def jobjournal(*args: str, **popen) -> subprocess.Popen:
+        command = [sys.executable, "-m", "jobjournal", *args]
+        return subprocess.Popen(command, cwd=decoy_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, **popen)
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import jobjournal.common.keys as k, jobjournal.lister.split as s; print(k.__file__)"],
+        cwd=decoy_dir, env=env, capture_output=True, text=True, check=True,
+    )
+    assert where.stdout.startswith(str(installed))
+    services = [jobjournal("manager"), jobjournal("worker"), jobjournal("lister")]
+    try:
+        submitted = jobjournal("submit", "--sim-runtime", "0", "--", "true").communicate(timeout=60)[0]
+        assert submitted.strip().startswith("f"), submitted
+        shown = jobjournal("job", "--wait-state", "inactive", submitted.strip()).communicate(timeout=60)[0]
+        assert "COMPLETED" in shown, shown
+    finally:
+        for proc in services:
+            proc.terminate()
+        logs = [proc.communicate(timeout=30)[0] for proc in services]
+    assert not any("decoy" in log for log in logs), logs
+
+
+def test_a_task_queued_by_the_previous_version_is_served_under_its_new_path(redis, spawn):
+    spec = encode(make_jobspec(command=["true"]))
+    old = next(path for path, new in tasks.PREVIOUS.items() if new == tasks.INGEST)
+    task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(old, [spec], 1000, result_ttl=10)
+    proc = spawn("worker", "--queue", "ingest", "--burst")
+    assert proc.wait(60) == 0
+    assert len(task.latest_result(timeout=5).return_value["ids"]) == 1
