@@ -27,3 +27,11 @@ class CorruptEntry(JobJournalError):
 
 class RequestFailed(JobJournalError):
     """The manager refused or could not answer a request."""
+
+
+class LeaseLost(JobJournalError):
+    """Another process holds the lease (the manager's or the lister's): this one must stop writing."""
+
+
+class StaleView(JobJournalError):
+    """The view moved on without us (another lister worker applied the batch)."""

@@ -11,10 +11,7 @@ from typing import Any
 
 import msgspec
 from jobjournal.common.errors import CorruptEntry
-
-EVENTLOG_VERSION = 2
-"""2: every entry has name, timestamp, context and data (jobspec on submit, R on alloc);
-1: jobspec and R were fields of their own."""
+from jobjournal.common.formats import EVENTLOG_VERSION
 
 
 class Event(msgspec.Struct, tag_field="name", kw_only=True, omit_defaults=True, gc=False):

@@ -70,6 +70,18 @@ class Jobspec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw
 
 
 _decoder = msgspec.json.Decoder(Jobspec)
+_environment_decoder = msgspec.json.Decoder(dict[str, str])
+
+
+def decode_environment(data: bytes) -> dict[str, str]:
+    """A job's environment from its environment key (JSON; written by the manager at submit)."""
+    return _environment_decoder.decode(data)
+
+
+def decode_jobspec(data: bytes) -> Jobspec:
+    """A jobspec from JSON jobjournal wrote itself (an eventlog's redacted jobspec): msgspec's
+    errors as they are. Bad input from users goes through parse_jobspec."""
+    return _decoder.decode(data)
 
 
 def parse_jobspec(data: bytes | str, max_bytes: int = 65536) -> Jobspec:

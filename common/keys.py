@@ -4,6 +4,10 @@ Per-job keys carry the job id as a hash tag (`{id}`) so that one job's keys shar
 Redis Cluster slot. Lua scripts receive every key through KEYS, built here.
 """
 
+import re
+
+from jobjournal.common.states import ACTIVE, PENDING, RUNNING, State
+
 PREFIX = "jj"
 
 # rq queue names (rq builds its own key names from these)
@@ -113,6 +117,39 @@ def exec_rq_job(job_id: int) -> str:
 
 # -- the lister's view. Every key of one generation shares the hash tag {g<gen>}, so one
 # atomic batch can touch any of them (on Redis Cluster, a generation lives on one shard).
+
+VIEW_LISTS = ("pending", "running", "inactive")
+"""The view's lists (view_list, view_user_list), in the order a query walks them."""
+LIST_STATES = {"pending": PENDING | State.NEW, "running": RUNNING, "inactive": State.INACTIVE}
+"""The states each list holds."""
+LIST_OF_STATE = {state.name: name for name, mask in LIST_STATES.items() for state in State if state & mask}
+"""State name -> the list a job in it is on."""
+STATE_GROUPS = {**LIST_STATES, "active": ACTIVE}
+"""The group names a query or constraint accepts for several states."""
+INDEXED_RESULTS = frozenset({"FAILED", "CANCELED", "TIMEOUT"})
+"""Results with a sorted set of their own (view_result_list); COMPLETED, most jobs, is found on
+the inactive list."""
+STAT_PURGED = "purged"
+"""The view_stats field counting purged jobs."""
+
+
+def stat_state(state: str, queue: str | None = None) -> str:
+    """The view_stats field counting jobs in `state` (of one queue, if given)."""
+    return f"state:{state}" if queue is None else f"queue:{queue}:state:{state}"
+
+
+def stat_result(result: str, queue: str | None = None) -> str:
+    """The view_stats field counting inactive jobs with `result` (of one queue, if given)."""
+    return f"result:{result}" if queue is None else f"queue:{queue}:result:{result}"
+
+
+def stat_queue(field: str) -> str | None:
+    """The queue a view_stats field counts for; None for a field over all queues."""
+    match = _QUEUE_FIELD.match(field)
+    return match.group(1) if match else None
+
+
+_QUEUE_FIELD = re.compile(r"^queue:(.*):(?:state|result):[A-Z]+$")
 
 
 def view_current() -> str:

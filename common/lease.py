@@ -8,43 +8,45 @@ import socket
 import threading
 import time
 import uuid
-from importlib import resources
 
 import redis as redis_lib
+from jobjournal.common.errors import LeaseLost, StaleView
+from jobjournal.common.scripts import Script, run_script
+from jobjournal.common.throttle import Throttle
 
-
-def _script(redis, name: str):
-    return redis.register_script(resources.files("jobjournal.common").joinpath("lua", f"{name}.lua").read_text())
+RENEW_LEASE = Script("jobjournal.common", "renew_lease")
+RELEASE_LEASE = Script("jobjournal.common", "release_lease")
 
 
 class Lease:
-    def __init__(self, redis, key: str, ttl: float):
+    def __init__(self, redis, key: str, ttl: float, clock=time.monotonic):
         self.redis = redis
         self.key = key
         self.ttl_ms = max(int(ttl * 1000), 100)
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         """Says who holds the lease: host, pid, and a random part."""
-        self._renew = _script(redis, "renew_lease")
-        self._release = _script(redis, "release_lease")
-        self._renewed_at = 0.0
+        self._renewal = Throttle(self.ttl_ms / 3000, clock)
+        """Renewed once a third of the TTL has passed."""
 
     def try_acquire(self) -> bool:
         if self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            self._renewed_at = time.monotonic()
+            self._renewal.mark()
             return True
         return False
 
     def renew_if_due(self) -> bool:
         """Renew when a third of the TTL has passed; False when the lease is lost."""
-        now = time.monotonic()
-        if now - self._renewed_at < self.ttl_ms / 3000:
+        if not self._renewal.due():
             return True
-        renewed = self._renew(keys=[self.key], args=[self.token, self.ttl_ms])
-        self._renewed_at = now
-        return bool(renewed)
+        return bool(run_script(self.redis, RENEW_LEASE, [self.key], [self.token, self.ttl_ms]))
+
+    def keep(self, what: str = "the lease") -> None:
+        """Renew if due; LeaseLost (naming `what`) when the lease is gone."""
+        if not self.renew_if_due():
+            raise LeaseLost(f"{what} expired before renewal")
 
     def release(self) -> None:
-        self._release(keys=[self.key], args=[self.token])
+        run_script(self.redis, RELEASE_LEASE, [self.key], [self.token])
 
     def release_quietly(self) -> None:
         """Give the lease up if we hold it; never raise (Redis may be the reason we stop)."""
@@ -56,12 +58,12 @@ class Lease:
         return value.decode() if value else None
 
 
-def run_while_holding(lease: Lease, stop: threading.Event, work, *, active: threading.Event, lost, log) -> None:
+def run_while_holding(lease: Lease, stop: threading.Event, work, *, active: threading.Event, log) -> None:
     """Call work(stop) whenever this process holds `lease`; stand by while another does.
 
-    `work` returns when `stop` is set, or raises one of `lost` when the lease is gone. Redis
-    trouble is waited out: a process under a lease never dies of it. `active` is cleared
-    whenever `work` is not running.
+    `work` returns when `stop` is set, or raises LeaseLost when the lease is gone (or StaleView
+    when another holder moved on). Redis trouble is waited out: a process under a lease never
+    dies of it. `active` is cleared whenever `work` is not running.
     """
     while not stop.is_set():
         try:
@@ -69,7 +71,7 @@ def run_while_holding(lease: Lease, stop: threading.Event, work, *, active: thre
                 stop.wait(lease.ttl_ms / 4000)
                 continue
             work(stop)
-        except lost as err:
+        except (LeaseLost, StaleView) as err:
             log.warning("standing by: %s", err)
             lease.release_quietly()
         except redis_lib.ConnectionError as err:

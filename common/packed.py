@@ -1,7 +1,7 @@
 """Commands packed by hand, in Redis' wire format, for bulk work.
 
 redis-py packs and tracks every command in Python. For bulk work (a rebuild's writes, a
-backlog's appends, a script with thousands of arguments) that costs more than Redis' own work,
+backlog's appends, a script with thousands of arguments: common/scripts.py) that costs more than Redis' own work,
 so here commands are packed with hiredis and sent in one write, and their replies are read
 at once (`execute_packed`) or later (`Pending`: Redis works while the caller goes on).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hiredis
 import redis
-from redis.exceptions import NoScriptError
 
 pack = hiredis.pack_command
 """One command in Redis' wire format, for `execute_packed`: pack(("XADD", key, "*", ...))."""
@@ -26,18 +25,6 @@ def execute_packed(client: redis.Redis, commands: list[bytes]) -> list:
     with Pending(client) as pending:
         pending.send(commands)
         return pending.replies()
-
-
-def run_script(client: redis.Redis, script, keys: list, args: list):
-    """Run a redis-py Script with its arguments packed by hand (as execute_packed does): for
-    scripts called with thousands of arguments. Loads the script first if Redis lacks it."""
-    command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
-    try:
-        [reply] = execute_packed(client, [command])
-    except NoScriptError:  # a new or flushed Redis
-        client.script_load(script.script)
-        [reply] = execute_packed(client, [command])
-    return reply
 
 
 class Pending:

@@ -52,6 +52,14 @@ class R(msgspec.Struct, kw_only=True, gc=False):
         return total
 
 
+_decoder = msgspec.json.Decoder(R)
+
+
+def decode_R(data: bytes) -> R:  # noqa: N802 - R is RFC 20's name
+    """R from its JSON form (msgspec's errors as they are)."""
+    return _decoder.decode(data)
+
+
 def encode_idset(ids) -> str:
     """Compress integers into RFC 22 form: '0-3,5,7-8'."""
     ordered = sorted(set(ids))

@@ -17,7 +17,8 @@ import operator
 import re
 from collections.abc import Callable
 
-from jobjournal.common.states import ACTIVE, PENDING, RUNNING, Result, State
+from jobjournal.common.keys import STATE_GROUPS
+from jobjournal.common.states import Result, State
 from jobjournal.lister.errors import QueryError
 from jobjournal.lister.model import JobView
 
@@ -26,12 +27,6 @@ MAX_NODES = 256
 TIME_ATTRS = ("t_submit", "t_depend", "t_run", "t_cleanup", "t_inactive")
 _OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "=": operator.eq}
 _COMPARISON = re.compile(r"^\s*(>=|<=|>|<|=)?\s*([-+]?[0-9.eE+-]+)\s*$")
-STATE_GROUPS = {
-    "pending": PENDING | State.NEW,
-    "running": RUNNING,
-    "active": ACTIVE,
-    "inactive": State.INACTIVE,
-}
 
 Predicate = Callable[[JobView], bool]
 

@@ -7,14 +7,6 @@ class ListerError(JobJournalError):
     """Root of the lister's errors."""
 
 
-class LeaseLost(ListerError):
-    """Another lister worker applies the journal now."""
-
-
-class StaleView(ListerError):
-    """The view moved on without us (another worker applied the batch)."""
-
-
 class SharedRebuildFailed(ListerError):
     """A rebuild shared with helper processes went wrong: build again alone."""
 

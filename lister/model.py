@@ -11,17 +11,13 @@ from functools import lru_cache
 
 import msgspec
 from jobjournal.common import events as ev
+from jobjournal.common import jobspec as js
 from jobjournal.common.jobspec import Jobspec
-from jobjournal.common.resources import R
-from jobjournal.common.states import ACTIVE, RUNNING, State, next_state, result_of
-
-VIEW_VERSION = 4
-"""4: a users set lists whose sorted sets a generation has; 3: the job documents in one hash;
-2: a JSON document per job (a key each); 1: a hash per job."""
+from jobjournal.common.keys import LIST_OF_STATE
+from jobjournal.common.resources import R, decode_R
+from jobjournal.common.states import State, next_state, result_of
 
 _encoder = msgspec.json.Encoder()
-_jobspec_decoder = msgspec.json.Decoder(Jobspec)
-_R_decoder = msgspec.json.Decoder(R)
 
 
 class JobView(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -166,9 +162,6 @@ TRANSITIONS = _transitions()
 _NOTED = frozenset({ev.Submit, ev.Priority, ev.Finish, ev.Urgency, ev.Exception_})
 """Events whose fields the view keeps."""
 _TIMESTAMP_OF = {"DEPEND": "t_depend", "RUN": "t_run", "CLEANUP": "t_cleanup", "INACTIVE": "t_inactive"}
-LIST_OF_STATE = {
-    state.name: "running" if state & RUNNING else "pending" if state & ACTIVE else "inactive" for state in State
-}
 ATTRIBUTES = tuple(JobView.__struct_fields__)
 _view_decoder = msgspec.json.Decoder(JobView)
 
@@ -189,16 +182,12 @@ def view_from_events(job_id: int, events, jobspec, r) -> JobView:
         apply(event)
         allocated = allocated or type(event) is ev.Alloc
     if allocated and r:
-        view.set_R(_R_decoder.decode(r))
+        view.set_R(decode_R(r))
     return view
 
 
 @lru_cache(maxsize=1024)
 def decode_jobspec(data: bytes) -> Jobspec:
     """A redacted jobspec (remembered: jobs of one array share theirs). Treat it as read-only."""
-    return _jobspec_decoder.decode(data)
-
-
-def decode_R(data: bytes) -> R:
-    return _R_decoder.decode(data)
+    return js.decode_jobspec(data)
 

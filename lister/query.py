@@ -7,26 +7,22 @@ reads, it starts over, so no answer mixes two generations. While no view is comp
 
 from __future__ import annotations
 
-import re
 import time
 
 import msgspec
 from jobjournal.common import keys
 from jobjournal.common.errors import NoSuchJob
-from jobjournal.common.states import PENDING, RUNNING, Result, State
+from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS
+from jobjournal.common.states import Result, State
 from jobjournal.lister.constraints import compile_constraint, parse_results, parse_states
 from jobjournal.lister.errors import QueryError, ViewNotReady
 from jobjournal.lister.model import ATTRIBUTES, JobView
-from jobjournal.lister.view import INDEXED_RESULTS
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_WORK = 200_000
 PAGE = 500
 POLL = 0.02
-LIST_STATES = {"pending": PENDING | State.NEW, "running": RUNNING, "inactive": State.INACTIVE}
-ORDER = ("pending", "running", "inactive")
 DEFAULT_ATTRS = ("id", "userid", "state", "result", "name", "t_submit")
-_QUEUE_COUNTER = re.compile(r"^queue:(.*):(?:state|result):[A-Z]+$")
 
 
 class ListQuery(msgspec.Struct, kw_only=True):
@@ -192,14 +188,14 @@ class _Plan:
 
     def _lists(self) -> list[str]:
         if self.states is None and self.results is None:
-            wanted = set(ORDER)
+            wanted = set(VIEW_LISTS)
         else:
-            wanted = {name for name in ORDER if self.states and self.states & LIST_STATES[name]}
+            wanted = {name for name in VIEW_LISTS if self.states and self.states & LIST_STATES[name]}
             if self.results:
                 wanted.add("inactive")
         if self.query.since:
             wanted &= {"inactive"}
-        return [name for name in ORDER if name in wanted]
+        return [name for name in VIEW_LISTS if name in wanted]
 
     def _source(self, generation: int, list_name: str) -> str:
         query = self.query
@@ -246,14 +242,13 @@ class _Plan:
 
 
 def _shape_stats(counts: dict[str, int]) -> dict:
-    def block(prefix: str) -> dict:
-        states = {state.name: counts.get(f"{prefix}state:{state.name}", 0) for state in State}
-        results = {result.name: counts.get(f"{prefix}result:{result.name}", 0) for result in Result}
+    def block(queue: str | None) -> dict:
+        states = {state.name: counts.get(keys.stat_state(state.name, queue), 0) for state in State}
+        results = {result.name: counts.get(keys.stat_result(result.name, queue), 0) for result in Result}
+        in_list = {name: sum(states[s.name] for s in State if s & mask) for name, mask in LIST_STATES.items()}
         return {
             "states": states,
-            "pending": sum(states[s.name] for s in State if s & (PENDING | State.NEW)),
-            "running": sum(states[s.name] for s in State if s & RUNNING),
-            "inactive": states["INACTIVE"],
+            **in_list,
             "total": sum(states.values()),
             "successful": results["COMPLETED"],
             "failed": results["FAILED"],
@@ -261,9 +256,9 @@ def _shape_stats(counts: dict[str, int]) -> dict:
             "timeout": results["TIMEOUT"],
         }
 
-    queues = sorted({match.group(1) for key in counts if (match := _QUEUE_COUNTER.match(key))})
+    queues = sorted({queue for field in counts if (queue := keys.stat_queue(field)) is not None})
     return {
-        **block(""),
-        "inactive_purged": counts.get("purged", 0),
-        "queues": {queue: block(f"queue:{queue}:") for queue in queues},
+        **block(None),
+        "inactive_purged": counts.get(keys.STAT_PURGED, 0),
+        "queues": {queue: block(queue) for queue in queues},
     }

@@ -9,17 +9,15 @@ apply_batch.lua) and bulk builds (`BulkWriter`, pipelined).
 from __future__ import annotations
 
 from collections import defaultdict
-from importlib import resources
 
-import redis as redis_lib
 from jobjournal.common import keys
-from jobjournal.common.packed import Pending, pack, run_script
-from jobjournal.lister.errors import LeaseLost, StaleView
-from jobjournal.lister.model import VIEW_VERSION, JobView, member
+from jobjournal.common.formats import VIEW_VERSION
+from jobjournal.common.keys import INDEXED_RESULTS, VIEW_LISTS
+from jobjournal.common.packed import Pending, pack
+from jobjournal.common.scripts import Script, run_script
+from jobjournal.lister.model import JobView, member
 
-LISTS = ("pending", "running", "inactive")
-INDEXED_RESULTS = frozenset({"FAILED", "CANCELED", "TIMEOUT"})
-"""Results with a sorted set of their own; COMPLETED, most jobs, is found on the inactive list."""
+APPLY_BATCH = Script("jobjournal.lister", "apply_batch")
 DELETE_PAGE = 1000
 USERS_SET_SINCE = 4
 """The view format that added a generation's users set."""
@@ -36,9 +34,9 @@ def memberships(generation: int, view: JobView) -> dict[str, float]:
 
 def counters(view: JobView) -> list[str]:
     """The stats counters a job adds one to."""
-    out = [f"state:{view.state}", f"queue:{view.queue}:state:{view.state}"]
+    out = [keys.stat_state(view.state), keys.stat_state(view.state, view.queue)]
     if view.result:
-        out += [f"result:{view.result}", f"queue:{view.queue}:result:{view.result}"]
+        out += [keys.stat_result(view.result), keys.stat_result(view.result, view.queue)]
     return out
 
 
@@ -78,22 +76,16 @@ class Changes:
         for counter in counters(new) if new else ():
             self._counts[counter] += 1
 
-    def apply(self, redis, script, lease_token: str, expected_seq: int, new_seq: int, cursor: str) -> None:
+    def apply(self, redis, lease_token: str, expected_seq: int, new_seq: int, cursor: str) -> None:
+        """Apply the batch with lua/apply_batch.lua; LeaseLost if another worker holds the lease,
+        StaleView if the view is not at `expected_seq`."""
         stats = keys.view_stats(self.generation)
         for counter, delta in self._counts.items():
             if delta:
                 self._op("HINCRBY", stats, counter, delta)
         fixed = [keys.view_meta(self.generation), keys.lister_lease()]
         args = [lease_token, expected_seq, new_seq, cursor, *self._ops]
-        try:
-            run_script(redis, script, fixed + list(self._keys), args)
-        except redis_lib.ResponseError as err:
-            text = str(err)
-            if text.startswith("NOTLEADER"):
-                raise LeaseLost(text) from err
-            if text.startswith("STALE"):
-                raise StaleView(text) from err
-            raise
+        run_script(redis, APPLY_BATCH, fixed + list(self._keys), args)
 
     def _op(self, command: str, key: str, *args) -> None:
         index = self._keys.setdefault(key, len(self._keys) + 3)
@@ -176,7 +168,7 @@ class BulkWriter:
     def finish(self, cursor: str, seq: int, purged: int = 0) -> None:
         """Write what is left, then the stats and the meta."""
         self.flush()
-        counts: dict[str, int] = defaultdict(int, purged=purged)
+        counts: dict[str, int] = defaultdict(int, {keys.STAT_PURGED: purged})
         for (state, queue, result), count in self._counts.items():
             for counter in counters(JobView(id=0, state=state, queue=queue, result=result)):
                 counts[counter] += count
@@ -200,18 +192,13 @@ class BulkWriter:
         self.close()
 
 
-def load_script(redis):
-    source = resources.files("jobjournal.lister").joinpath("lua", "apply_batch.lua").read_text()
-    return redis.register_script(source)
-
-
 def generation_keys(generation: int, userids) -> list[str]:
     """Every key a generation can have, given the users its users set names: each user's sets
     first, and last the fixed names with the users set itself (so a delete cut short can be
     finished: the set stays until everything it names is gone)."""
     g = generation
-    names = [keys.view_user_list(g, userid, name) for userid in userids for name in LISTS]
-    names += [keys.view_list(g, name) for name in LISTS]
+    names = [keys.view_user_list(g, userid, name) for userid in userids for name in VIEW_LISTS]
+    names += [keys.view_list(g, name) for name in VIEW_LISTS]
     names += [keys.view_result_list(g, result) for result in sorted(INDEXED_RESULTS)]
     return names + [keys.view_meta(g), keys.view_jobs(g), keys.view_stats(g), keys.view_users(g)]
 

@@ -14,15 +14,25 @@ import time
 
 import msgspec
 from jobjournal.common import events as ev
-from jobjournal.common import journal as jr
 from jobjournal.common import keys
+from jobjournal.common.consumers import forget_consumer, new_consumer_name, register_consumer
 from jobjournal.common.deadletters import set_aside
+from jobjournal.common.errors import LeaseLost
+from jobjournal.common.formats import VIEW_VERSION
+from jobjournal.common.full_journal import request_full_journal
+from jobjournal.common.journal import JournalEvent, JournalGap, read_journal
 from jobjournal.common.lease import Lease, run_while_holding
+from jobjournal.common.reply_format import Sentinel
+from jobjournal.common.reply_reader import ReplyReader
+from jobjournal.common.resources import decode_R
 from jobjournal.common.settings import Settings
-from jobjournal.lister import split
-from jobjournal.lister.errors import LeaseLost, SharedRebuildFailed, StaleView
-from jobjournal.lister.model import VIEW_VERSION, JobView, decode_jobspec, decode_R
-from jobjournal.lister.view import BulkWriter, Changes, delete_generation, load_script
+from jobjournal.common.throttle import Throttle
+from jobjournal.lister.claiming_reader import ClaimingReader
+from jobjournal.lister.derive import derive_all
+from jobjournal.lister.errors import SharedRebuildFailed
+from jobjournal.lister.helper_processes import Helpers
+from jobjournal.lister.model import JobView, decode_jobspec
+from jobjournal.lister.view import BulkWriter, Changes, delete_generation
 
 log = logging.getLogger("jobjournal.lister")
 
@@ -38,14 +48,13 @@ class ListerWorker:
         self.redis = redis
         self.settings = settings
         self.lease = Lease(redis, keys.lister_lease(), settings.lease_ttl)
-        self.script = load_script(redis)
         self.applying = threading.Event()
         """Set while this worker holds the lease and follows the journal live."""
         self.generation: int | None = None
         self.cursor = "0-0"
         self.seq = 0
         self.cache: dict[int, JobView] = {}
-        self._registered_at = 0.0
+        self._registrations = Throttle(REGISTER_EVERY)
         self._helpers_work = True
         """False once a rebuild helper failed: later rebuilds go without."""
 
@@ -53,12 +62,12 @@ class ListerWorker:
     def run(self, stop: threading.Event | None = None) -> None:
         """Apply the journal while holding the lister lease; stand by otherwise."""
         stop = stop or threading.Event()
-        run_while_holding(self.lease, stop, self._work, active=self.applying, lost=(LeaseLost, StaleView), log=log)
+        run_while_holding(self.lease, stop, self._work, active=self.applying, log=log)
 
     def _work(self, stop: threading.Event) -> None:
         started = time.monotonic()
         self.cache = {}
-        self._registered_at = 0.0
+        self._registrations.reset()
         if self._resume():
             log.info("resumed generation %d at %s in %.3fs", self.generation, self.cursor, time.monotonic() - started)
         else:
@@ -67,8 +76,8 @@ class ListerWorker:
         while not stop.is_set():
             self._renew()
             try:
-                entries = jr.read_journal(self.redis, self.cursor, self.seq, count=LIVE_BATCH, block_ms=BLOCK_MS)
-            except jr.JournalGap as err:
+                entries = read_journal(self.redis, self.cursor, self.seq, count=LIVE_BATCH, block_ms=BLOCK_MS)
+            except JournalGap as err:
                 log.warning("rebuilding the view: %s", err)
                 self.rebuild(stop)
                 continue
@@ -77,14 +86,11 @@ class ListerWorker:
             self._register_if_due()
 
     def _register_if_due(self) -> None:
-        now = time.monotonic()
-        if now - self._registered_at >= REGISTER_EVERY:
-            jr.register_consumer(self.redis, _consumer(self.generation), self.cursor)
-            self._registered_at = now
+        if self._registrations.due():
+            register_consumer(self.redis, _consumer(self.generation), self.cursor)
 
     def _renew(self) -> None:
-        if not self.lease.renew_if_due():
-            raise LeaseLost("the lister lease expired")
+        self.lease.keep("the lister lease")
 
     # -- warm restart
     def _resume(self) -> bool:
@@ -118,7 +124,7 @@ class ListerWorker:
         log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
                  time.monotonic() - started)
 
-    def _build(self, stop: threading.Event, dead: list[int]) -> tuple[int, BulkWriter, jr.Sentinel]:
+    def _build(self, stop: threading.Event, dead: list[int]) -> tuple[int, BulkWriter, Sentinel]:
         """Attempt builds until one completes; each failed attempt's generation is deleted and
         added to `dead`."""
         sentinel = None
@@ -127,7 +133,7 @@ class ListerWorker:
             generation = int(self.redis.incr(keys.view_generation_counter()))
             self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
             with BulkWriter(self.redis, generation) as writer:
-                sentinel = self._load_backlog(writer, f"lister-g{generation}-{jr.new_consumer_name()}", stop)
+                sentinel = self._load_backlog(writer, f"lister-g{generation}-{new_consumer_name()}", stop)
                 if sentinel is not None:
                     writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
             if sentinel is None:
@@ -137,14 +143,14 @@ class ListerWorker:
             raise LeaseLost("stopped while building the view")
         return generation, writer, sentinel
 
-    def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
+    def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> Sentinel | None:
         """Read a full journal into `writer`, shared with helper processes if it is big; None
         if the reply stalled or a helper failed (ask again)."""
         helpers = self._helpers_wanted()
         try:
-            with split.Helpers(self.settings, consumer, writer.generation, helpers) as started:
-                jr.request_full_journal(self.redis, consumer)
-                reader = split.ClaimingReader(self.redis, consumer) if helpers else jr.ReplyReader(self.redis, consumer)
+            with Helpers(self.settings, consumer, writer.generation, helpers) as started:
+                request_full_journal(self.redis, consumer)
+                reader = ClaimingReader(self.redis, consumer) if helpers else ReplyReader(self.redis, consumer)
                 with reader:
                     sentinel = self._read_backlog(reader, writer, consumer, stop)
                 if sentinel is not None and helpers and not self._count_in_helpers(started, writer, stop):
@@ -166,7 +172,7 @@ class ListerWorker:
             jobs = sum(pipe.zcard(keys.inactive_jobs()).scard(keys.active_jobs()).execute())
         return self.settings.rebuild_processes - 1 if jobs >= self.settings.rebuild_split_from else 0
 
-    def _count_in_helpers(self, helpers: split.Helpers, writer: BulkWriter, stop) -> bool:
+    def _count_in_helpers(self, helpers: Helpers, writer: BulkWriter, stop) -> bool:
         """Add what the helpers wrote to the writer's stats; False if one failed."""
         reports = helpers.reports(self._renew, stop)
         if reports is None:
@@ -178,7 +184,7 @@ class ListerWorker:
             writer.count_in(report.jobs, report.tally, report.skipped)
         return True
 
-    def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> jr.Sentinel | None:
+    def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> Sentinel | None:
         """Derive what `reader` gives into `writer` until the sentinel; None if the reply stalled
         or `stop` was set. Renews the lease and writes the build's progress on the way."""
         reported = 0
@@ -191,11 +197,11 @@ class ListerWorker:
                 self.redis.hset(keys.view_building(), "jobs", reported)
             return not stop.is_set()
 
-        sentinel = split.derive_all(reader, writer, self.redis, consumer, go_on)
+        sentinel = derive_all(reader, writer, self.redis, consumer, go_on)
         if sentinel is not None:
             # the snapshot's hold on the journal passes to the new generation
-            jr.register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
-            jr.forget_consumer(self.redis, consumer)
+            register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
+            forget_consumer(self.redis, consumer)
         return sentinel
 
     def _switch_to(self, generation: int) -> None:
@@ -209,7 +215,7 @@ class ListerWorker:
             pipe.delete(keys.view_building())
             pipe.execute()
         if old is not None:
-            jr.forget_consumer(self.redis, _consumer(int(old)))
+            forget_consumer(self.redis, _consumer(int(old)))
             delete_generation(self.redis, int(old), self._renew)
 
     def _drop_abandoned_build(self) -> list[int]:
@@ -222,7 +228,7 @@ class ListerWorker:
         return [int(abandoned)]
 
     # -- live
-    def apply(self, entries: list[jr.JournalEvent]) -> None:
+    def apply(self, entries: list[JournalEvent]) -> None:
         """Apply journal entries to the view, atomically with the new cursor."""
         views = self._load_views(_jobs_known_before(entries))
         old = {job_id: (msgspec.structs.replace(view) if view else None) for job_id, view in views.items()}
@@ -240,7 +246,7 @@ class ListerWorker:
             if view is not None or old[job_id] is not None:
                 changes.update(old[job_id], view)
         last = entries[-1]
-        changes.apply(self.redis, self.script, self.lease.token, self.seq, last.seq, last.entry_id)
+        changes.apply(self.redis, self.lease.token, self.seq, last.seq, last.entry_id)
         self.seq, self.cursor = last.seq, last.entry_id
         for job_id, view in views.items():
             if view is None or view.list_name == "inactive":
@@ -256,7 +262,7 @@ class ListerWorker:
             set_aside(self.redis, source, "", f"unreadable view document: {err}")
             return None  # rebuilt from its next submit, or left out: the process goes on
 
-    def _applied(self, view: JobView | None, entry: jr.JournalEvent) -> JobView | None:
+    def _applied(self, view: JobView | None, entry: JournalEvent) -> JobView | None:
         if view is None:
             if not isinstance(entry.event, ev.Submit):
                 log.warning("journal %s: %s for job %d, which the view lacks; skipped",
@@ -288,7 +294,7 @@ class ListerWorker:
         return views
 
 
-def _all_there(writer: BulkWriter, sentinel: jr.Sentinel) -> bool:
+def _all_there(writer: BulkWriter, sentinel: Sentinel) -> bool:
     """Whether the build holds every job of the full journal (fewer if some were set aside)."""
     return writer.jobs == sentinel.jobs or (writer.jobs < sentinel.jobs and writer.skipped > 0)
 
@@ -298,7 +304,7 @@ def _consumer(generation: int) -> str:
     return f"view-g{generation}"
 
 
-def _jobs_known_before(entries: list[jr.JournalEvent]) -> dict[int, bool]:
+def _jobs_known_before(entries: list[JournalEvent]) -> dict[int, bool]:
     """Each job a batch touches, and whether it may already be in the view (not new in it)."""
     jobs: dict[int, bool] = {}
     for entry in entries:

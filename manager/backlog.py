@@ -12,11 +12,14 @@ import logging
 
 import redis as redis_lib
 from jobjournal.common import keys
+from jobjournal.common import reply_format as rf
+from jobjournal.common.consumers import forget_consumer, register_consumer
 from jobjournal.common.events import eventlog_attachments
-from jobjournal.common.journal import REPLY_TTL, REPLY_VERSION, forget_consumer, register_consumer
+from jobjournal.common.formats import REPLY_VERSION
 from jobjournal.common.messages import JournalRequest
-from jobjournal.manager import reply as reply_format
+from jobjournal.common.scripts import run_script
 from jobjournal.manager.history import History, eventlog_part
+from jobjournal.manager.scripts import APPEND_REPLY
 
 CHUNK_JOBS = 1000
 """Jobs whose eventlogs one chunk reads from Redis."""
@@ -48,7 +51,7 @@ class Backlog:
     def done(self) -> bool:
         return self.position >= len(self.job_ids)
 
-    def write_chunk(self, redis, scripts) -> None:
+    def write_chunk(self, redis) -> None:
         """Write the next chunk of jobs: those the history holds as they are, the others
         (active jobs, jobs it has not seen) from their eventlogs up to the cursor.
 
@@ -68,12 +71,12 @@ class Backlog:
                     self.history.remember(job_id, element, evict=False)
         found = [element for element in elements.values() if element is not None]
         self.written += len(found)
-        write = [(reply_format.entry_id(self.entries + 1 + i, self.version), fields)
-                 for i, fields in enumerate(reply_format.entries(found, self.version))]
+        write = [(rf.entry_id(self.entries + 1 + i, self.version), fields)
+                 for i, fields in enumerate(rf.entries(found, self.version))]
         if self.done:
-            write.append((reply_format.sentinel_id(self.version), self._sentinel()))
+            write.append((rf.sentinel_id(self.version), self._sentinel()))
         try:  # the TTL, renewed each chunk, takes an abandoned reply away
-            reply_format.append(redis, scripts.append_reply, reply, REPLY_TTL, write, first=self.entries == 0)
+            append(redis, reply, rf.REPLY_TTL, write, first=self.entries == 0)
         except redis_lib.ResponseError as err:
             log.warning("full journal for %s abandoned: %s", self.request.consumer, err)
             self.position = len(self.job_ids)  # done: a consumer still waiting stalls and asks again
@@ -109,20 +112,29 @@ class Backlog:
         except (KeyError, UnicodeDecodeError) as err:
             log.error("job %d: an eventlog entry lacks a field or is not text (%r)", job_id, err)
             problem = f"job {job_id}: an eventlog entry lacks a field or is not text ({err!r})"
-            return reply_format.unreadable_element(job_id, problem), False
+            return rf.unreadable_element(job_id, problem), False
         jobspec, r = eventlog_attachments(fields for _, fields in eventlog)
-        element = reply_format.job_element(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
-        if reply_format.well_formed(element):
+        element = rf.job_element(job_id, b"[" + b",".join(parts) + b"]", jobspec or b"", r or b"")
+        if rf.well_formed(element):
             return element, True
-        return reply_format.unreadable_element(job_id, f"job {job_id}: its eventlog is not valid JSON"), False
+        return rf.unreadable_element(job_id, f"job {job_id}: its eventlog is not valid JSON"), False
 
-    def _sentinel(self) -> reply_format.Fields:
-        return ("v", self.version, "type", "sentinel", "cursor", self.cursor, "seq", self.seq,
-                "jobs", self.written, "purged", self.purged)
+    def _sentinel(self) -> rf.Fields:
+        return rf.sentinel_fields(self.version, self.cursor, self.seq, self.written, self.purged)
 
 
 def _allowed(name: str, allow: list[str], deny: list[str]) -> bool:
     return (not allow or name in allow) and name not in deny
+
+
+def append(redis, reply: str, ttl: int, entries: list[tuple[str, rf.Fields]], first: bool) -> None:
+    """Append (id, fields) entries to the reply stream with lua/append_reply.lua. Unless these
+    are the `first` entries the stream must exist: ResponseError GONE if the consumer deleted it
+    (it gave up), BADREPLY if the stream has later ids already (someone else wrote to it)."""
+    args: list = [ttl, int(first)]
+    for entry_id, fields in entries:
+        args += [entry_id, len(fields) // 2, *fields]
+    run_script(redis, APPEND_REPLY, [reply], args)
 
 
 def start_backlog(redis, request: JournalRequest, history: History) -> Backlog:

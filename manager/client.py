@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 from jobjournal.common import events as ev
-from jobjournal.common import keys, messages, tasks
+from jobjournal.common import inbox, keys, messages, tasks
 from jobjournal.common.errors import InvalidJobspec, NoSuchJob, RequestFailed
 from jobjournal.common.jobspec import Jobspec, encode
 
@@ -50,7 +50,7 @@ def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: f
 def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT) -> messages.Reply:
     """Send a request to the manager and wait for its reply."""
     message.reply_to = uuid.uuid4().hex
-    redis.xadd(keys.manager_inbox(), {"msg": messages.encode(message)})
+    inbox.send(redis, message)
     answer = redis.blpop([keys.reply(message.reply_to)], timeout=timeout)
     if answer is None:
         raise RequestFailed(f"the manager did not answer within {timeout:g}s: is `jobjournal manager` running?")

@@ -8,8 +8,12 @@ task vanished before starting, ends with an `exec` exception.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from jobjournal.common import events as ev
-from jobjournal.common import keys, messages, tasks
+from jobjournal.common import inbox, keys, messages, tasks
+from jobjournal.common.throttle import Throttle
+from jobjournal.manager.exec_backend import JobEvents
 from jobjournal.manager.jobs import Job
 from rq import Queue
 from rq.exceptions import NoSuchJobError
@@ -24,10 +28,13 @@ LOST_STATUSES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 class RqExec:
     name = "rq"
 
-    def __init__(self, host):
+    def __init__(self, redis, host: JobEvents, jobs: Mapping[int, Job]):
+        self.redis = redis
         self.host = host
-        self.queue = Queue(keys.EXEC_QUEUE, connection=host.redis)
-        self._checked_at = 0.0
+        self.jobs = jobs
+        """The manager's active jobs."""
+        self.queue = Queue(keys.EXEC_QUEUE, connection=redis)
+        self._checks = Throttle(CHECK_INTERVAL, host.now)
         self._enqueued: set[int] = set()
         """Jobs whose exec task is known to be on the queue (or done): only those can be lost."""
         self._suspects: set[int] = set()
@@ -47,12 +54,11 @@ class RqExec:
         self.host.after_flush(lambda: self._kill(job.id))
 
     def poll(self, now: float) -> None:
-        if now - self._checked_at < CHECK_INTERVAL:
+        if not self._checks.due():
             return
-        self._checked_at = now
         suspects, self._suspects = self._suspects, set()
-        self._enqueued &= self.host.jobs.keys()  # forget jobs that are gone
-        for job in list(self.host.jobs.values()):
+        self._enqueued &= self.jobs.keys()  # forget jobs that are gone
+        for job in list(self.jobs.values()):
             if job.id in self._enqueued and job.R is not None and not job.finished and not job.released:
                 self._check(job, confirmed=job.id in suspects)
 
@@ -60,7 +66,7 @@ class RqExec:
         if job.finished or job.released or job.state is None:
             return
         self._enqueued.add(job.id)
-        if RqJob.exists(keys.exec_rq_job(job.id), connection=self.host.redis):
+        if RqJob.exists(keys.exec_rq_job(job.id), connection=self.redis):
             return  # enqueued before a manager restart
         spec = job.jobspec
         timeout = int(spec.duration) + 60 if spec.duration else -1
@@ -78,11 +84,10 @@ class RqExec:
         )
 
     def _kill(self, job_id: int) -> None:
-        redis = self.host.redis
         if self.queue.remove(keys.exec_rq_job(job_id)):
-            self._report(messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
+            inbox.send(self.redis, messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
             return
-        redis.set(keys.exec_kill(job_id), 1, ex=KILL_KEY_TTL)
+        self.redis.set(keys.exec_kill(job_id), 1, ex=KILL_KEY_TTL)
 
     def _check(self, job: Job, confirmed: bool) -> None:
         """End the job with an exception if its exec task is gone at two checks in a row."""
@@ -96,10 +101,10 @@ class RqExec:
 
     def _why_lost(self, job: Job) -> str | None:
         if job.started:
-            alive = self.host.redis.exists(keys.exec_heartbeat(job.id))
+            alive = self.redis.exists(keys.exec_heartbeat(job.id))
             return None if alive else "exec worker lost while running the job"
         try:
-            status = RqJob.fetch(keys.exec_rq_job(job.id), connection=self.host.redis).get_status()
+            status = RqJob.fetch(keys.exec_rq_job(job.id), connection=self.redis).get_status()
         except NoSuchJobError:
             return "exec task vanished before it started"
         return f"exec task {status.value} before it started" if status in LOST_STATUSES else None
@@ -109,6 +114,3 @@ class RqExec:
             self.host.post(job, ev.Exception_(timestamp=self.host.now(), type="exec", severity=0, note=note))
         job.finished = True  # no wait status will ever come
         self.host.job_stopped(job)
-
-    def _report(self, message: messages.Request) -> None:
-        self.host.redis.xadd(keys.manager_inbox(), {"msg": messages.encode(message)})

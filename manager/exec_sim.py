@@ -10,7 +10,9 @@ from __future__ import annotations
 import signal
 
 from jobjournal.common import events as ev
+from jobjournal.manager.exec_backend import JobEvents
 from jobjournal.manager.jobs import Job
+from jobjournal.manager.timers import Timers
 
 SIGKILL_STATUS = signal.SIGKILL.value
 
@@ -18,8 +20,9 @@ SIGKILL_STATUS = signal.SIGKILL.value
 class SimExec:
     name = "sim"
 
-    def __init__(self, host):
+    def __init__(self, host: JobEvents, timers: Timers):
         self.host = host
+        self.timers = timers
 
     def start(self, job: Job, now: float) -> None:
         self.host.post(job, ev.Start(timestamp=now))
@@ -30,7 +33,7 @@ class SimExec:
             self._arm(job)
 
     def kill(self, job: Job, now: float) -> None:
-        self.host.timers.cancel(job.id)
+        self.timers.cancel(job.id)
         if job.started and not job.finished:
             self.host.post(job, ev.Finish(timestamp=now, status=SIGKILL_STATUS))
         self.host.job_stopped(job)
@@ -44,10 +47,10 @@ class SimExec:
         exit_code = sim.exit_code if sim else 0
         limit = job.jobspec.duration
         if limit and runtime > limit:
-            self.host.timers.set(job.t_start + limit, job.id, lambda: self._expire(job))
+            self.timers.set(job.t_start + limit, job.id, lambda: self._expire(job))
         else:
             due = job.t_start + runtime
-            self.host.timers.set(due, job.id, lambda: self._finish(job, exit_code << 8))
+            self.timers.set(due, job.id, lambda: self._finish(job, exit_code << 8))
 
     def _finish(self, job: Job, status: int) -> None:
         self.host.post(job, ev.Finish(timestamp=self.host.now(), status=status))

@@ -13,7 +13,8 @@ import signal
 import subprocess
 import time
 
-from jobjournal.common import keys, messages
+from jobjournal.common import inbox, keys, messages
+from jobjournal.common.throttle import Throttle
 from rq import get_current_job
 
 POLL_SECONDS = 0.1
@@ -24,9 +25,8 @@ KILL_GRACE = 2.0
 
 def run_job(job_id: int, command: list[str], cwd: str, environment: dict, duration: float) -> int | None:
     redis = get_current_job().connection
-    report = _reporter(redis)
     if redis.exists(keys.exec_kill(job_id)):
-        report(messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
+        inbox.send(redis, messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
         return None
     redis.set(keys.exec_heartbeat(job_id), 1, ex=HEARTBEAT_TTL)
     try:
@@ -39,18 +39,19 @@ def run_job(job_id: int, command: list[str], cwd: str, environment: dict, durati
         )
     except OSError as err:
         redis.delete(keys.exec_heartbeat(job_id))
-        report(messages.ExecFinished(id=job_id, status=None, error=f"cannot run {command[0]}: {err}"))
+        inbox.send(redis, messages.ExecFinished(id=job_id, status=None, error=f"cannot run {command[0]}: {err}"))
         return None
-    report(messages.ExecStarted(id=job_id))
+    inbox.send(redis, messages.ExecStarted(id=job_id))
     status, timed_out = _supervise(redis, job_id, process, duration)
-    report(messages.ExecFinished(id=job_id, status=status, timeout=timed_out))
+    inbox.send(redis, messages.ExecFinished(id=job_id, status=status, timeout=timed_out))
     redis.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))  # after the report, never before
     return status
 
 
 def _supervise(redis, job_id: int, process: subprocess.Popen, duration: float) -> tuple[int, bool]:
     """Wait for the command; stop it on a kill request or past the time limit."""
-    started = next_beat = time.monotonic()
+    started = time.monotonic()
+    beats = Throttle(HEARTBEAT_EVERY)
     killed_at = None
     timed_out = False
     while process.poll() is None:
@@ -63,9 +64,8 @@ def _supervise(redis, job_id: int, process: subprocess.Popen, duration: float) -
                 killed_at = now
         elif now - killed_at > KILL_GRACE:
             _signal(process, signal.SIGKILL)
-        if now >= next_beat:
+        if beats.due():
             redis.set(keys.exec_heartbeat(job_id), 1, ex=HEARTBEAT_TTL)
-            next_beat = now + HEARTBEAT_EVERY
     return _wait_status(process.returncode), timed_out
 
 
@@ -77,10 +77,3 @@ def _wait_status(returncode: int) -> int:
 def _signal(process: subprocess.Popen, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-
-
-def _reporter(redis):
-    def report(message: messages.Request) -> None:
-        redis.xadd(keys.manager_inbox(), {"msg": messages.encode(message)})
-
-    return report

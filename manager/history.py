@@ -5,7 +5,7 @@ each request is the slow part of a rebuild, and the manager posted every one of 
 itself, so it keeps them (as Flux's job manager keeps its inactive jobs in memory):
 
 - an active job collects its events, as eventlog parts, while they are posted;
-- when it becomes inactive it is sealed: its reply element (`manager.reply.job_element`:
+- when it becomes inactive it is sealed: its reply element (`common.reply_format.job_element`:
   id, eventlog, jobspec and R as one JSON object) is built once. An inactive job's eventlog
   never changes again (until purge);
 - jobs finished before this leadership term are remembered the first time a backlog reads
@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 import msgspec
 from jobjournal.common.events import eventlog_attachments
-from jobjournal.manager.reply import job_element
+from jobjournal.common.reply_format import job_element
 
 ENTRY_OVERHEAD = 100
 """Bytes of Python objects around one sealed element (dict slot, bytes object)."""

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
-from jobjournal.common import keys, messages
+from jobjournal.common import inbox, keys, messages
 from jobjournal.common.errors import InvalidJobspec, JobJournalError
 from jobjournal.common.ids import RenewedGenerators, generator_from_redis
 from jobjournal.common.jobspec import parse_jobspec
@@ -95,7 +95,7 @@ def accept_jobs(
     jobs = [
         messages.NewJob(id=generator.next_id(), userid=userid, t_submit=now, jobspec=spec) for spec in specs
     ]
-    redis.xadd(keys.manager_inbox(), {"msg": messages.encode(messages.SubmitJobs(jobs=jobs))})
+    inbox.send(redis, messages.SubmitJobs(jobs=jobs))
     return [job.id for job in jobs]
 
 

@@ -6,13 +6,9 @@ from dataclasses import dataclass
 
 import msgspec
 from jobjournal.common import events as ev
-from jobjournal.common.jobspec import Jobspec
-from jobjournal.common.resources import R, decode_idset
+from jobjournal.common.jobspec import Jobspec, decode_environment, decode_jobspec
+from jobjournal.common.resources import R, decode_idset, decode_R
 from jobjournal.common.states import State, next_state
-
-_R_decoder = msgspec.json.Decoder(R)
-_jobspec_decoder = msgspec.json.Decoder(Jobspec)
-_env_decoder = msgspec.json.Decoder(dict[str, str])
 
 
 @dataclass(slots=True, eq=False)
@@ -70,12 +66,12 @@ def restore_job(job_id: int, entries: list[dict[bytes, bytes]], environment: byt
     jobspec_data, r = ev.eventlog_attachments(entries)
     if jobspec_data is None:
         raise ValueError(f"job {job_id}: submit entry has no jobspec")
-    jobspec = _jobspec_decoder.decode(jobspec_data)
+    jobspec = decode_jobspec(jobspec_data)
     if environment:
-        jobspec = msgspec.structs.replace(jobspec, environment=_env_decoder.decode(environment))
+        jobspec = msgspec.structs.replace(jobspec, environment=decode_environment(environment))
     job = Job(job_id, submit.userid, jobspec, submit.timestamp, submit.urgency)
     if r:
-        job.R = _R_decoder.decode(r)
+        job.R = decode_R(r)
     for event in eventlog:
         job.apply(event)
     return job

@@ -1,19 +1,18 @@
 """Where the journal may be trimmed: behind every fresh registered consumer, keeping the last
 `keep_s` seconds. Consumers (lister workers; every full-journal request from its snapshot on)
-say how far they have read in `keys.journal_consumers()`."""
+say how far they have read (common/consumers.py)."""
 
 from __future__ import annotations
 
-from jobjournal.common import keys
+from jobjournal.common.consumers import forget_consumer, registrations
 
 
 def trim_floor(redis, now: float, consumer_ttl: float, keep_s: float) -> str:
     """The lowest journal id to keep. Stale registrations are dropped on the way."""
     floor = f"{int((now - keep_s) * 1000)}-0"
-    for consumer, value in redis.hgetall(keys.journal_consumers()).items():
-        cursor, _, stamp = value.decode().partition(" ")
-        if now - float(stamp or 0) > consumer_ttl:
-            redis.hdel(keys.journal_consumers(), consumer)
+    for consumer, (cursor, stamp) in registrations(redis).items():
+        if now - stamp > consumer_ttl:
+            forget_consumer(redis, consumer)
             continue
         floor = min(floor, _next_id(cursor), key=_order)
     return floor

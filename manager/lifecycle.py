@@ -17,6 +17,7 @@ from jobjournal.common.jobspec import redact
 from jobjournal.common.resources import make_R
 from jobjournal.common.settings import Settings
 from jobjournal.common.states import State, priority_for
+from jobjournal.manager.exec_backend import ExecBackend
 from jobjournal.manager.exec_rq import RqExec
 from jobjournal.manager.exec_sim import SimExec
 from jobjournal.manager.jobs import Job
@@ -31,7 +32,6 @@ CHECKPOINT_EVERY = 1000
 renewed, queued events written): with 60K cores free, one scheduling pass starts 60K jobs."""
 SETTLE_BUDGET = 20000
 """Job advances in one settle: a step stays short, and new work is accepted in between."""
-BACKENDS = {"sim": SimExec, "rq": RqExec}
 _encode = msgspec.json.encode
 
 
@@ -52,10 +52,15 @@ class Lifecycle:
         """Jobs that may move, oldest first. An OrderedDict: taking the first of a plain dict
         skips every slot deleted before it, which made big steps quadratic."""
         self._after_flush: list = []
-        try:
-            self.backend = BACKENDS[settings.exec_backend](self)
-        except KeyError as err:
-            raise ValueError(f"unknown exec backend {settings.exec_backend!r}") from err
+        self.backend = self._make_backend(settings.exec_backend)
+
+    def _make_backend(self, name: str) -> ExecBackend:
+        match name:
+            case "sim":
+                return SimExec(self, self.timers)
+            case "rq":
+                return RqExec(self.redis, self, self.jobs)
+        raise ValueError(f"unknown exec backend {name!r}")
 
     # -- the host interface the exec backends use
     def post(self, job: Job, event: ev.Event, public: bytes = b"", private: bytes = b"") -> None:

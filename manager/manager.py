@@ -12,13 +12,13 @@ import logging
 import threading
 import time
 
-from jobjournal.common import keys, messages
+from jobjournal.common import inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.lease import Lease, run_while_holding
 from jobjournal.common.settings import Settings
+from jobjournal.common.throttle import Throttle
 from jobjournal.manager.backlog import Backlog, start_backlog
-from jobjournal.manager.errors import LeaseLost
 from jobjournal.manager.history import History
 from jobjournal.manager.jobs import restore_job
 from jobjournal.manager.journal_trim import trim_floor
@@ -26,7 +26,6 @@ from jobjournal.manager.lifecycle import Lifecycle
 from jobjournal.manager.posting import EventPoster
 from jobjournal.manager.purge import purge_candidates, purge_jobs
 from jobjournal.manager.requests import RequestHandler
-from jobjournal.manager.scripts import Scripts
 
 log = logging.getLogger("jobjournal.manager")
 
@@ -54,7 +53,6 @@ class Manager:
         self.redis = redis
         self.settings = settings
         self.clock = clock
-        self.scripts = Scripts(redis)
         self.lease = Lease(redis, keys.manager_lease(), settings.lease_ttl)
         self.leading = threading.Event()
         self._new_term()
@@ -62,24 +60,24 @@ class Manager:
     def _new_term(self) -> None:
         self.history = History(self.settings.backlog_cache_mb * 2**20)
         self.poster = EventPoster(
-            self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
+            self.redis, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
         )
         self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint)
-        self.handler = RequestHandler(self)
         self.backlogs: list[Backlog] = []
         self.journal_requests: list[messages.JournalRequest] = []
+        self.handler = RequestHandler(self.redis, self.life, self.purge, self.journal_requests.append)
         self.replies: list[tuple[str, messages.Reply]] = []
         self.inbox_cursor = "0-0"
         self._cursor_moved = False
-        self._purged_at = 0.0
-        self._trimmed_at = 0.0
-        self._journal_trimmed_at = 0.0
+        self._purges = Throttle(PURGE_EVERY, self.clock)
+        self._inbox_trims = Throttle(INBOX_TRIM_EVERY)
+        self._journal_trims = Throttle(JOURNAL_TRIM_EVERY)
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
         """Wait for the lease, lead until `stop` is set; on lease loss or Redis trouble, wait again."""
         stop = stop or threading.Event()
-        run_while_holding(self.lease, stop, self._lead, active=self.leading, lost=LeaseLost, log=log)
+        run_while_holding(self.lease, stop, self._lead, active=self.leading, log=log)
 
     def _lead(self, stop: threading.Event) -> None:
         started = time.monotonic()
@@ -98,8 +96,7 @@ class Manager:
             self.poster.flush()
 
     def _renew(self) -> None:
-        if not self.lease.renew_if_due():
-            raise LeaseLost("lease expired before renewal")
+        self.lease.keep("the manager lease")
 
     def step(self) -> None:
         self._renew()
@@ -126,10 +123,7 @@ class Manager:
 
     def _read_inbox(self):
         block = None if self.backlogs or self.life.busy else self._block_ms()
-        response = self.redis.xread({keys.manager_inbox(): self.inbox_cursor}, count=INBOX_BATCH, block=block)
-        if not response:
-            return []
-        return [(entry_id.decode(), fields) for entry_id, fields in response[0][1]]
+        return inbox.read(self.redis, self.inbox_cursor, INBOX_BATCH, block)
 
     def _block_ms(self) -> int:
         next_due = self.life.timers.next_due()
@@ -139,10 +133,7 @@ class Manager:
 
     def _handle_entry(self, entry_id: str, fields: dict) -> None:
         try:
-            request = messages.decode_request(fields[b"msg"])
-        except KeyError:
-            self.dead_letter(entry_id, fields, "inbox entry has no 'msg' field")
-            return
+            request = inbox.decode(fields)
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
             return
@@ -164,51 +155,41 @@ class Manager:
             self.replies = []
         for request in self.journal_requests:
             self.backlogs.append(start_backlog(self.redis, request, self.history))
-        self.journal_requests = []
+        self.journal_requests.clear()
 
     def _write_backlogs(self) -> None:
         for backlog in self.backlogs:
-            backlog.write_chunk(self.redis, self.scripts)
+            backlog.write_chunk(self.redis)
         self.backlogs = [backlog for backlog in self.backlogs if not backlog.done]
 
     def _trim_journal_if_due(self) -> None:
         """Drop journal entries every fresh registered consumer has read, keeping the last
         `journal_keep_s` seconds; the hard cap (`journal_maxlen`, on every XADD) bounds the rest."""
-        now = time.monotonic()
-        if now - self._journal_trimmed_at < JOURNAL_TRIM_EVERY:
+        if not self._journal_trims.due():
             return
-        self._journal_trimmed_at = now
         settings = self.settings
         floor = trim_floor(self.redis, self.clock(), settings.journal_consumer_ttl, settings.journal_keep_s)
         self.redis.xtrim(keys.journal(), minid=floor, approximate=False)  # "~" trims at most 10K a call
 
     def _trim_inbox_if_due(self) -> None:
         """Drop inbox entries whose effects are posted (they hold environments, too)."""
-        now = time.monotonic()
-        if now - self._trimmed_at >= INBOX_TRIM_EVERY:
-            self._trimmed_at = now
-            self.redis.xtrim(keys.manager_inbox(), minid=self.inbox_cursor, approximate=False)
+        if self._inbox_trims.due():
+            inbox.trim(self.redis, self.inbox_cursor)
 
     # -- purge
     def _purge_if_due(self) -> None:
         settings = self.settings
-        if not (settings.purge_age_limit or settings.purge_num_limit):
+        if not (settings.purge_age_limit or settings.purge_num_limit) or not self._purges.due():
             return
-        now = self.clock()
-        if now - self._purged_at < PURGE_EVERY:
-            return
-        self._purged_at = now
         candidates = purge_candidates(
-            self.redis, settings.purge_age_limit or None, settings.purge_num_limit or None, now
+            self.redis, settings.purge_age_limit or None, settings.purge_num_limit or None, self.clock()
         )
         if candidates:
             purged = self.purge(candidates)
             log.info("purged %d inactive jobs", len(purged))
 
     def purge(self, job_ids) -> list[int]:
-        purged = purge_jobs(
-            self.redis, self.scripts, self.lease.token, self.settings.journal_maxlen, job_ids, self.clock()
-        )
+        purged = purge_jobs(self.redis, self.lease.token, self.settings.journal_maxlen, job_ids, self.clock())
         self.history.forget(purged)
         return purged
 

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import redis as redis_lib
 from jobjournal.common import events, keys
-from jobjournal.common.packed import run_script
-from jobjournal.manager.errors import LeaseLost
+from jobjournal.common.formats import JOURNAL_VERSION
+from jobjournal.common.scripts import run_script
 from jobjournal.manager.history import History
-from jobjournal.manager.scripts import Scripts
+from jobjournal.manager.scripts import POST_EVENTS
 
 BATCH_EVENTS = 2000
 
 
 class EventPoster:
     def __init__(
-        self, redis, scripts: Scripts, lease_token: str, journal_maxlen: int, renew: Callable[[], None],
-        history: History | None = None,
+        self, redis, lease_token: str, journal_maxlen: int, renew: Callable[[], None], history: History | None = None,
     ):
         self.redis = redis
-        self.scripts = scripts
         self.lease_token = lease_token
         self.journal_maxlen = journal_maxlen
         self.renew = renew
@@ -75,11 +72,6 @@ class EventPoster:
             keys.active_jobs(),
             keys.inactive_jobs(),
         ]
-        args = [self.lease_token, inbox_cursor, self.journal_maxlen, count, *event_args]
-        try:
-            run_script(self.redis, self.scripts.post_events, fixed + event_keys, args)
-        except redis_lib.ResponseError as err:
-            if str(err).startswith("NOTLEADER"):
-                raise LeaseLost(str(err)) from err
-            raise
+        args = [self.lease_token, JOURNAL_VERSION, inbox_cursor, self.journal_maxlen, count, *event_args]
+        run_script(self.redis, POST_EVENTS, fixed + event_keys, args)  # LeaseLost if deposed
         self.posted += count

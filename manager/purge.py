@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import redis as redis_lib
 from jobjournal.common import keys
-from jobjournal.manager.errors import LeaseLost
-from jobjournal.manager.scripts import Scripts
+from jobjournal.common.formats import JOURNAL_VERSION
+from jobjournal.common.scripts import run_script
+from jobjournal.manager.scripts import PURGE_JOBS
 
 CHUNK_JOBS = 500
 
@@ -24,8 +24,9 @@ def purge_candidates(redis, age_limit: float | None, num_limit: int | None, now:
     return [int(job_id) for job_id in chosen]
 
 
-def purge_jobs(redis, scripts: Scripts, lease_token: str, maxlen: int, job_ids, now: float) -> list[int]:
-    """Remove inactive jobs entirely; returns those purged (active ones are left alone)."""
+def purge_jobs(redis, lease_token: str, maxlen: int, job_ids, now: float) -> list[int]:
+    """Remove inactive jobs entirely; returns those purged (active ones are left alone).
+    LeaseLost if this manager was deposed."""
     purged: list[int] = []
     job_ids = list(job_ids)
     for start in range(0, len(job_ids), CHUNK_JOBS):
@@ -34,11 +35,7 @@ def purge_jobs(redis, scripts: Scripts, lease_token: str, maxlen: int, job_ids, 
         for job_id in chunk:
             job_keys += [keys.job_eventlog(job_id), keys.job_environment(job_id)]
         fixed = [keys.manager_lease(), keys.journal(), keys.journal_head(), keys.inactive_jobs()]
-        try:
-            done = scripts.purge_jobs(keys=fixed + job_keys, args=[lease_token, maxlen, repr(now), *chunk])
-        except redis_lib.ResponseError as err:
-            if str(err).startswith("NOTLEADER"):
-                raise LeaseLost(str(err)) from err
-            raise
+        args = [lease_token, JOURNAL_VERSION, maxlen, repr(now), *chunk]
+        done = run_script(redis, PURGE_JOBS, fixed + job_keys, args)
         purged += [int(job_id) for job_id in done]
     return purged

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from jobjournal.common import events as ev
 from jobjournal.common import keys, messages
 from jobjournal.common.messages import Reply
 from jobjournal.common.states import PENDING, State
 from jobjournal.manager.jobs import Job
+from jobjournal.manager.lifecycle import Lifecycle
 from jobjournal.manager.purge import purge_candidates
 
 ADMIN_USERID = 0
 
 
 class RequestHandler:
-    def __init__(self, manager):
-        self.manager = manager
-        self.life = manager.life
+    """Turns each request into changes to the lifecycle's jobs and a Reply.
+
+    `purge(job_ids)` removes inactive jobs (returns those removed); `start_journal(request)`
+    queues a full-journal request (its backlog starts once the step's events are posted)."""
+
+    def __init__(
+        self,
+        redis,
+        life: Lifecycle,
+        purge: Callable[[list[int]], list[int]],
+        start_journal: Callable[[messages.JournalRequest], None],
+    ):
+        self.redis = redis
+        self.life = life
+        self.purge = purge
+        self.start_journal = start_journal
 
     def handle(self, request: messages.AnyRequest) -> Reply | None:
         match request:
@@ -30,7 +46,7 @@ class RequestHandler:
             case messages.Purge():
                 return self._purge(request)
             case messages.JournalRequest():
-                self.manager.journal_requests.append(request)
+                self.start_journal(request)
                 return None
             case messages.ExecStarted() | messages.ExecFinished():
                 self._exec_report(request)
@@ -48,7 +64,7 @@ class RequestHandler:
 
     def _existing(self, job_ids: list[int]) -> set[int]:
         """Which of these ids already have an eventlog (one round trip per inbox entry)."""
-        pipe = self.manager.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.exists(keys.job_eventlog(job_id))
         return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
@@ -110,7 +126,7 @@ class RequestHandler:
     def _why_unknown(self, job_ids: list[int]) -> dict[int, str]:
         if not job_ids:
             return {}
-        pipe = self.manager.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.zscore(keys.inactive_jobs(), job_id)
         return {
@@ -127,14 +143,14 @@ class RequestHandler:
             reasons = self._why_unknown([j for j in request.ids if j not in self.life.jobs])
             errors.update({str(j): reason for j, reason in reasons.items() if reason == "no such job"})
             eligible = [j for j, reason in reasons.items() if reason == "job is inactive"]
-            purged = self.manager.purge(eligible)
+            purged = self.purge(eligible)
             return Reply(errors=errors, data={"purged": len(purged), "would_purge": len(purged)})
         candidates = self._limit_candidates(request)
-        purged = self.manager.purge(candidates) if request.force else []
+        purged = self.purge(candidates) if request.force else []
         return Reply(data={"purged": len(purged), "would_purge": len(candidates)})
 
     def _limit_candidates(self, request: messages.Purge) -> list[int]:
-        return purge_candidates(self.manager.redis, request.age_limit, request.num_limit, self.life.now())
+        return purge_candidates(self.redis, request.age_limit, request.num_limit, self.life.now())
 
     # -- reports from the rq exec tasks
     def _exec_report(self, report) -> None:

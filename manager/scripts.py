@@ -1,18 +1,10 @@
-"""The manager's Lua scripts, loaded once per client as redis-py Script objects."""
+"""The manager's Lua scripts (manager/lua/), run with common.scripts.run_script."""
 
-from __future__ import annotations
+from jobjournal.common.scripts import Script
 
-from importlib import resources
-
-
-def _source(name: str) -> str:
-    return resources.files("jobjournal.manager").joinpath("lua", f"{name}.lua").read_text()
-
-
-class Scripts:
-    """Script objects bound to one client; call them with `client=` a pipeline if needed."""
-
-    def __init__(self, redis):
-        self.post_events = redis.register_script(_source("post_events"))
-        self.purge_jobs = redis.register_script(_source("purge_jobs"))
-        self.append_reply = redis.register_script(_source("append_reply"))
+POST_EVENTS = Script("jobjournal.manager", "post_events")
+"""Append a batch of events to their eventlogs and the journal, with the inbox cursor."""
+PURGE_JOBS = Script("jobjournal.manager", "purge_jobs")
+"""Remove inactive jobs and post a purge entry for each."""
+APPEND_REPLY = Script("jobjournal.manager", "append_reply")
+"""Append entries to a full-journal reply, outside the AOF and replication."""

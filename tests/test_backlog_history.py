@@ -1,19 +1,19 @@
 """The manager serves full journals from its memory of finished jobs: the same bytes as its eventlogs."""
 
 import msgspec
-from jobjournal.common import journal as jr
-from jobjournal.common import keys
+from jobjournal.common import consumers, keys
+from jobjournal.common import full_journal as fj
+from jobjournal.common.reply_format import job_element
 from jobjournal.manager import client
 from jobjournal.manager.history import History
-from jobjournal.manager.reply import job_element
 
 from tests.helpers import submit, wait_for, wait_inactive
 
 
 def _raw_backlog(redis, **request) -> dict[int, bytes]:
     """A full journal's backlog as stored: job id -> the job's element of a `jobs` array."""
-    consumer = jr.new_consumer_name()
-    jr.request_full_journal(redis, consumer, **request)
+    consumer = consumers.new_consumer_name()
+    fj.request_full_journal(redis, consumer, **request)
     reply = keys.journal_reply(consumer)
 
     def sentinel_arrived():
@@ -23,7 +23,7 @@ def _raw_backlog(redis, **request) -> dict[int, bytes]:
     wait_for(sentinel_arrived, what="the sentinel")
     entries = redis.xrange(reply)
     redis.delete(reply)
-    jr.forget_consumer(redis, consumer)
+    consumers.forget_consumer(redis, consumer)
     arrays = [msgspec.json.decode(fields[b"jobs"], type=list[msgspec.Raw]) for _, fields in entries[:-1]]
     elements = [bytes(element) for array in arrays for element in array]
     return {msgspec.json.decode(element)["id"]: element for element in elements}

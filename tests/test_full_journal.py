@@ -5,10 +5,12 @@ import threading
 import time
 
 from jobjournal.common import events as ev
+from jobjournal.common import full_journal as fj
 from jobjournal.common import journal as jr
+from jobjournal.common import reply_format as rf
 from jobjournal.common.jobspec import make_jobspec
 
-from tests.helpers import eventlog, submit, wait_inactive
+from tests.helpers import eventlog, submit, wait_for, wait_inactive
 
 
 def _consume(redis, until, consumer=None, allow=(), deny=()):
@@ -16,11 +18,11 @@ def _consume(redis, until, consumer=None, allow=(), deny=()):
     (backlog jobs, sentinel, live entries)."""
     backlog, live, sentinel = [], [], None
     target = None
-    for item in jr.follow_full_journal(redis, consumer, allow, deny, block_ms=50):
+    for item in fj.follow_full_journal(redis, consumer, allow, deny, block_ms=50):
         match item:
-            case jr.BacklogJob():
+            case rf.BacklogJob():
                 backlog.append(item)
-            case jr.Sentinel():
+            case rf.Sentinel():
                 sentinel = item
             case jr.JournalEvent():
                 live.append(item)
@@ -73,10 +75,17 @@ def test_no_event_is_lost_or_seen_twice_across_the_sentinel_under_load(redis, st
     submitted.extend(first)
     feeder = threading.Thread(target=keep_submitting)
     feeder.start()
-    time.sleep(0.2)  # the consumer arrives while jobs flow
     try:
-        def all_done():
-            if len(submitted) < 1500:
+        # the consumer arrives while jobs flow; its request is in the inbox after the first 300
+        wait_for(lambda: len(submitted) > len(first), what="the feeder to submit")
+        at_sentinel = None
+
+        def all_done():  # asked once the sentinel is in
+            nonlocal at_sentinel
+            if at_sentinel is None:
+                at_sentinel = len(submitted)
+            # and jobs submitted after the sentinel came, which no backlog can hold
+            if len(submitted) < max(1500, at_sentinel + 50):
                 return False
             stop.set()
             feeder.join()

@@ -80,7 +80,7 @@ def test_the_installed_package_runs_a_job_from_a_directory_holding_common_and_ma
                                 text=True, **popen)
 
     where = subprocess.run(
-        [sys.executable, "-c", "import jobjournal.common.keys as k, jobjournal.lister.split as s; print(k.__file__)"],
+        [sys.executable, "-c", "import jobjournal.common.keys as k, jobjournal.lister.helper as h; print(k.__file__)"],
         cwd=decoy_dir, env=env, capture_output=True, text=True, check=True,
     )
     assert where.stdout.startswith(str(installed))

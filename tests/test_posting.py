@@ -4,20 +4,18 @@ import pytest
 import redis as redis_lib
 from jobjournal.common import events as ev
 from jobjournal.common import keys
+from jobjournal.common.errors import LeaseLost
 from jobjournal.common.lease import Lease
-from jobjournal.manager.errors import LeaseLost
 from jobjournal.manager.posting import BATCH_EVENTS, EventPoster
-from jobjournal.manager.scripts import Scripts
 
 from tests.helpers import assert_journal_matches_eventlogs, journal_entries
 
 
 @pytest.fixture
 def poster(redis):
-    scripts = Scripts(redis)
     lease = Lease(redis, keys.manager_lease(), ttl=30)
     assert lease.try_acquire()
-    return EventPoster(redis, scripts, lease.token, journal_maxlen=0, renew=lambda: None)
+    return EventPoster(redis, lease.token, journal_maxlen=0, renew=lambda: None)
 
 
 def test_each_event_lands_in_its_eventlog_and_the_journal_under_one_id(redis, poster):
@@ -53,7 +51,7 @@ def test_a_batch_with_a_broken_eventlog_key_posts_nothing(redis, poster):
 
 
 def test_a_poster_without_the_lease_is_fenced_off(redis, poster):
-    stale = EventPoster(redis, Scripts(redis), "someone-else", journal_maxlen=0, renew=lambda: None)
+    stale = EventPoster(redis, "someone-else", journal_maxlen=0, renew=lambda: None)
     stale.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     with pytest.raises(LeaseLost):
         stale.flush()
@@ -75,10 +73,9 @@ def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster, monkeypatch):
 
 
 def test_a_capped_journal_is_trimmed_but_eventlogs_are_not(redis):
-    scripts = Scripts(redis)
     lease = Lease(redis, keys.manager_lease(), ttl=30)
     lease.try_acquire()
-    poster = EventPoster(redis, scripts, lease.token, journal_maxlen=100, renew=lambda: None)
+    poster = EventPoster(redis, lease.token, journal_maxlen=100, renew=lambda: None)
     for job_id in range(1000):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush()

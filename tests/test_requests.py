@@ -1,16 +1,15 @@
 """Cancel, urgency, exceptions and purge: requests to the manager and their errors."""
 
-import time
-
 import pytest
 from jobjournal.common import events as ev
-from jobjournal.common import journal as jr
+from jobjournal.common import full_journal as fj
 from jobjournal.common import keys
+from jobjournal.common import reply_format as rf
 from jobjournal.common.errors import RequestFailed
 from jobjournal.common.states import PRIORITY_MAX
 from jobjournal.manager import client
 
-from tests.helpers import eventlog, journal_entries, names, submit, wait_for, wait_inactive
+from tests.helpers import SettableClock, eventlog, journal_entries, names, submit, wait_for, wait_inactive
 
 OWNER = 1000
 
@@ -61,7 +60,8 @@ def test_urgency_zero_holds_a_job_and_raising_it_releases_the_job(redis, start_m
     start_manager()
     [job_id] = submit(redis, urgency=0)
     wait_for(lambda: "priority" in names(redis, job_id))
-    time.sleep(0.2)
+    # the manager had its chance: a job submitted after it got the cores and finished
+    wait_inactive(redis, submit(redis))
     assert "alloc" not in names(redis, job_id)
     [priority] = [e for e in eventlog(redis, job_id) if isinstance(e, ev.Priority)]
     assert priority.priority == 0
@@ -72,9 +72,11 @@ def test_urgency_zero_holds_a_job_and_raising_it_releases_the_job(redis, start_m
 
 def test_an_expedited_job_runs_before_older_jobs(redis, start_manager):
     start_manager(nodes=1, cores_per_node=1)
-    [blocker] = submit(redis, sim={"runtime": 0.3})
+    [blocker] = submit(redis, sim={"runtime": 60})
     queued = submit(redis, 3, sim={"runtime": 0.05})
     [urgent] = submit(redis, urgency=31, sim={"runtime": 0.05})
+    wait_for(lambda: all("priority" in names(redis, job_id) for job_id in [*queued, urgent]), what="all to wait")
+    client.cancel(redis, [blocker], userid=OWNER)  # the core is free only once every job waits for it
     wait_inactive(redis, [blocker, *queued, urgent])
     [priority] = [e for e in eventlog(redis, urgent) if isinstance(e, ev.Priority)]
     assert priority.priority == PRIORITY_MAX
@@ -93,10 +95,14 @@ def test_urgency_of_a_running_job_is_refused(redis, start_manager):
 
 
 def test_a_non_fatal_exception_is_recorded_and_the_job_goes_on(redis, start_manager):
-    start_manager()
+    clock = SettableClock()  # stands still: the job runs until the test moves it on
+    start_manager(clock=clock)
     [job_id] = submit(redis, sim={"runtime": 0.3})
     wait_for(lambda: "start" in names(redis, job_id))
     assert client.raise_exception(redis, [job_id], "warning", severity=3, note="disk slow", userid=OWNER) == {}
+    wait_for(lambda: "exception" in names(redis, job_id))
+    assert "finish" not in names(redis, job_id)
+    clock.advance(1)  # past the job's end
     wait_inactive(redis, [job_id])
     exception = _exception(redis, job_id)
     assert (exception.type, exception.severity, exception.note) == ("warning", 3, "disk slow")
@@ -142,7 +148,7 @@ def test_purging_by_limits_needs_force_and_removes_the_oldest_first(redis, start
 def test_the_manager_purges_by_itself_beyond_the_configured_count(redis, start_manager):
     start_manager(purge_num_limit=3)
     job_ids = submit(redis, 10)
-    wait_for(lambda: redis.zcard(keys.inactive_jobs()) == 3 and redis.scard(keys.active_jobs()) == 0, timeout=5)
+    wait_for(lambda: redis.zcard(keys.inactive_jobs()) == 3 and redis.scard(keys.active_jobs()) == 0)
     assert sum(1 for e in journal_entries(redis) if e.is_purge) == 7
     assert sum(bool(redis.exists(keys.job_eventlog(j))) for j in job_ids) == 3
 
@@ -152,9 +158,9 @@ def test_a_full_journal_never_shows_a_purged_job(redis, start_manager):
     job_ids = submit(redis, 4)
     wait_inactive(redis, job_ids)
     client.purge(redis, job_ids[:2])
-    for item in jr.follow_full_journal(redis, block_ms=50):
-        if isinstance(item, jr.Sentinel):
+    for item in fj.follow_full_journal(redis, block_ms=50):
+        if isinstance(item, rf.Sentinel):
             assert item.jobs == 2
             break
-        if isinstance(item, jr.BacklogJob):
+        if isinstance(item, rf.BacklogJob):
             assert item.job_id in job_ids[2:]

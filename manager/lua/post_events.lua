@@ -4,8 +4,9 @@
 -- KEYS[1] manager lease        KEYS[2] journal stream     KEYS[3] journal head (hash)
 -- KEYS[4] inbox cursor         KEYS[5] active job set     KEYS[6] inactive job zset
 -- KEYS[6+2i-1] job i eventlog  KEYS[6+2i] job i environment (string) (i = 1..n)
--- ARGV[1] lease token   ARGV[2] inbox cursor ('' keeps it)   ARGV[3] journal MAXLEN (0: none)
--- ARGV[4] n events, then 6 per event: job id, name, timestamp, context,
+-- ARGV[1] lease token   ARGV[2] journal entry format version (common/formats.py)
+-- ARGV[3] inbox cursor ('' keeps it)   ARGV[4] journal MAXLEN (0: none)
+-- ARGV[5] n events, then 6 per event: job id, name, timestamp, context,
 --         public blob (redacted jobspec on submit, R on alloc, else ''): field `data` of
 --         both the eventlog entry and the journal entry (every entry has the same fields, so
 --         Redis stores their names once per stream node),
@@ -14,7 +15,8 @@
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the manager lease is held by another process')
 end
-local n = tonumber(ARGV[4])
+local version, n = ARGV[2], tonumber(ARGV[5])
+local E = 5  -- the arguments before the first event's
 local last_id = redis.call('HGET', KEYS[3], 'last_id') or '0-0'
 
 -- Check everything before the first write: Redis does not roll a failed script back.
@@ -27,7 +29,7 @@ end
 local checked = {}
 for i = 1, n do
   local key = KEYS[6 + 2 * i - 1]
-  local name = ARGV[4 + (i - 1) * 6 + 2]
+  local name = ARGV[E + (i - 1) * 6 + 2]
   if not checked[key] then
     checked[key] = true
     local kind = redis.call('TYPE', key)['ok']
@@ -47,14 +49,14 @@ for i = 1, n do
 end
 
 local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
-local maxlen = tonumber(ARGV[3])
+local maxlen = tonumber(ARGV[4])
 for i = 1, n do
-  local a = 4 + (i - 1) * 6
+  local a = E + (i - 1) * 6
   local job, name, ts, ctx = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local public, private = ARGV[a + 5], ARGV[a + 6]
   local eventlog, environment = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
   seq = seq + 1
-  local fields = {'v', '2', 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
+  local fields = {'v', version, 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
   local entry = {'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
   if name == 'submit' then
     if private ~= '' then redis.call('SET', environment, private) end
@@ -73,7 +75,7 @@ end
 if n > 0 then
   redis.call('HSET', KEYS[3], 'seq', seq, 'last_id', last_id)
 end
-if ARGV[2] ~= '' then
-  redis.call('SET', KEYS[4], ARGV[2])
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[3])
 end
 return {last_id, seq}

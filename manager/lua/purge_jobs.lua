@@ -3,22 +3,22 @@
 -- KEYS[1] manager lease   KEYS[2] journal stream   KEYS[3] journal head (hash)
 -- KEYS[4] inactive job zset
 -- KEYS[4+2i-1] job i eventlog   KEYS[4+2i] job i environment (i = 1..n)
--- ARGV[1] lease token   ARGV[2] journal MAXLEN (0: none)   ARGV[3] timestamp
--- ARGV[4..] job ids (i = 1..n)
+-- ARGV[1] lease token   ARGV[2] journal entry format version (common/formats.py)
+-- ARGV[3] journal MAXLEN (0: none)   ARGV[4] timestamp   ARGV[5..] job ids (i = 1..n)
 -- Returns the ids purged; a job that is not inactive is left alone.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the manager lease is held by another process')
 end
 local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
-local maxlen = tonumber(ARGV[2])
+local version, maxlen, timestamp = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local purged = {}
 local last_id = nil
-for i = 1, #ARGV - 3 do
-  local job = ARGV[3 + i]
+for i = 1, #ARGV - 4 do
+  local job = ARGV[4 + i]
   if redis.call('ZREM', KEYS[4], job) == 1 then
     redis.call('DEL', KEYS[4 + 2 * i - 1], KEYS[4 + 2 * i])
     seq = seq + 1
-    local fields = {'v', '2', 'seq', seq, 'id', job, 'name', 'purge', 'timestamp', ARGV[3], 'context', '{}', 'data', ''}
+    local fields = {'v', version, 'seq', seq, 'id', job, 'name', 'purge', 'timestamp', timestamp, 'context', '{}', 'data', ''}
     if maxlen > 0 then
       last_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
     else

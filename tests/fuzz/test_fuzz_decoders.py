@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jobjournal.common import journal as jr
 from jobjournal.common import messages
+from jobjournal.common import reply_format as rf
 from jobjournal.common.errors import CorruptEntry, InvalidJobId, InvalidJobspec
 from jobjournal.common.events import decode_event
 from jobjournal.common.ids import parse_job_id
@@ -96,7 +97,7 @@ entry_fields = st.dictionaries(
 @FUZZ
 @given(entry_fields)
 def test_any_journal_or_reply_entry_decodes_or_is_corrupt(fields):
-    for decode in (jr.decode_journal_entry, jr.decode_reply_entry):
+    for decode in (jr.decode_journal_entry, rf.decode_reply_entry):
         with contextlib.suppress(CorruptEntry):
             decode(b"1-0", fields)
 

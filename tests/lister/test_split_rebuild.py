@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from jobjournal.common import keys
-from jobjournal.lister import split
+from jobjournal.common import reply_format as rf
+from jobjournal.lister import derive, helper_processes
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import BulkWriter, delete_generation
-from jobjournal.manager import reply
 
 from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
 
@@ -23,7 +23,7 @@ from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait
 def many_small_entries(redis, start_manager, monkeypatch):
     """300 finished jobs in 60 reply entries (listers start with rebuild_split_from=0, so that
     every backlog is shared, however small)."""
-    monkeypatch.setattr(reply, "ENTRY_JOBS", 5)
+    monkeypatch.setattr(rf, "ENTRY_JOBS", 5)
     start_manager()
     job_ids = submit(redis, 150) + submit(redis, 150, userid=2000, sim={"runtime": 0, "exit_code": 1})
     wait_inactive(redis, job_ids)
@@ -32,13 +32,13 @@ def many_small_entries(redis, start_manager, monkeypatch):
 
 def _slow_worker_side(monkeypatch, seconds: float) -> None:
     """The worker derives each entry `seconds` late (helpers, other processes, run at speed)."""
-    derive_into = split.derive_into
+    derive_into = derive.derive_into
 
     def slow(writer, items, redis, consumer):
         time.sleep(seconds)
         return derive_into(writer, items, redis, consumer)
 
-    monkeypatch.setattr(split, "derive_into", slow)
+    monkeypatch.setattr(derive, "derive_into", slow)
 
 
 def test_a_helper_process_takes_part_of_a_big_rebuild_and_the_view_is_the_same(
@@ -55,7 +55,7 @@ def test_a_helper_process_takes_part_of_a_big_rebuild_and_the_view_is_the_same(
 
 
 def test_a_failing_helper_makes_the_worker_build_again_alone(redis, many_small_entries, start_lister, monkeypatch):
-    monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    monkeypatch.setattr(helper_processes, "HELPER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     assert worker._helpers_work is False
@@ -86,15 +86,15 @@ subprocess.Popen([sys.executable, "-c", {late_writer!r}, str(task["generation"])
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 sys.exit(3)
 """
-    monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", helper])
-    derive_into = split.derive_into
+    monkeypatch.setattr(helper_processes, "HELPER_COMMAND", [sys.executable, "-c", helper])
+    derive_into = derive.derive_into
 
     def after_the_late_write(writer, items, redis, consumer):  # the second attempt waits for it
         if writer.generation > 1:
             wait_for(written.exists, what="the late write")
         return derive_into(writer, items, redis, consumer)
 
-    monkeypatch.setattr(split, "derive_into", after_the_late_write)
+    monkeypatch.setattr(derive, "derive_into", after_the_late_write)
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     assert written.exists()
@@ -122,7 +122,7 @@ def test_each_chunk_names_its_users_so_a_chunk_written_after_a_delete_is_deleted
 def test_a_stopped_worker_leaves_no_helper_behind(redis, many_small_entries, start_lister, monkeypatch, tmp_path):
     pid_file = tmp_path / "helper.pid"
     waits_forever = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    monkeypatch.setattr(split, "HELPER_COMMAND", [sys.executable, "-c", waits_forever])
+    monkeypatch.setattr(helper_processes, "HELPER_COMMAND", [sys.executable, "-c", waits_forever])
     worker = start_lister(wait=False, rebuild_processes=2, rebuild_split_from=0)
     wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the helper to start")
     pid = int(pid_file.read_text())
@@ -142,7 +142,7 @@ def test_a_lister_process_forks_its_helper_and_builds_the_same_view(redis, many_
 
 def test_a_reply_that_is_not_numbered_makes_the_worker_build_alone(redis, many_small_entries, start_lister,
                                                                    monkeypatch):
-    monkeypatch.setattr(reply, "entry_id", lambda ordinal, version: "*")  # as from an older manager
+    monkeypatch.setattr(rf, "entry_id", lambda ordinal, version: "*")  # as from an older manager
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
     assert worker._helpers_work is False
@@ -152,7 +152,7 @@ def test_a_reply_that_is_not_numbered_makes_the_worker_build_alone(redis, many_s
 def test_a_report_longer_than_a_pipe_holds_is_read_while_the_helper_writes_it():
     writer = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'x' * 10**6)"],
                               stdout=subprocess.PIPE)
-    data = split._read_until_closed(writer.stdout.fileno(), renew=lambda: None, stop=threading.Event())
+    data = helper_processes._read_until_closed(writer.stdout.fileno(), renew=lambda: None, stop=threading.Event())
     assert writer.wait(10) == 0 and data == b"x" * 10**6
     writer.stdout.close()
 
@@ -174,9 +174,9 @@ def test_a_helper_whose_lister_is_killed_stops_and_the_next_lister_builds_the_vi
     monkeypatch.setattr(backlog, "CHUNK_REMEMBERED", 10)
     write_chunk = backlog.Backlog.write_chunk
 
-    def slowly(self, redis_, scripts):  # 30 chunks, 50 ms apart: the rebuild takes 1.5 s
+    def slowly(self, redis_):  # 30 chunks, 50 ms apart: the rebuild takes 1.5 s
         time.sleep(0.05)
-        write_chunk(self, redis_, scripts)
+        write_chunk(self, redis_)
 
     monkeypatch.setattr(backlog.Backlog, "write_chunk", slowly)
     lister = spawn("lister", env={"JOBJOURNAL_REBUILD_SPLIT_FROM": "0"})

@@ -1,0 +1,52 @@
+"""The one script runner: loads a script Redis lacks, maps lease and staleness errors once."""
+
+from importlib import resources
+
+import pytest
+import redis as redis_lib
+from jobjournal.common import keys
+from jobjournal.common.errors import LeaseLost, StaleView
+from jobjournal.common.lease import RENEW_LEASE
+from jobjournal.common.scripts import Script, run_script
+from jobjournal.lister.view import APPLY_BATCH
+from jobjournal.manager.scripts import POST_EVENTS
+
+PACKAGES = ("jobjournal.common", "jobjournal.manager", "jobjournal.lister")
+
+
+def test_a_script_redis_lacks_is_loaded_and_run_with_its_arguments(redis):
+    redis.script_flush()
+    redis.set("lease", "me")
+    assert run_script(redis, RENEW_LEASE, ["lease"], ["me", 60000]) == 1
+    assert redis.script_exists(RENEW_LEASE.sha) == [True]
+    assert 0 < redis.pttl("lease") <= 60000
+
+
+def test_a_notleader_reply_raises_lease_lost(redis):
+    redis.set(keys.manager_lease(), "someone else")
+    fixed = [keys.manager_lease(), keys.journal(), keys.journal_head(), keys.manager_inbox_cursor(),
+             keys.active_jobs(), keys.inactive_jobs()]
+    with pytest.raises(LeaseLost, match="NOTLEADER"):
+        run_script(redis, POST_EVENTS, fixed, ["me", 2, "", 0, 0])
+    assert not redis.exists(keys.journal())
+
+
+def test_a_stale_reply_raises_stale_view(redis):
+    redis.set(keys.lister_lease(), "me")
+    redis.hset(keys.view_meta(1), "seq", 5)
+    with pytest.raises(StaleView, match="STALE"):
+        run_script(redis, APPLY_BATCH, [keys.view_meta(1), keys.lister_lease()], ["me", 4, 6, "1-0"])
+    assert redis.hget(keys.view_meta(1), "seq") == b"5"
+
+
+def test_other_error_replies_stay_redis_errors(redis):
+    script = Script("jobjournal.manager", "append_reply")
+    with pytest.raises(redis_lib.ResponseError, match="GONE"):
+        run_script(redis, script, ["no-such-reply"], [60, 0, "1-0", 1, "type", "jobs"])
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_lua_script_names_its_keys_and_arguments_in_its_header(package):
+    for path in resources.files(package).joinpath("lua").iterdir():
+        header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("--"))
+        assert "KEYS[1]" in header and "ARGV[1]" in header, path.name
