@@ -1,4 +1,4 @@
-"""`make bench [BENCH_JOBS=N]`: the performance figures of issue 4, in one run on this machine.
+"""`make bench [BENCH_JOBS=N]`: the performance figures (docs/redis-layout.md states what each measures), in one run on this machine.
 
 Prints a table (figure, value, target, met) and writes bench/results.json.
 """
@@ -11,10 +11,9 @@ import platform
 import time
 from pathlib import Path
 
-from jobjournal.common import keys
-
 from bench import figures as f
 from bench.system import System
+from jobjournal.common import keys
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 FIRST_CHECKPOINT = 10_000

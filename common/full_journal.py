@@ -1,5 +1,5 @@
 """The full journal, as a consumer sees it: every job's eventlog (the backlog), a sentinel, then
-live events, with nothing missed or seen twice across the boundary (DESIGN invariant 3)."""
+live events, with nothing missed or seen twice across the boundary (docs/design.md, invariant 2)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import msgspec
+
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.consumers import forget_consumer, new_consumer_name
 from jobjournal.common.formats import REPLY_VERSION

@@ -14,8 +14,8 @@ FIELD = b"msg"
 
 
 def send(redis, message: messages.Request) -> str:
-    """Append a request to the inbox (`redis` may be a pipeline); the entry id (the pipeline's
-    reply, for a pipeline)."""
+    """Append a request to the inbox (`redis` may be a pipeline); the entry id as Redis gives it
+    (bytes; for a pipeline, the pipeline's reply)."""
     return redis.xadd(keys.manager_inbox(), {FIELD: messages.encode(message)})
 
 

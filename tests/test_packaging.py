@@ -10,11 +10,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from jobjournal.common import keys, tasks
-from jobjournal.common.jobspec import encode, make_jobspec
 from rq import Queue
 
+from jobjournal.common import keys, tasks
+from jobjournal.common.jobspec import encode, make_jobspec
+
 from .conftest import ROOT
+
+pytestmark = pytest.mark.timeout(120)  # the first test to use it builds and installs the wheel (pip)
 
 DECOY = 'raise RuntimeError("the decoy {name} package was imported instead of jobjournal.{name}")\n'
 
@@ -74,10 +77,13 @@ def test_the_installed_package_runs_a_job_from_a_directory_holding_common_and_ma
         "JOBJOURNAL_REBUILD_SPLIT_FROM": "0",  # the lister's rebuild starts a helper process too
     }
 
+    started: list[subprocess.Popen] = []
+
     def jobjournal(*args: str, **popen) -> subprocess.Popen:
         command = [sys.executable, "-m", "jobjournal", *args]
-        return subprocess.Popen(command, cwd=decoy_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, **popen)
+        started.append(subprocess.Popen(command, cwd=decoy_dir, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, **popen))
+        return started[-1]
 
     where = subprocess.run(
         [sys.executable, "-c", "import jobjournal.common.keys as k, jobjournal.lister.helper as h; print(k.__file__)"],
@@ -91,10 +97,24 @@ def test_the_installed_package_runs_a_job_from_a_directory_holding_common_and_ma
         shown = jobjournal("job", "--wait-state", "inactive", submitted.strip()).communicate(timeout=60)[0]
         assert "COMPLETED" in shown, shown
     finally:
-        for proc in services:
-            proc.terminate()
-        logs = [proc.communicate(timeout=30)[0] for proc in services]
+        for proc in started:  # the services, and a client that timed out
+            if proc.poll() is None:
+                proc.terminate()
+        logs = [_output_once_stopped(proc) for proc in services]
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
     assert not any("decoy" in log for log in logs), logs
+
+
+def _output_once_stopped(proc: subprocess.Popen) -> str:
+    """What a terminated service printed; killed if it does not stop in time."""
+    try:
+        return proc.communicate(timeout=30)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0]
 
 
 def test_a_task_queued_by_the_previous_version_is_served_under_its_new_path(redis, spawn):
@@ -104,3 +124,12 @@ def test_a_task_queued_by_the_previous_version_is_served_under_its_new_path(redi
     proc = spawn("worker", "--queue", "ingest", "--burst")
     assert proc.wait(60) == 0
     assert len(task.latest_result(timeout=5).return_value["ids"]) == 1
+
+
+def test_the_public_api_is_importable_from_the_package_and_names_the_real_functions():
+    import jobjournal
+    from jobjournal.common.full_journal import follow_full_journal
+    from jobjournal.manager.client import submit
+
+    assert jobjournal.submit is submit and jobjournal.follow_full_journal is follow_full_journal
+    assert all(callable(getattr(jobjournal, name)) for name in jobjournal.__all__)
