@@ -8,6 +8,11 @@ import sys
 import threading
 import time
 
+from rq import Queue, Worker
+from rq.job import Job, JobStatus
+from rq.registry import FinishedJobRegistry
+
+from bench.system import System, wait_until
 from jobjournal.common import keys
 from jobjournal.common.jobspec import encode, make_jobspec
 from jobjournal.lister import query as q
@@ -16,11 +21,6 @@ from jobjournal.lister.view import delete_generation
 from jobjournal.lister.worker import ListerWorker
 from jobjournal.manager import client
 from jobjournal.manager.ingest import accept_jobs
-from rq import Queue, Worker
-from rq.job import Job, JobStatus
-from rq.registry import FinishedJobRegistry
-
-from bench.system import System, wait_until
 
 USERS = list(range(2000, 2010))
 REQUEST = 1000

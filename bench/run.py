@@ -1,4 +1,4 @@
-"""`make bench [BENCH_JOBS=N]`: the performance figures (docs/redis-layout.md states what each measures), in one run on this machine.
+"""`make bench [BENCH_JOBS=N]`: the performance figures (docs/redis-layout.md says what each measures), in one run.
 
 Prints a table (figure, value, target, met) and writes bench/results.json.
 """

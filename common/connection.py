@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
 from jobjournal.common.errors import RedisUnavailable
 from jobjournal.common.redis_server import EmbeddedRedis
 from jobjournal.common.settings import Settings
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 SOCKET_TIMEOUT = 120.0
 """Longer than any blocking read jobjournal makes."""

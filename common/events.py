@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import msgspec
+
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.formats import EVENTLOG_VERSION
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from jobjournal.common.errors import InvalidJobspec
 from msgspec import Meta
+
+from jobjournal.common.errors import InvalidJobspec
 
 JOBSPEC_VERSION = 1
 MAX_COUNT = 1_000_000

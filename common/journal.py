@@ -9,6 +9,7 @@ holds the newest entry's `seq` and `last_id` (and `purged`, the jobs purged ever
 from __future__ import annotations
 
 import msgspec
+
 from jobjournal.common import events, keys
 from jobjournal.common.errors import CorruptEntry, JobJournalError
 

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import redis as redis_lib
+
 from jobjournal.common.errors import LeaseLost, StaleView
 from jobjournal.common.scripts import Script, run_script
 from jobjournal.common.throttle import Throttle

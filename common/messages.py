@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
+
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.jobspec import Jobspec
-from msgspec import Meta
 
 
 class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=True):

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from jobjournal.common.errors import JobJournalError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from jobjournal.common.errors import JobJournalError
 
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
 

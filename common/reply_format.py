@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 
 import msgspec
+
 from jobjournal.common import events
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.formats import REPLY_VERSION

@@ -18,9 +18,10 @@ from functools import cached_property
 from importlib import resources
 
 import redis as redis_lib
+from redis.exceptions import NoScriptError
+
 from jobjournal.common.errors import JobJournalError, LeaseLost, StaleView
 from jobjournal.common.packed import execute_packed, pack
-from redis.exceptions import NoScriptError
 
 MAPPED_ERRORS: dict[str, type[JobJournalError]] = {"NOTLEADER": LeaseLost, "STALE": StaleView}
 """An error reply's first word -> the exception it raises."""

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
-from jobjournal.common.errors import JobJournalError
 from msgspec import Meta
+
+from jobjournal.common.errors import JobJournalError
 
 ENV_PREFIX = "JOBJOURNAL_"
 

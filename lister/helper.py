@@ -13,6 +13,7 @@ import os
 import sys
 
 import msgspec
+
 from jobjournal.common.connection import connect
 from jobjournal.common.settings import Settings
 from jobjournal.lister.claiming_reader import ClaimingReader

@@ -19,6 +19,7 @@ import threading
 import traceback
 
 import msgspec
+
 from jobjournal.common.connection import redis_url
 from jobjournal.common.settings import Settings
 from jobjournal.lister.helper import Report, Task, run_helper

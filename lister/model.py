@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import msgspec
+
 from jobjournal.common import events as ev
 from jobjournal.common import jobspec as js
 from jobjournal.common.jobspec import Jobspec

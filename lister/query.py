@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 import msgspec
+
 from jobjournal.common import keys
 from jobjournal.common.errors import NoSuchJob
 from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS

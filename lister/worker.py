@@ -13,6 +13,7 @@ import threading
 import time
 
 import msgspec
+
 from jobjournal.common import events as ev
 from jobjournal.common import keys
 from jobjournal.common.consumers import forget_consumer, new_consumer_name, register_consumer

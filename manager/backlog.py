@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import redis as redis_lib
+
 from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
 from jobjournal.common.consumers import forget_consumer, register_consumer

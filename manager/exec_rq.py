@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job as RqJob
+from rq.job import JobStatus
+
 from jobjournal.common import events as ev
 from jobjournal.common import inbox, keys, messages, tasks
 from jobjournal.common.throttle import Throttle
 from jobjournal.manager.exec_backend import JobEvents
 from jobjournal.manager.jobs import Job
-from rq import Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job as RqJob
-from rq.job import JobStatus
 
 CHECK_INTERVAL = 1.0
 KILL_KEY_TTL = 3600

@@ -13,9 +13,10 @@ import signal
 import subprocess
 import time
 
+from rq import get_current_job
+
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.throttle import Throttle
-from rq import get_current_job
 
 POLL_SECONDS = 0.1
 HEARTBEAT_EVERY = 0.5

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import msgspec
+
 from jobjournal.common.events import eventlog_attachments
 from jobjournal.common.reply_format import job_element
 

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
+from rq import get_current_job
+
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.errors import InvalidJobspec, JobJournalError
 from jobjournal.common.ids import RenewedGenerators, generator_from_redis
 from jobjournal.common.jobspec import parse_jobspec
 from jobjournal.common.settings import Settings, load_settings
-from rq import get_current_job
 
 MAX_JOBS_PER_REQUEST = 10000
 

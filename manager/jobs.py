@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
+
 from jobjournal.common import events as ev
 from jobjournal.common.jobspec import Jobspec, decode_environment, decode_jobspec
 from jobjournal.common.resources import R, decode_idset, decode_R

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 
 import msgspec
+
 from jobjournal.common import events as ev
 from jobjournal.common.jobspec import redact
 from jobjournal.common.resources import make_R

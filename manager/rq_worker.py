@@ -19,13 +19,14 @@ any other worker.
 
 from __future__ import annotations
 
+from rq import SimpleWorker
+from rq.utils import now
+
 from jobjournal.common import keys, tasks
 from jobjournal.common.ids import RenewedGenerators
 from jobjournal.common.settings import Settings, load_settings
 from jobjournal.common.throttle import Throttle
 from jobjournal.manager.ingest import WorkerTools, lend
-from rq import SimpleWorker
-from rq.utils import now
 
 BOOKKEEPING_EVERY_S = 1.0
 """The most often the worker renews its keys' TTLs and checks for suspension."""

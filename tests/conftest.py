@@ -1,4 +1,5 @@
-"""Fixtures: a real Redis (embedded, or REDIS_URL), managers, workers and processes that clean up."""
+"""Fixtures: a real Redis (an embedded server of the session's own, or the dedicated test server
+JOBJOURNAL_TEST_REDIS_URL names), managers, workers and processes that clean up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from jobjournal.common.connection import connect
 from jobjournal.common.errors import RedisUnavailable
 from jobjournal.common.redis_server import EmbeddedRedis
@@ -20,25 +22,75 @@ from jobjournal.common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
+TEST_REDIS_URL_VAR = "JOBJOURNAL_TEST_REDIS_URL"
+"""Names a Redis given over to the tests (they empty it with FLUSHALL). Not REDIS_URL: that common
+name is set on many machines for other things, and the suite must never touch those."""
+
+KEPT_VARIABLES = (TEST_REDIS_URL_VAR, "JOBJOURNAL_FAULT_ROUNDS")
+
+
+def external_redis_url() -> str | None:
+    """The dedicated test server's URL, if one is configured."""
+    return os.environ.get(TEST_REDIS_URL_VAR) or None
+
+
+def pytest_configure(config):
+    # The processes and settings under test read JOBJOURNAL_* from the environment: a developer's
+    # own settings (JOBJOURNAL_REDIS_URL, _HOME, _EXEC_BACKEND, ...) must neither reach a server
+    # of theirs nor change what the tests see. Each fixture sets what the test needs.
+    for name in list(os.environ):
+        if name.startswith("JOBJOURNAL_") and name not in KEPT_VARIABLES:
+            del os.environ[name]
+
+
+def pytest_report_header(config):
+    url = external_redis_url()
+    return f"redis under test: {url} ({TEST_REDIS_URL_VAR})" if url else "redis under test: embedded, the session's own"
+
+
+class RedisUnderTest:
+    """The session's Redis: `url`, and `server` when the session started it (an EmbeddedRedis of
+    its own, which a test may stop and restart), None for the external test server."""
+
+    def __init__(self, url: str, server: EmbeddedRedis | None):
+        self.url = url
+        self.server = server
+
+    @property
+    def own(self) -> bool:
+        return self.server is not None
+
+    def own_server(self) -> EmbeddedRedis:
+        """The server, for a test that stops or restarts it; such a test skips on an external one."""
+        if self.server is None:
+            pytest.skip(f"restarts the Redis under test, which is not the session's own ({TEST_REDIS_URL_VAR})")
+        return self.server
+
 
 @pytest.fixture(scope="session")
-def redis_url():
-    """The Redis under test: REDIS_URL if set (must answer), else an embedded server of our own."""
-    url = os.environ.get("REDIS_URL")
+def redis_server():
+    """The Redis under test: JOBJOURNAL_TEST_REDIS_URL if set (it must answer), else an embedded
+    server started for this session in a directory of its own, and stopped after it."""
+    url = external_redis_url()
     if url:
         try:
             connect(Settings(redis_url=url)).close()
         except RedisUnavailable as err:
-            pytest.exit(f"REDIS_URL is set but unreachable: {err}", returncode=3)
-        yield url
+            pytest.exit(f"{TEST_REDIS_URL_VAR} is set but unreachable: {err}", returncode=3)
+        yield RedisUnderTest(url, None)
         return
     home = tempfile.mkdtemp(prefix="jj-test-", dir="/tmp")
     server = EmbeddedRedis(home)
     try:
-        yield server.start()
+        yield RedisUnderTest(server.start(), server)
     finally:
-        server.stop()
+        server.stop(save=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server) -> str:
+    return redis_server.url
 
 
 @pytest.fixture
@@ -63,9 +115,9 @@ def _threaded(settings, make):
     running: list[tuple[threading.Thread, threading.Event]] = []
     clients = []
 
-    def start(**overrides):
+    def start(service_args: dict | None = None, **overrides):
         clients.append(connect(settings))
-        service = make(clients[-1], msgspec.structs.replace(settings, **overrides))
+        service = make(clients[-1], msgspec.structs.replace(settings, **overrides), **(service_args or {}))
         stop = threading.Event()
         thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
         thread.start()
@@ -77,22 +129,23 @@ def _threaded(settings, make):
     for _, stop in running:
         stop.set()
     for thread, _ in running:
-        thread.join(10)
+        thread.join(30)  # a service stops within a step; a loaded machine makes steps long
     for client in clients:
         client.close()
 
 
 @pytest.fixture
 def start_manager(redis, settings):
-    """Start a Manager in a thread: start_manager(**setting overrides) -> Manager (leading)."""
+    """Start a Manager in a thread: start_manager(**setting overrides) -> Manager (leading);
+    clock=... gives it a clock of the test's (tests/helpers.py SettableClock)."""
     from jobjournal.manager.manager import Manager
 
     with _threaded(settings, Manager) as start:
 
-        def start_leading(wait: bool = True, **overrides):
-            manager = start(**overrides)
+        def start_leading(wait: bool = True, clock=None, **overrides):
+            manager = start({"clock": clock} if clock is not None else None, **overrides)
             if wait:
-                assert manager.leading.wait(10), "manager did not take the lease"
+                assert manager.leading.wait(30), "manager did not take the lease"
             return manager
 
         yield start_leading
@@ -108,7 +161,7 @@ def start_lister(redis, settings):
         def start_applying(wait: bool = True, **overrides):
             worker = start(**overrides)
             if wait:
-                assert worker.applying.wait(20), "lister did not start applying"
+                assert worker.applying.wait(30), "lister did not start applying"
             return worker
 
         yield start_applying
@@ -144,7 +197,9 @@ def spawn(redis_url, tmp_path):
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
+        # the whole session: a lister's forked helpers too, even when the test killed the lister
+        # itself (the group id cannot be reused while a member of the group lives)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 

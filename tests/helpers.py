@@ -1,18 +1,31 @@
-"""Helpers for tests: waiting, submitting straight into the manager's inbox, reading eventlogs."""
+"""Helpers for tests: waiting, submitting straight into the manager's inbox, reading eventlogs,
+recording what Redis runs, a clock the test sets.
+
+Timing: a test never asserts right after a sleep, nor on how long something took (that is
+`make bench`). It waits for a condition with a deadline (`wait_for`); deadlines are generous
+(DEADLINE: they hold on a loaded machine several times slower) and cost nothing when things go
+right. Whatever depends on the passing of time uses a clock the test sets, where the product
+takes one (SettableClock)."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import pytest
+
 from jobjournal.common import events as ev
 from jobjournal.common import journal as jr
 from jobjournal.common import keys
 from jobjournal.common.jobspec import encode, make_jobspec
 from jobjournal.manager.ingest import accept_jobs
 
+DEADLINE = 30.0
+"""The default deadline of a wait: well within the per-test timeout (pyproject: 60 s)."""
 
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+
+def wait_for(condition, timeout: float = DEADLINE, interval: float = 0.02, what: str = "condition"):
     """Poll until condition() is truthy; return its value or fail the test. A condition that
     raises (an eventlog not written yet, a key not there yet) counts as "not yet"; its last error
     is named if the deadline passes."""
@@ -52,7 +65,7 @@ def names(redis, job_id: int) -> list[str]:
     return [ev.event_name(event) for event in eventlog(redis, job_id)]
 
 
-def wait_inactive(redis, job_ids, timeout: float = 10.0) -> None:
+def wait_inactive(redis, job_ids, timeout: float = DEADLINE) -> None:
     wait_for(lambda: all(is_inactive(redis, job_id) for job_id in job_ids), timeout, what="jobs to be inactive")
 
 
@@ -92,7 +105,7 @@ def view_seq(redis) -> int | None:
     return int(redis.hget(keys.view_meta(int(current)), "seq") or -1)
 
 
-def wait_caught_up(redis, timeout: float = 10.0) -> None:
+def wait_caught_up(redis, timeout: float = DEADLINE) -> None:
     """Wait until the lister's view has applied everything in the journal."""
     wait_for(lambda: view_seq(redis) == jr.journal_head(redis)[1], timeout, what="the view to catch up")
 
@@ -115,3 +128,44 @@ def naive_view(redis) -> dict:
         return dump_view(redis, generation)
     finally:
         delete_generation(redis, generation)
+
+
+class SettableClock:
+    """A clock for the product's `clock=` parameters that stands still at the time the test
+    sets (`now`), so that nothing the test checks depends on how fast the machine runs."""
+
+    def __init__(self, now: float | None = None):
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@contextlib.contextmanager
+def recording(redis):
+    """Every command Redis runs inside the block, in order, as MONITOR shows them ("SET k v"):
+    a list that fills while the block runs. MONITOR shows a transaction as one run, MULTI to
+    EXEC, when it executes."""
+    end = f"jobjournal-test-end-of-recording-{id(redis)}-{time.monotonic_ns()}"
+    commands: list[str] = []
+    ready = threading.Event()
+
+    def listen():
+        with redis.monitor() as feed:
+            ready.set()  # MONITOR is on once monitor() has entered
+            for command in feed.listen():
+                if end in command["command"]:
+                    return
+                commands.append(command["command"])
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert ready.wait(DEADLINE), "MONITOR did not start"
+    try:
+        yield commands
+    finally:
+        redis.echo(end)
+        thread.join(DEADLINE)

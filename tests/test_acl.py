@@ -1,24 +1,23 @@
 """The Redis ACL roles in deploy/users.acl: each role's forbidden operations fail."""
 
-import os
 import shutil
 import tempfile
 
 import pytest
 import redis as redis_lib
-from jobjournal.common import keys, tasks
-from jobjournal.common.redis_server import EmbeddedRedis
 from rq import Queue
 
-from tests.conftest import ROOT
+from jobjournal.common import keys, tasks
+from jobjournal.common.redis_server import EmbeddedRedis
+from tests.conftest import ROOT, TEST_REDIS_URL_VAR, external_redis_url
 
 USERS = ROOT / "deploy" / "users.acl"
 
 
 @pytest.fixture(scope="module")
 def acl_server():
-    if os.environ.get("REDIS_URL"):
-        pytest.skip("sets ACL users on an embedded server of its own")
+    if external_redis_url():
+        pytest.skip(f"sets ACL users on an embedded server of its own; {TEST_REDIS_URL_VAR} is set")
     home = tempfile.mkdtemp(prefix="jj-acl-", dir="/tmp")
     server = EmbeddedRedis(home)
     server.start()

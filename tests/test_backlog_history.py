@@ -1,12 +1,12 @@
 """The manager serves full journals from its memory of finished jobs: the same bytes as its eventlogs."""
 
 import msgspec
+
 from jobjournal.common import consumers, keys
 from jobjournal.common import full_journal as fj
 from jobjournal.common.reply_format import job_element
 from jobjournal.manager import client
 from jobjournal.manager.history import History
-
 from tests.helpers import submit, wait_for, wait_inactive
 
 

@@ -1,11 +1,12 @@
 """The job commands of the CLI: eventlog (and --follow), journal, urgency, raise, purge."""
 
 import threading
+import time
 
+from jobjournal.common import keys
 from jobjournal.common.ids import f58
 from jobjournal.manager import client
-
-from tests.helpers import names, submit, wait_for, wait_inactive
+from tests.helpers import DEADLINE, names, recording, submit, wait_for, wait_inactive
 
 
 def test_eventlog_prints_one_line_per_event(redis, start_manager, cli):
@@ -23,12 +24,27 @@ def test_eventlog_follow_waits_until_the_job_is_inactive(redis, start_manager, c
     start_manager()
     [job_id] = submit(redis, urgency=0)
     wait_for(lambda: "priority" in names(redis, job_id))
-    release = threading.Timer(0.5, lambda: client.set_urgency(redis, job_id, 16, userid=1000))
-    release.start()
-    try:
-        result = cli("eventlog", "--follow", str(job_id))
-    finally:
-        release.join()
+    followed = threading.Event()
+
+    def release_once_followed(commands):
+        """Release the job once the follower has read its events and waits for more (an XREAD
+        after the first entry); at the deadline anyway, so that the follower ends."""
+        streams = f" STREAMS {keys.job_eventlog(job_id)} "
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline and not followed.is_set():
+            if any(streams in c and not c.endswith(f"{streams}0-0") for c in list(commands)):
+                followed.set()
+            time.sleep(0.02)
+        client.set_urgency(redis, job_id, 16, userid=1000)
+
+    with recording(redis) as commands:
+        release = threading.Thread(target=release_once_followed, args=(commands,))
+        release.start()
+        try:
+            result = cli("eventlog", "--follow", str(job_id))
+        finally:
+            release.join()
+    assert followed.is_set(), "the follower never waited for an event"
     assert result.output.splitlines()[-1].split()[1] == "clean"
 
 

@@ -5,8 +5,8 @@ import sys
 import tempfile
 
 import pytest
-from jobjournal.common.redis_server import EmbeddedRedis
 
+from jobjournal.common.redis_server import EmbeddedRedis
 from tests.conftest import ROOT
 
 

@@ -9,7 +9,6 @@ from jobjournal.common import full_journal as fj
 from jobjournal.common import journal as jr
 from jobjournal.common import reply_format as rf
 from jobjournal.common.jobspec import make_jobspec
-
 from tests.helpers import eventlog, submit, wait_for, wait_inactive
 
 

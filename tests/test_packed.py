@@ -2,6 +2,7 @@
 
 import pytest
 import redis as redis_lib
+
 from jobjournal.common.packed import Pending, execute_packed, pack
 
 

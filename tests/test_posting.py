@@ -2,12 +2,12 @@
 
 import pytest
 import redis as redis_lib
+
 from jobjournal.common import events as ev
 from jobjournal.common import keys
 from jobjournal.common.errors import LeaseLost
 from jobjournal.common.lease import Lease
 from jobjournal.manager.posting import BATCH_EVENTS, EventPoster
-
 from tests.helpers import assert_journal_matches_eventlogs, journal_entries
 
 

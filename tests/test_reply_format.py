@@ -4,13 +4,13 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 from jobjournal.common import consumers, keys, messages
 from jobjournal.common import full_journal as fj
 from jobjournal.common import reply_format as rf
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.lister import query as q
 from jobjournal.manager.backlog import append
-
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 
 EVENTLOG = b'[{"name":"submit","timestamp":1.5,"userid":1000,"urgency":16},{"name":"validate","timestamp":1.6}]'

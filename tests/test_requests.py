@@ -1,6 +1,7 @@
 """Cancel, urgency, exceptions and purge: requests to the manager and their errors."""
 
 import pytest
+
 from jobjournal.common import events as ev
 from jobjournal.common import full_journal as fj
 from jobjournal.common import keys
@@ -8,7 +9,6 @@ from jobjournal.common import reply_format as rf
 from jobjournal.common.errors import RequestFailed
 from jobjournal.common.states import PRIORITY_MAX
 from jobjournal.manager import client
-
 from tests.helpers import SettableClock, eventlog, journal_entries, names, submit, wait_for, wait_inactive
 
 OWNER = 1000

@@ -2,25 +2,23 @@
 
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 
 import pytest
+from rq import Queue, Retry, Worker
+from rq.registry import FailedJobRegistry
+from rq.suspension import resume, suspend
+
 from jobjournal.common import keys, tasks
 from jobjournal.common.ids import GEN_BITS, SEQ_BITS
 from jobjournal.common.jobspec import encode, make_jobspec
 from jobjournal.manager import client
 from jobjournal.manager.rq_worker import LeanWorker
-from rq import Queue, Retry, Worker
-from rq.registry import FailedJobRegistry
-from rq.suspension import resume, suspend
-
 from tests.conftest import ROOT
-from tests.helpers import wait_for
+from tests.helpers import recording, wait_for
 
 SPEC = make_jobspec(command=["true"])
-END_OF_RECORDING = "jobjournal-test-end-of-recording"
+SUSPENSION_CHECK = "EXISTS rq:suspended"
 
 
 def _start_worker(redis, spawn, *args):
@@ -37,29 +35,6 @@ def _state(redis) -> str | None:
 @pytest.fixture
 def ingest_worker(redis, spawn):
     return _start_worker(redis, spawn, "--queue", "ingest")
-
-
-@contextmanager
-def recording(redis):
-    """Every command Redis runs inside the block (MONITOR), in order."""
-    commands: list[str] = []
-    ready = threading.Event()
-
-    def listen():
-        with redis.monitor() as feed:
-            ready.set()
-            for command in feed.listen():
-                if END_OF_RECORDING in command["command"]:
-                    return
-                commands.append(command["command"])
-
-    thread = threading.Thread(target=listen, daemon=True)
-    thread.start()
-    ready.wait(5)
-    time.sleep(0.1)
-    yield commands
-    redis.echo(END_OF_RECORDING)
-    thread.join(5)
 
 
 def _outside_transactions(commands: list[str]) -> list[str]:
@@ -91,8 +66,9 @@ def test_the_worker_renews_its_keys_at_most_once_a_second_not_per_task(redis, in
     elapsed = time.monotonic() - started
     # the renewal that rides in rq's task-start transaction costs no round trip
     beats = [c for c in _outside_transactions(commands) if c.startswith("HSET rq:worker:") and "last_heartbeat" in c]
-    suspension_checks = [c for c in commands if c == "EXISTS rq:suspended"]
-    # rq's SimpleWorker makes three renewals and a suspension check per task on its own: 90 and 30 here
+    suspension_checks = [c for c in commands if c == SUSPENSION_CHECK]
+    # rq's SimpleWorker makes three renewals and a suspension check per task on its own: 90 and 30 here.
+    # At most one a second over the recording: a bound that only grows on a slower machine.
     assert len(beats) <= elapsed + 2 and len(suspension_checks) <= elapsed + 2
     wait_for(lambda: _state(redis) == "idle", what="the worker to be idle")
     [worker] = LeanWorker.all(connection=redis)  # rq's own tools (rq info -w) can load it
@@ -106,14 +82,16 @@ def test_ingest_tasks_on_one_worker_share_an_id_generator_for_a_second(redis, in
     started = time.monotonic()
     ids = [job_id for _ in range(10) for job_id in client.submit(redis, [SPEC, SPEC], userid=1000)]
     taken = _counter(redis) - counter
-    assert 1 <= taken <= 1 + (time.monotonic() - started)  # a plain rq worker takes one per task: 10 here
+    # at most one a second (a bound that only grows on a slower machine); a plain rq worker takes
+    # one per task: 10 here
+    assert 1 <= taken <= 1 + (time.monotonic() - started)
     assert len(set(ids)) == 20 and ids == sorted(ids)
     assert len({_generator(job_id) for job_id in ids}) == taken
 
 
 def test_the_worker_takes_a_new_generator_number_after_a_second(redis, ingest_worker):
     [before] = client.submit(redis, [SPEC], userid=1000)
-    time.sleep(1.1)
+    time.sleep(1.1)  # at least; a slower machine only lets more time pass before the next task
     [after] = client.submit(redis, [SPEC], userid=1000)
     assert _generator(after) == _counter(redis) % (1 << GEN_BITS) != _generator(before)
 
@@ -125,22 +103,33 @@ def test_ingest_also_runs_on_rqs_own_worker_command(redis, redis_url, worker_cla
     )
     command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", worker_class, "-u", redis_url]
     subprocess.run([*command, keys.INGEST_QUEUE], cwd=ROOT, check=True, timeout=60, capture_output=True)
-    ids = task.latest_result(timeout=5).return_value["ids"]
+    ids = task.latest_result(timeout=30).return_value["ids"]
     assert len(ids) == 2 and redis.xlen(keys.manager_inbox()) == 1
 
 
 def test_a_suspended_worker_takes_no_task_until_resumed(redis, ingest_worker):
     queue = Queue(keys.INGEST_QUEUE, connection=redis)
     suspend(redis)
-    time.sleep(1.2)  # past the worker's next suspension check
+    # at least a second since the worker's last suspension check (made before it went idle), so
+    # its next one is due; a slower machine only lets more time pass
+    time.sleep(1.2)
     # a worker already waiting for a task takes the next one (as rq's does), then stops taking
     first = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
-    assert first.latest_result(timeout=10).return_value["ids"]
-    held = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
-    time.sleep(1.5)
-    assert held.get_status() == "queued"
+    assert first.latest_result(timeout=30).return_value["ids"]
+    wait_for(lambda: _state(redis) == "suspended", what="the worker to see the suspension")
+    with recording(redis) as commands:
+        held = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
+
+        def checked_since_held_was_queued():
+            seen = list(commands)
+            queued = next(i for i, command in enumerate(seen) if "PUSH" in command and held.id in command)
+            return seen[queued:].count(SUSPENSION_CHECK) >= 2
+
+        # the worker had its chance: it looked again, twice, while the task waited
+        wait_for(checked_since_held_was_queued, what="the suspended worker to check again")
+    assert held.get_status() == "queued" and _state(redis) == "suspended"
     resume(redis)
-    assert held.latest_result(timeout=10).return_value["ids"]
+    assert held.latest_result(timeout=30).return_value["ids"]
 
 
 def test_a_failing_task_fails_as_on_rq_and_the_worker_goes_on(redis, ingest_worker):
@@ -161,7 +150,7 @@ def test_a_burst_worker_runs_what_is_queued_and_exits(redis, spawn):
     )
     proc = spawn("worker", "--queue", "ingest", "--burst")
     assert proc.wait(30) == 0
-    assert task.latest_result(timeout=1).return_value["ids"]
+    assert task.latest_result(timeout=10).return_value["ids"]
     assert Worker.all(connection=redis) == []
 
 

@@ -4,6 +4,7 @@ from importlib import resources
 
 import pytest
 import redis as redis_lib
+
 from jobjournal.common import keys
 from jobjournal.common.errors import LeaseLost, StaleView
 from jobjournal.common.lease import RENEW_LEASE

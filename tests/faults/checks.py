@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from jobjournal.common import events as ev
 from jobjournal.common.states import State, next_state
-
 from tests.helpers import assert_journal_matches_eventlogs, current_view, eventlog, naive_view
 
 

@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+
 from jobjournal.common import keys
 from jobjournal.lister.view import delete_generation
-
 from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 
@@ -92,8 +92,8 @@ def test_an_rq_worker_killed_mid_job_ends_the_job_with_an_exception(redis, start
         worker = spawn("worker", "--queue", "exec")
         pidfile = tmp_path / f"pid-{round_}"
         [job_id] = submit(redis, command=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"])
-        wait_for(lambda pidfile=pidfile: pidfile.exists() and pidfile.read_text(), timeout=20)
+        wait_for(lambda pidfile=pidfile: pidfile.exists() and pidfile.read_text())
         _kill(worker)
         os.kill(int(pidfile.read_text()), signal.SIGKILL)
-        wait_inactive(redis, [job_id], timeout=20)
+        wait_inactive(redis, [job_id])
         assert_each_job_lived_once(redis, [job_id])

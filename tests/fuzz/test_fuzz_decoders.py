@@ -6,6 +6,7 @@ import contextlib
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from jobjournal.common import journal as jr
 from jobjournal.common import messages
 from jobjournal.common import reply_format as rf

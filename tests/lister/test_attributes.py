@@ -1,9 +1,9 @@
 """Each derived attribute (RFC 21) for completed, failed, canceled, timed-out and held jobs."""
 
 import pytest
+
 from jobjournal.lister import query as q
 from jobjournal.manager import client
-
 from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
 
 OWNER = 1000

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+
 from jobjournal.common.ids import f58
 from jobjournal.manager import client
-
 from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
 
 ME = os.getuid()
@@ -79,8 +79,13 @@ def test_job_shows_one_job_and_can_wait_for_a_state(jobs, redis, cli):
     shown = cli("job", f58(held)).output
     assert f"id                   {f58(held)}" in shown and "priority             0" in shown
     assert "no such job: 99" in cli("job", "99").output
-    threading.Timer(0.3, lambda: client.set_urgency(redis, held, 16, userid=ME)).start()
-    row = json.loads(cli("job", "--wait-state", "run", "--json", str(held)).output)
+    # released while `job --wait-state` waits, most likely; it sees the state it waits for either way
+    release = threading.Timer(0.3, lambda: client.set_urgency(redis, held, 16, userid=ME))
+    release.start()
+    try:
+        row = json.loads(cli("job", "--wait-state", "run", "--json", str(held)).output)
+    finally:
+        release.join()
     assert row["state"] in ("RUN", "CLEANUP", "INACTIVE")
     assert "did not reach" in cli("job", "--wait-state", "inactive", "--timeout", "0.2", f58(jobs["running"][0])).output
 

@@ -3,13 +3,13 @@
 import time
 
 import pytest
+
 from jobjournal.common import keys
 from jobjournal.lister import query as q
 from jobjournal.lister.errors import QueryError
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import BulkWriter
 from jobjournal.manager import client
-
 from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
 
 

@@ -6,13 +6,13 @@ import threading
 import time
 
 import pytest
+
 from jobjournal.common import keys
 from jobjournal.common.errors import LeaseLost
 from jobjournal.lister import query as q
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import BulkWriter, delete_generation
 from jobjournal.manager import client
-
 from tests.helpers import (
     current_view,
     naive_view,
@@ -106,7 +106,8 @@ def test_a_lister_behind_a_trimmed_journal_rebuilds_into_a_new_generation(redis,
     wait_caught_up(redis)
     assert second.generation != old_generation
     assert "journal gap" in caplog.text
-    assert not list(redis.scan_iter(match=keys.view_pattern(old_generation))), "old generation deleted"
+    # deleted after the switch to the new one, which the wait above may see first
+    wait_for(lambda: not list(redis.scan_iter(match=keys.view_pattern(old_generation))), what="the old one deleted")
     assert current_view(redis) == naive_view(redis)
     assert q.stats(redis)["inactive"] == 45
 

@@ -3,6 +3,7 @@ abandoned helper neither spoils it nor outlives it."""
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -10,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+
 from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
 from jobjournal.lister import derive, helper_processes
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import BulkWriter, delete_generation
-
 from tests.helpers import current_view, naive_view, submit, wait_caught_up, wait_for, wait_inactive
 
 
@@ -30,23 +31,42 @@ def many_small_entries(redis, start_manager, monkeypatch):
     return job_ids
 
 
-def _slow_worker_side(monkeypatch, seconds: float) -> None:
-    """The worker derives each entry `seconds` late (helpers, other processes, run at speed)."""
-    derive_into = derive.derive_into
+LONG_LEASE = 60.0
+"""For a lister whose rebuild the test holds up: it renews its lease only between entries."""
 
-    def slow(writer, items, redis, consumer):
-        time.sleep(seconds)
+
+def _claims(redis) -> int:
+    """Reply entries claimed so far (the claim counter of the reply being read, if any)."""
+    return sum(int(redis.get(key) or 0) for key in redis.scan_iter(match=keys.journal_reply_claims("*")))
+
+
+def _worker_waits_for_a_helper(monkeypatch) -> None:
+    """The worker derives its first entry only once a helper has claimed one: a helper takes part
+    however slowly it starts (it is a new Python process)."""
+    derive_into = derive.derive_into
+    calls = 0
+
+    def after_a_helpers_claim(writer, items, redis, consumer):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            # before its first entry the worker has claimed three at most (that one, the one on
+            # its way, one more): a larger count holds a helper's claim
+            counter = keys.journal_reply_claims(consumer)
+            deadline = time.monotonic() + 30
+            while int(redis.get(counter) or 0) <= 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
         return derive_into(writer, items, redis, consumer)
 
-    monkeypatch.setattr(derive, "derive_into", slow)
+    monkeypatch.setattr(derive, "derive_into", after_a_helpers_claim)
 
 
 def test_a_helper_process_takes_part_of_a_big_rebuild_and_the_view_is_the_same(
     redis, many_small_entries, start_lister, monkeypatch, caplog
 ):
-    _slow_worker_side(monkeypatch, 0.03)  # ~1.8 s alone: a helper starts well within it
+    _worker_waits_for_a_helper(monkeypatch)
     caplog.set_level(logging.INFO, logger="jobjournal.lister")
-    start_lister(rebuild_processes=2, rebuild_split_from=0)
+    start_lister(rebuild_processes=2, rebuild_split_from=0, lease_ttl=LONG_LEASE)
     wait_caught_up(redis)
     [built] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("built generation")]
     helped = int(built.split("(")[1].split()[0])
@@ -72,7 +92,7 @@ def test_late_writes_of_a_failed_attempts_helper_are_deleted_after_the_switch(
 import sys, time, redis
 from jobjournal.common import keys
 generation, r = int(sys.argv[1]), redis.Redis.from_url({redis_url!r})
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 40
 while r.hget(keys.view_building(), "generation") == str(generation).encode() and time.monotonic() < deadline:
     time.sleep(0.005)
 r.sadd(keys.view_users(generation), 9)
@@ -95,8 +115,11 @@ sys.exit(3)
         return derive_into(writer, items, redis, consumer)
 
     monkeypatch.setattr(derive, "derive_into", after_the_late_write)
-    worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
-    wait_caught_up(redis)
+    try:
+        worker = start_lister(rebuild_processes=2, rebuild_split_from=0, lease_ttl=LONG_LEASE)
+        wait_caught_up(redis)
+    finally:
+        _kill_if_running(str(written))  # the late writer, should it still wait
     assert written.exists()
     [first_attempt] = range(1, worker.generation)
     assert not list(redis.scan_iter(match=keys.view_pattern(first_attempt)))
@@ -124,17 +147,21 @@ def test_a_stopped_worker_leaves_no_helper_behind(redis, many_small_entries, sta
     waits_forever = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     monkeypatch.setattr(helper_processes, "HELPER_COMMAND", [sys.executable, "-c", waits_forever])
     worker = start_lister(wait=False, rebuild_processes=2, rebuild_split_from=0)
-    wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the helper to start")
-    pid = int(pid_file.read_text())
-    time.sleep(0.3)  # the worker has read its share and waits for the helper
-    worker.stop.set()
-    wait_for(lambda: not _alive(pid), what="the helper to be gone")
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the helper to start")
+        pid = int(pid_file.read_text())
+        # the worker has read its share (claimed past the last of the 60 entries) and waits for the helper
+        wait_for(lambda: _claims(redis) > 60, what="the worker to read its share")
+        worker.stop.set()
+        wait_for(lambda: not _alive(pid), what="the helper to be gone")
+    finally:
+        _kill_if_running(str(pid_file))
     assert not worker.applying.is_set()
 
 
 def test_a_lister_process_forks_its_helper_and_builds_the_same_view(redis, many_small_entries, spawn):
     lister = spawn("lister", env={"JOBJOURNAL_REBUILD_SPLIT_FROM": "0"})
-    wait_caught_up(redis, timeout=20)
+    wait_caught_up(redis)
     log = Path(lister.log_path).read_text()
     assert "rebuild helper" in log and "jobs" in log and "Traceback" not in log
     assert current_view(redis) == naive_view(redis)
@@ -166,16 +193,32 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _kill_if_running(marker: str) -> None:
+    """Kill the processes this test started outside the fixtures' care (a helper's own child, a
+    helper that waits for ever), should they still run: those whose command line holds
+    `marker`, a path in the test's own tmp_path."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / "cmdline").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
+
+
 def test_a_helper_whose_lister_is_killed_stops_and_the_next_lister_builds_the_view(
     redis, many_small_entries, spawn, start_lister, monkeypatch
 ):
     from jobjournal.manager import backlog
 
-    monkeypatch.setattr(backlog, "CHUNK_REMEMBERED", 10)
+    monkeypatch.setattr(backlog, "CHUNK_REMEMBERED", 2)
     write_chunk = backlog.Backlog.write_chunk
+    killed = threading.Event()
 
-    def slowly(self, redis_):  # 30 chunks, 50 ms apart: the rebuild takes 1.5 s
-        time.sleep(0.05)
+    def slowly(self, redis_):  # until the lister is killed: 150 chunks, 50 ms apart, 7.5 s in all
+        if not killed.is_set():
+            time.sleep(0.05)
         write_chunk(self, redis_)
 
     monkeypatch.setattr(backlog.Backlog, "write_chunk", slowly)
@@ -184,8 +227,9 @@ def test_a_helper_whose_lister_is_killed_stops_and_the_next_lister_builds_the_vi
     wait_for(lambda: children.read_text().split(), what="the helper to be forked")
     [helper] = [int(pid) for pid in children.read_text().split()]
     os.kill(lister.pid, 9)
+    killed.set()
     lister.wait(10)
-    wait_for(lambda: not _alive(helper), timeout=10, what="the orphaned helper to stop")
+    wait_for(lambda: not _alive(helper), what="the orphaned helper to stop")
     start_lister()
     wait_caught_up(redis)
     assert current_view(redis) == naive_view(redis)

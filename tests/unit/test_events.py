@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from jobjournal.common import events as ev
 from jobjournal.common.errors import CorruptEntry
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fakeredis
 import pytest
+
 from jobjournal.common import keys
 from jobjournal.common.errors import InvalidJobId
 from jobjournal.common.ids import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from jobjournal.common.errors import InvalidJobspec
 from jobjournal.common.jobspec import (
     URGENCY_DEFAULT,

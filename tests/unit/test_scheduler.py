@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from jobjournal.common.jobspec import make_jobspec
 from jobjournal.common.resources import decode_idset, encode_idset, make_R
 from jobjournal.manager.scheduler import PendingQueue, Pool

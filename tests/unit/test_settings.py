@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.settings import Settings, load_settings
 

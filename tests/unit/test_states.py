@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from jobjournal.common import events as ev
 from jobjournal.common.states import (
     ACTIVE,
