@@ -15,6 +15,7 @@ from rq.registry import FinishedJobRegistry
 from bench.system import System, wait_until
 from jobjournal.common import keys
 from jobjournal.common.jobspec import encode, make_jobspec
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister import query as q
 from jobjournal.lister.naive import build_naive
 from jobjournal.lister.view import delete_generation
@@ -48,17 +49,17 @@ def end_to_end(system: System, count: int) -> dict:
     """Submit `count` jobs through rq (1000 per request); time until all are inactive in the view."""
     redis = system.redis
     specs = [population_spec(i) for i in range(REQUEST)]
-    inactive_before = redis.zcard(keys.inactive_jobs())
-    seq_before = int(redis.hget(keys.journal_head(), "seq") or 0)
+    inactive_before = redis.zcard(LEGACY.inactive_jobs())
+    seq_before = int(redis.hget(LEGACY.journal_head(), "seq") or 0)
     started = time.monotonic()
     for request in range(count // REQUEST):
         client.submit(redis, specs, userid=USERS[request % len(USERS)], timeout=120)
     submitted = time.monotonic() - started
     target = inactive_before + count // REQUEST * REQUEST
-    wait_until(lambda: redis.zcard(keys.inactive_jobs()) >= target, 1800, "jobs to finish", 0.05)
+    wait_until(lambda: redis.zcard(LEGACY.inactive_jobs()) >= target, 1800, "jobs to finish", 0.05)
     wait_until(system.view_caught_up, 600, "the view to catch up", 0.01)
     elapsed = time.monotonic() - started
-    events = int(redis.hget(keys.journal_head(), "seq")) - seq_before
+    events = int(redis.hget(LEGACY.journal_head(), "seq")) - seq_before
     return {
         "jobs": count,
         "seconds": round(elapsed, 3),
@@ -73,7 +74,7 @@ def add_active_jobs(system: System, count: int) -> None:
     half = count // 2
     accept_jobs(system.redis, [encode(make_jobspec(command=["long"], sim={"runtime": 3600}))] * half, USERS[0])
     accept_jobs(system.redis, [encode(make_jobspec(command=["held"], urgency=0))] * (count - half), USERS[1])
-    wait_until(lambda: system.redis.scard(keys.active_jobs()) >= count, 60, "active jobs")
+    wait_until(lambda: system.redis.scard(LEGACY.active_jobs()) >= count, 60, "active jobs")
     wait_until(system.view_caught_up, 60, "the view to catch up")
 
 
@@ -88,7 +89,7 @@ def cold_rebuild(system: System, runs: int = 3) -> dict:
         wait_until(system.quiet, 120, "Redis to be quiet", 0.05)
         started = time.monotonic()
         system.start("lister", "lister")
-        wait_until(lambda: system.redis.exists(keys.view_current()), 600, "a view", 0.002)
+        wait_until(lambda: system.redis.exists(LEGACY.view_current()), 600, "a view", 0.002)
         samples.append(round(time.monotonic() - started, 3))
         q.stats(system.redis, timeout=1)
     return {"seconds": statistics.median(samples), "samples": samples}
@@ -96,9 +97,9 @@ def cold_rebuild(system: System, runs: int = 3) -> dict:
 
 def _drop_views(system: System) -> None:
     redis = system.redis
-    for generation in range(1, int(redis.get(keys.view_generation_counter()) or 0) + 1):
-        delete_generation(redis, generation)
-    redis.delete(keys.view_current(), keys.view_building(), keys.journal_consumers())
+    for generation in range(1, int(redis.get(LEGACY.view_generation_counter()) or 0) + 1):
+        delete_generation(redis, LEGACY, generation)
+    redis.delete(LEGACY.view_current(), LEGACY.view_building(), LEGACY.journal_consumers())
 
 
 def naive_rebuild(system: System) -> float:
@@ -106,9 +107,9 @@ def naive_rebuild(system: System) -> float:
     generation = 10**9
     wait_until(system.quiet, 120, "Redis to be quiet", 0.05)
     started = time.monotonic()
-    build_naive(system.redis, generation)
+    build_naive(system.redis, LEGACY, generation)
     seconds = time.monotonic() - started
-    delete_generation(system.redis, generation)
+    delete_generation(system.redis, LEGACY, generation)
     return round(seconds, 3)
 
 
@@ -129,7 +130,7 @@ def warm_restart(system: System, runs: int = 15) -> float:
         stop.set()
         thread.join(10)
     system.start("lister", "lister")
-    system.wait_leader(keys.lister_lease())
+    system.wait_leader(LEGACY.lister_lease())
     return round(statistics.median(samples), 4)
 
 
@@ -157,14 +158,14 @@ def _watch_view(system: System, samples: list[float], stop: threading.Event) -> 
     from jobjournal.common.connection import connect
 
     redis = connect(system.settings)
-    generation = int(redis.get(keys.view_current()))
-    meta = keys.view_meta(generation)
+    generation = int(redis.get(LEGACY.view_current()))
+    meta = LEGACY.view_meta(generation)
     seen = redis.hget(meta, "cursor").decode()
     while not stop.is_set():
         cursor = redis.hget(meta, "cursor").decode()
         if cursor != seen:
             now_ms = time.time() * 1000
-            for entry_id, _ in redis.xrange(keys.journal(), f"({seen}", cursor):
+            for entry_id, _ in redis.xrange(LEGACY.journal(), f"({seen}", cursor):
                 samples.append(now_ms - int(entry_id.split(b"-")[0]))
             seen = cursor
         time.sleep(0.0005)
@@ -227,7 +228,7 @@ def submit_rates(system: System, singles: int = 2000, batches: int = 10) -> dict
         ids += client.submit(redis, [spec] * REQUEST, userid=USERS[4])
     _wait_accepted(redis, ids)
     batched = len(ids) / (time.monotonic() - started)
-    wait_until(lambda: all(redis.zscore(keys.inactive_jobs(), j) for j in ids[-100:]), 300, "the jobs to end", 0.05)
+    wait_until(lambda: all(redis.zscore(LEGACY.inactive_jobs(), j) for j in ids[-100:]), 300, "the jobs to end", 0.05)
     wait_until(system.view_caught_up, 300, "the view to catch up", 0.01)  # the next figure starts idle
     return {"single": round(single, 1), "batched": round(batched, 1)}
 
@@ -236,7 +237,7 @@ def _wait_accepted(redis, job_ids: list[int]) -> None:
     def accepted():
         pipe = redis.pipeline(transaction=False)
         for job_id in job_ids[-200:]:
-            pipe.exists(keys.job_eventlog(job_id))
+            pipe.exists(LEGACY.job_eventlog(job_id))
         return all(pipe.execute())
 
     wait_until(accepted, 120, "the manager to accept the jobs", 0.002)
@@ -252,7 +253,7 @@ QUERIES = {
 
 def query_latencies(system: System, runs: int = 300) -> dict:
     redis = system.redis
-    job_id = int(redis.zrange(keys.inactive_jobs(), -1, -1)[0])
+    job_id = int(redis.zrange(LEGACY.inactive_jobs(), -1, -1)[0])
     calls = {name: (lambda make=make: q.list_jobs(redis, make())) for name, make in QUERIES.items()}
     calls["list_id"] = lambda: q.list_id(redis, job_id)
     calls["stats"] = lambda: q.stats(redis)
@@ -279,7 +280,7 @@ def manager_restart(system: System) -> float:
     [job_id] = accept_jobs(system.redis, [encode(make_jobspec(command=["after-restart"]))], USERS[0])
     started = time.monotonic()
     system.start("manager", "manager")
-    wait_until(lambda: system.redis.xlen(keys.job_eventlog(job_id)) >= 2, 120, "the new manager", 0.002)
+    wait_until(lambda: system.redis.xlen(LEGACY.job_eventlog(job_id)) >= 2, 120, "the new manager", 0.002)
     return round(time.monotonic() - started, 3)
 
 
@@ -291,17 +292,17 @@ def memory_per_inactive_job(system: System, sample: int = 2000) -> dict:
     after they ran, the inbox until its next trim)."""
     redis = system.redis
     wait_until(lambda: redis.info("memory").get("lazyfree_pending_objects", 0) == 0, 60, "lazy frees", 0.05)
-    generation = int(redis.get(keys.view_current()))
-    inactive = redis.zcard(keys.inactive_jobs())
-    job_ids = [int(j) for j in redis.zrange(keys.inactive_jobs(), 0, sample - 1)]
+    generation = int(redis.get(LEGACY.view_current()))
+    inactive = redis.zcard(LEGACY.inactive_jobs())
+    job_ids = [int(j) for j in redis.zrange(LEGACY.inactive_jobs(), 0, sample - 1)]
     per_job = {
-        "eventlog": _mean_usage(redis, [keys.job_eventlog(j) for j in job_ids]),
+        "eventlog": _mean_usage(redis, [LEGACY.job_eventlog(j) for j in job_ids]),
     }
-    total_jobs = inactive + redis.scard(keys.active_jobs())
+    total_jobs = inactive + redis.scard(LEGACY.active_jobs())
     shared = {
-        "journal": _usage(redis, keys.journal()) / total_jobs,
-        "job_sets": (_usage(redis, keys.inactive_jobs()) + _usage(redis, keys.active_jobs())) / total_jobs,
-        "view_jobs": _usage(redis, keys.view_jobs(generation)) / total_jobs,
+        "journal": _usage(redis, LEGACY.journal()) / total_jobs,
+        "job_sets": (_usage(redis, LEGACY.inactive_jobs()) + _usage(redis, LEGACY.active_jobs())) / total_jobs,
+        "view_jobs": _usage(redis, LEGACY.view_jobs(generation)) / total_jobs,
         "view_lists": sum(_usage(redis, k) for k in _view_lists(redis, generation)) / total_jobs,
         "transient": (sum(_usage(redis, k) for k in redis.scan_iter(match="rq:*", count=10000))
                       + _usage(redis, keys.manager_inbox())) / total_jobs,
@@ -316,10 +317,10 @@ def memory_per_inactive_job(system: System, sample: int = 2000) -> dict:
 
 
 def _view_lists(redis, generation: int) -> list[str]:
-    prefix = keys.view_list(generation, "")
+    prefix = LEGACY.view_list(generation, "")
     return [
         key.decode()
-        for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000)
+        for key in redis.scan_iter(match=LEGACY.view_pattern(generation), count=1000)
         if key.decode()[len(prefix) :] not in ("jobs", "meta", "stats")
     ]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import figures as f
 from bench.system import System
 from jobjournal.common import keys
+from jobjournal.common.keys import LEGACY
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 FIRST_CHECKPOINT = 10_000
@@ -26,7 +27,7 @@ def measure(n_jobs: int) -> dict:
         system.start("manager", "manager")
         system.wait_leader(keys.manager_lease())
         system.start("lister", "lister")
-        system.wait_leader(keys.lister_lease())
+        system.wait_leader(LEGACY.lister_lease())
         system.start("ingest", "worker", "--queue", "ingest")
         if n_jobs > FIRST_CHECKPOINT:
             _step(f"populating {FIRST_CHECKPOINT} jobs")
@@ -71,7 +72,7 @@ def measure(n_jobs: int) -> dict:
 
 
 def _checkpoint(system: System) -> dict:
-    inactive = system.redis.zcard(keys.inactive_jobs())
+    inactive = system.redis.zcard(LEGACY.inactive_jobs())
     _step(f"checkpoint at {inactive} inactive jobs: rebuilds, restarts, queries, memory")
     cold = f.cold_rebuild(system)
     return {

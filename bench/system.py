@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from jobjournal.common import journal as jr
-from jobjournal.common import keys
 from jobjournal.common.connection import connect
+from jobjournal.common.keys import LEGACY
 from jobjournal.common.redis_server import EmbeddedRedis
 from jobjournal.common.settings import Settings
 
@@ -55,11 +55,11 @@ class System:
             time.sleep(0.01)
 
     def view_caught_up(self) -> bool:
-        current = self.redis.get(keys.view_current())
+        current = self.redis.get(LEGACY.view_current())
         if current is None:
             return False
-        seq = self.redis.hget(keys.view_meta(int(current)), "seq")
-        return int(seq or -1) == jr.journal_head(self.redis)[1]
+        seq = self.redis.hget(LEGACY.view_meta(int(current)), "seq")
+        return int(seq or -1) == jr.journal_head(self.redis, LEGACY)[1]
 
     def quiet(self) -> bool:
         """Redis does no background work: no lazy frees pending, no AOF rewrite or RDB save

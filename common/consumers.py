@@ -1,9 +1,10 @@
 """The journal's consumer registry: how far each consumer has read, so the journal is kept for it.
 
-`keys.journal_consumers()` is a hash: consumer name -> "<cursor> <unix time>". Lister workers
-register as they apply; every full-journal request is registered at its snapshot (by the
-manager) until its consumer has the sentinel. The manager trims the journal behind the slowest
-registration younger than `journal_consumer_ttl` (manager/journal_trim.py).
+Each partition's `Partition.journal_consumers()` is a hash: consumer name -> "<cursor> <unix
+time>". Lister workers register as they apply; every full-journal request is registered at its
+snapshot (by the manager) until its consumer has the sentinel. The manager trims a partition's
+journal behind its slowest registration younger than `journal_consumer_ttl`
+(manager/journal_trim.py).
 """
 
 from __future__ import annotations
@@ -11,24 +12,24 @@ from __future__ import annotations
 import time
 import uuid
 
-from jobjournal.common import keys
+from jobjournal.common.keys import Partition
 
 
-def register_consumer(redis, consumer: str, cursor: str) -> None:
-    """Tell the manager how far `consumer` has read, so the journal is kept from there on.
+def register_consumer(redis, part: Partition, consumer: str, cursor: str) -> None:
+    """Tell the manager how far `consumer` has read a partition's journal, so it is kept from there on.
 
     A registration older than the manager's consumer TTL no longer holds anything back."""
-    redis.hset(keys.journal_consumers(), consumer, f"{cursor} {time.time():.3f}")
+    redis.hset(part.journal_consumers(), consumer, f"{cursor} {time.time():.3f}")
 
 
-def forget_consumer(redis, consumer: str) -> None:
-    redis.hdel(keys.journal_consumers(), consumer)
+def forget_consumer(redis, part: Partition, consumer: str) -> None:
+    redis.hdel(part.journal_consumers(), consumer)
 
 
-def registrations(redis) -> dict[str, tuple[str, float]]:
-    """Every registration: consumer -> (cursor, when it was written)."""
+def registrations(redis, part: Partition) -> dict[str, tuple[str, float]]:
+    """Every registration on a partition: consumer -> (cursor, when it was written)."""
     out = {}
-    for consumer, value in redis.hgetall(keys.journal_consumers()).items():
+    for consumer, value in redis.hgetall(part.journal_consumers()).items():
         cursor, _, stamp = value.decode().partition(" ")
         out[consumer.decode()] = (cursor, float(stamp or 0))
     return out

@@ -1,5 +1,10 @@
 """The full journal, as a consumer sees it: every job's eventlog (the backlog), a sentinel, then
-live events, with nothing missed or seen twice across the boundary (docs/design.md, invariant 2)."""
+live events, with nothing missed or seen twice across the boundary (docs/design.md, invariant 2).
+
+In a partitioned store this holds per partition: each partition asked for sends its own backlog
+and sentinel (with that partition's cursor and seq), and a consumer's position is a vector of
+cursors, one per partition.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ from collections.abc import Iterator
 
 import msgspec
 
-from jobjournal.common import inbox, keys, messages
+from jobjournal.common import inbox, messages
 from jobjournal.common.consumers import forget_consumer, new_consumer_name
+from jobjournal.common.errors import JobJournalError
 from jobjournal.common.formats import REPLY_VERSION
-from jobjournal.common.journal import PURGE, JournalEvent, read_journal
+from jobjournal.common.journal import PURGE, JournalEvent, read_journals
+from jobjournal.common.keys import Partition
+from jobjournal.common.layout import read_layout
 from jobjournal.common.reply_format import BacklogJob, Sentinel, Unreadable
 from jobjournal.common.reply_reader import ReplyReader
 
@@ -20,61 +28,92 @@ class Restarted(msgspec.Struct, frozen=True):
     """The full journal was requested again: forget the backlog received so far."""
 
 
-def request_full_journal(redis, consumer: str, allow=(), deny=()) -> None:
-    """Ask the manager for a full journal into keys.journal_reply(consumer) (emptied first)."""
-    redis.delete(keys.journal_reply(consumer))
+def request_full_journal(redis, consumer: str, parts: list[Partition], allow=(), deny=()) -> None:
+    """Ask the manager for a full journal of `parts` into each one's journal_reply(consumer)
+    (emptied first)."""
+    for part in parts:
+        redis.delete(part.journal_reply(consumer))
     request = messages.JournalRequest(
-        consumer=consumer, allow=list(allow), deny=list(deny), reply_version=REPLY_VERSION
+        consumer=consumer, allow=list(allow), deny=list(deny), reply_version=REPLY_VERSION,
+        partitions=[part.index for part in parts if part.tag],
     )
     inbox.send(redis, request)
 
 
 def follow_full_journal(
-    redis, consumer: str | None = None, allow=(), deny=(), block_ms: int = 1000, stall_s: float = 15.0
+    redis, consumer: str | None = None, allow=(), deny=(), partitions: list[int] | None = None,
+    block_ms: int = 1000, stall_s: float = 15.0,
 ) -> Iterator[BacklogJob | Unreadable | Sentinel | Restarted | JournalEvent | None]:
-    """Everything a full consumer sees: the backlog, the sentinel, then live events, forever.
+    """Everything a full consumer sees: each partition's backlog and sentinel, then live events
+    of all of them, forever.
 
-    `allow` and `deny` name the events wanted (purge entries come unless denied). Yields None when
-    nothing arrived within `block_ms`, so the caller can look up; it stops by leaving the loop.
-    If the reply stalls for `stall_s` (the manager failed over mid-backlog), the request is made
-    again under a new consumer name and `Restarted` is yielded: drop the backlog seen so far.
-    The reply stream is deleted after the sentinel.
+    `partitions` names the partitions wanted by index (None: all). `allow` and `deny` name the
+    events wanted (purge entries come unless denied). Yields None when nothing arrived within
+    `block_ms`, so the caller can look up; it stops by leaving the loop. If a reply stalls for
+    `stall_s` (the manager failed over mid-backlog), the request is made again under a new
+    consumer name and `Restarted` is yielded: drop the backlog seen so far. Reply streams are
+    deleted once read.
     """
+    parts = _chosen(redis, partitions)
     consumer = consumer or new_consumer_name()
-    sentinel = None
-    while sentinel is None:
-        request_full_journal(redis, consumer, allow, deny)
-        with ReplyReader(redis, consumer, block_ms=block_ms) as reader:
-            progress = time.monotonic()
-            while sentinel is None:
-                items = reader.next_batch()
-                if items:
-                    progress = time.monotonic()
-                elif time.monotonic() - progress > stall_s:
-                    break
-                else:
-                    yield None
-                for item in items:
-                    yield item
-                    if isinstance(item, Sentinel):
-                        sentinel = item
-        redis.delete(keys.journal_reply(consumer))
-        forget_consumer(redis, consumer)  # the manager's hold from the snapshot is not needed now
-        if sentinel is None:
-            consumer = new_consumer_name()  # a late answer to the old request cannot mix in
-            yield Restarted()
-    yield from _live(redis, sentinel.cursor, sentinel.seq, allow, deny, block_ms)
-
-
-def _live(redis, cursor: str, seq: int, allow, deny, block_ms: int) -> Iterator[JournalEvent | None]:
     while True:
-        entries = read_journal(redis, cursor, seq, block_ms=block_ms)
+        request_full_journal(redis, consumer, parts, allow, deny)
+        sentinels: dict[Partition, Sentinel] = {}
+        for part in parts:
+            sentinel = yield from _backlog(redis, part, consumer, block_ms, stall_s)
+            redis.delete(part.journal_reply(consumer))
+            forget_consumer(redis, part, consumer)  # the manager's hold from the snapshot is not needed now
+            if sentinel is None:
+                break
+            sentinels[part] = sentinel
+        if len(sentinels) == len(parts):
+            break
+        for part in parts:
+            redis.delete(part.journal_reply(consumer))
+        consumer = new_consumer_name()  # a late answer to the old request cannot mix in
+        yield Restarted()
+    positions = {part: (sentinel.cursor, sentinel.seq) for part, sentinel in sentinels.items()}
+    yield from _live(redis, positions, allow, deny, block_ms)
+
+
+def _chosen(redis, partitions: list[int] | None) -> list[Partition]:
+    layout = read_layout(redis)
+    if partitions is None:
+        return layout.partitions
+    unknown = [index for index in partitions if not 0 <= index < layout.size]
+    if unknown:
+        raise JobJournalError(f"no partition {unknown[0]}: the store has {layout.size}")
+    return [layout.partitions[index] for index in sorted(set(partitions))]
+
+
+def _backlog(redis, part: Partition, consumer: str, block_ms: int, stall_s: float):
+    """Yield one partition's backlog items and its sentinel; return the sentinel (None: stalled)."""
+    with ReplyReader(redis, part, consumer, block_ms=block_ms) as reader:
+        progress = time.monotonic()
+        while True:
+            items = reader.next_batch()
+            if items:
+                progress = time.monotonic()
+            elif time.monotonic() - progress > stall_s:
+                return None
+            else:
+                yield None
+            for item in items:
+                yield item
+                if isinstance(item, Sentinel):
+                    return item
+
+
+def _live(redis, positions: dict[Partition, tuple[str, int]], allow, deny, block_ms: int):
+    while True:
+        entries = read_journals(redis, positions, block_ms=block_ms)
         if not entries:
             yield None
+        by_index = {part.index: part for part in positions}
         for entry in entries:
             if _allowed(entry, allow, deny):
                 yield entry
-            cursor, seq = entry.entry_id, entry.seq
+            positions[by_index[entry.partition]] = (entry.entry_id, entry.seq)
 
 
 def _allowed(entry: JournalEvent, allow, deny) -> bool:

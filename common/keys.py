@@ -1,10 +1,18 @@
 """Every Redis key name jobjournal uses, and nowhere else.
 
-Per-job keys carry the job id as a hash tag (`{id}`) so that one job's keys share a
-Redis Cluster slot. Lua scripts receive every key through KEYS, built here.
+Global keys are module functions. A partition's keys are methods of `Partition`: each carries the
+partition's hash tag, so all of them live in one Redis Cluster slot and a script on any of them is
+one atomic call (common/layout.py says how a store is partitioned). The legacy partition
+(`LEGACY`, tag "") has the names of a store made before partitions, byte for byte: per-job keys
+tagged with the job id, view keys with the generation. Lua scripts receive every key through KEYS,
+built here.
 """
 
+from __future__ import annotations
+
 import re
+
+import msgspec
 
 from jobjournal.common.states import ACTIVE, PENDING, RUNNING, State
 
@@ -15,54 +23,10 @@ INGEST_QUEUE = "jj-ingest"
 EXEC_QUEUE = "jj-exec"
 
 
-def job_eventlog(job_id: int) -> str:
-    """Stream: the job's eventlog, one entry per event (name, timestamp, context)."""
-    return f"{PREFIX}:job:{{{job_id}}}:eventlog"
-
-
-def job_environment(job_id: int) -> str:
-    """String: the job's environment as JSON (private; only when it is not empty).
-
-    The redacted jobspec and R live in the eventlog itself, on the submit and alloc entries.
-    """
-    return f"{PREFIX}:job:{{{job_id}}}:env"
-
-
-def journal() -> str:
-    """Stream: every posted event of every job, plus purge entries."""
-    return f"{PREFIX}:journal"
-
-
-def journal_head() -> str:
-    """Hash: `seq` and `last_id` of the newest journal entry (gap detection, snapshots)."""
-    return f"{PREFIX}:journal:head"
-
-
-def journal_consumers() -> str:
-    """Hash: consumer name -> "<cursor> <unix time>": how far each registered consumer has read.
-
-    The manager trims the journal only behind the slowest fresh registration."""
-    return f"{PREFIX}:journal:consumers"
-
-
-def journal_reply(consumer: str) -> str:
-    """Stream: a full-journal reply (backlog entries, then a sentinel) for one consumer."""
-    return f"{PREFIX}:journal:reply:{consumer}"
-
-
-def journal_reply_claims(consumer: str) -> str:
-    """String (counter): reply entries handed out to the processes that share a rebuild (INCR)."""
-    return f"{PREFIX}:journal:reply:{consumer}:claims"
-
-
-def active_jobs() -> str:
-    """Set: ids of jobs that are not inactive."""
-    return f"{PREFIX}:jobs:active"
-
-
-def inactive_jobs() -> str:
-    """Sorted set: ids of inactive jobs, scored by t_inactive."""
-    return f"{PREFIX}:jobs:inactive"
+# -- global keys (each in a slot of its own; low rate)
+def layout() -> str:
+    """String (JSON): the store's layout (version, partition tags); absent in a legacy store."""
+    return f"{PREFIX}:layout"
 
 
 def manager_inbox() -> str:
@@ -70,14 +34,14 @@ def manager_inbox() -> str:
     return f"{PREFIX}:manager:inbox"
 
 
-def manager_inbox_cursor() -> str:
-    """String: id of the last inbox entry whose effects are posted."""
-    return f"{PREFIX}:manager:inbox:cursor"
-
-
 def manager_lease() -> str:
     """String with TTL: the token of the active manager."""
     return f"{PREFIX}:manager:lease"
+
+
+def lister_members() -> str:
+    """Sorted set: lister worker name -> the time of its last heartbeat (who divides the partitions)."""
+    return f"{PREFIX}:lister:members"
 
 
 def dead_letters() -> str:
@@ -115,9 +79,135 @@ def exec_rq_job(job_id: int) -> str:
     return f"jj-exec-{job_id}"
 
 
-# -- the lister's view. Every key of one generation shares the hash tag {g<gen>}, so one
-# atomic batch can touch any of them (on Redis Cluster, a generation lives on one shard).
+class Partition(msgspec.Struct, frozen=True):
+    """One partition's keys. `tag` is its hash tag; "" is the legacy partition."""
 
+    index: int
+    tag: str = ""
+
+    def _name(self, legacy: str, tagged: str) -> str:
+        return f"{PREFIX}:{legacy}" if not self.tag else f"{PREFIX}:{{{self.tag}}}:{tagged}"
+
+    # -- the manager's writes
+    def journal(self) -> str:
+        """Stream: every posted event of the partition's jobs, plus purge entries."""
+        return self._name("journal", "journal")
+
+    def journal_head(self) -> str:
+        """Hash: `seq` and `last_id` of the newest journal entry, `purged` (gap detection, snapshots)."""
+        return self._name("journal:head", "journal:head")
+
+    def journal_consumers(self) -> str:
+        """Hash: consumer name -> "<cursor> <unix time>": how far each registered consumer has read.
+        The manager trims the journal only behind the slowest fresh registration."""
+        return self._name("journal:consumers", "journal:consumers")
+
+    def journal_reply(self, consumer: str) -> str:
+        """Stream: a full-journal reply (backlog entries, then a sentinel) for one consumer."""
+        return self._name(f"journal:reply:{consumer}", f"journal:reply:{consumer}")
+
+    def journal_reply_claims(self, consumer: str) -> str:
+        """String (counter): reply entries handed out to the processes that share a rebuild (INCR)."""
+        return self._name(f"journal:reply:{consumer}:claims", f"journal:reply:{consumer}:claims")
+
+    def active_jobs(self) -> str:
+        """Set: ids of the partition's jobs that are not inactive."""
+        return self._name("jobs:active", "jobs:active")
+
+    def inactive_jobs(self) -> str:
+        """Sorted set: ids of the partition's inactive jobs, scored by t_inactive."""
+        return self._name("jobs:inactive", "jobs:inactive")
+
+    def job_eventlog(self, job_id: int) -> str:
+        """Stream: the job's eventlog, one entry per event (name, timestamp, context, data)."""
+        if not self.tag:
+            return f"{PREFIX}:job:{{{job_id}}}:eventlog"
+        return f"{PREFIX}:{{{self.tag}}}:job:{job_id}:eventlog"
+
+    def job_environment(self, job_id: int) -> str:
+        """String: the job's environment as JSON (private; only when it is not empty). The redacted
+        jobspec and R live in the eventlog itself, on the submit and alloc entries."""
+        if not self.tag:
+            return f"{PREFIX}:job:{{{job_id}}}:env"
+        return f"{PREFIX}:{{{self.tag}}}:job:{job_id}:env"
+
+    def manager_fence(self) -> str:
+        """String with TTL: the token of the manager allowed to write this partition (every writing
+        script checks it). The legacy partition's fence is the manager lease itself."""
+        return manager_lease() if not self.tag else f"{PREFIX}:{{{self.tag}}}:manager:fence"
+
+    def inbox_cursor(self) -> str:
+        """String: id of the last inbox entry whose effects on this partition are posted."""
+        return self._name("manager:inbox:cursor", "manager:inbox:cursor")
+
+    # -- the lister's view. Every key of one generation shares one slot: the partition's tag, or
+    # in the legacy partition the generation's own tag {g<gen>}.
+    def lister_lease(self) -> str:
+        """String with TTL: the token of the lister worker that applies this partition's journal."""
+        return self._name("lister:lease", "lister:lease")
+
+    def view_current(self) -> str:
+        """String: the generation number readers use; absent until a first view is complete."""
+        return self._name("view:current", "view:current")
+
+    def view_generation_counter(self) -> str:
+        """String counter: hands out generation numbers."""
+        return self._name("view:generations", "view:generations")
+
+    def view_building(self) -> str:
+        """Hash: the generation being built (`generation`, `jobs`, `started`), while there is one."""
+        return self._name("view:building", "view:building")
+
+    def _view(self, generation: int, name: str) -> str:
+        if not self.tag:
+            return f"{PREFIX}:view:{{g{generation}}}:{name}"
+        return f"{PREFIX}:{{{self.tag}}}:view:g{generation}:{name}"
+
+    def view_meta(self, generation: int) -> str:
+        """Hash: format version, journal cursor and seq of one generation."""
+        return self._view(generation, "meta")
+
+    def view_jobs(self, generation: int) -> str:
+        """Hash: job id (decimal) -> the job's derived attributes, as JSON (attributes at their
+        default left out). One hash rather than a key per job: ~50 bytes less a job, and an old
+        generation goes with one UNLINK."""
+        return self._view(generation, "jobs")
+
+    def view_list(self, generation: int, name: str) -> str:
+        """Sorted set: 'pending', 'running' or 'inactive' jobs, members are 20-digit ids."""
+        return self._view(generation, name)
+
+    def view_user_list(self, generation: int, userid: int, name: str) -> str:
+        """Sorted set: one user's 'pending', 'running' or 'inactive' jobs."""
+        return self._view(generation, f"user:{userid}:{name}")
+
+    def view_result_list(self, generation: int, result: str) -> str:
+        """Sorted set: inactive jobs with one result (FAILED, CANCELED, TIMEOUT), by t_inactive."""
+        return self._view(generation, f"result:{result}")
+
+    def view_users(self, generation: int) -> str:
+        """Set: at least every userid with sorted sets of its own in one generation (to find all its keys)."""
+        return self._view(generation, "users")
+
+    def view_stats(self, generation: int) -> str:
+        """Hash: counters per state, result and queue."""
+        return self._view(generation, "stats")
+
+    def view_pattern(self, generation: int) -> str:
+        """SCAN pattern matching every key of one generation (to delete one built before view
+        format 4, which has no users set, and to compare views in tests)."""
+        return self._view(generation, "*")
+
+    def view_prefix(self, generation: int) -> str:
+        """What every key name of one generation starts with."""
+        return self._view(generation, "")
+
+
+LEGACY = Partition(0)
+"""The one partition of a store made before partitions (no layout record): today's key names."""
+
+
+# -- the view's layout facts, next to its keys
 VIEW_LISTS = ("pending", "running", "inactive")
 """The view's lists (view_list, view_user_list), in the order a query walks them."""
 LIST_STATES = {"pending": PENDING | State.NEW, "running": RUNNING, "inactive": State.INACTIVE}
@@ -150,66 +240,3 @@ def stat_queue(field: str) -> str | None:
 
 
 _QUEUE_FIELD = re.compile(r"^queue:(.*):(?:state|result):[A-Z]+$")
-
-
-def view_current() -> str:
-    """String: the generation number readers use; absent until a first view is complete."""
-    return f"{PREFIX}:view:current"
-
-
-def view_generation_counter() -> str:
-    """String counter: hands out generation numbers."""
-    return f"{PREFIX}:view:generations"
-
-
-def view_building() -> str:
-    """Hash: the generation being built (`generation`, `jobs`, `started`), while there is one."""
-    return f"{PREFIX}:view:building"
-
-
-def lister_lease() -> str:
-    """String with TTL: the token of the lister worker that applies the journal."""
-    return f"{PREFIX}:lister:lease"
-
-
-def view_meta(generation: int) -> str:
-    """Hash: format version, journal cursor and seq of one generation."""
-    return f"{PREFIX}:view:{{g{generation}}}:meta"
-
-
-def view_jobs(generation: int) -> str:
-    """Hash: job id (decimal) -> the job's derived attributes, as JSON (attributes at their
-    default left out). One hash rather than a key per job: ~50 bytes less a job, and an old
-    generation goes with one UNLINK."""
-    return f"{PREFIX}:view:{{g{generation}}}:jobs"
-
-
-def view_list(generation: int, name: str) -> str:
-    """Sorted set: 'pending', 'running' or 'inactive' jobs, members are 20-digit ids."""
-    return f"{PREFIX}:view:{{g{generation}}}:{name}"
-
-
-def view_user_list(generation: int, userid: int, name: str) -> str:
-    """Sorted set: one user's 'pending', 'running' or 'inactive' jobs."""
-    return f"{PREFIX}:view:{{g{generation}}}:user:{userid}:{name}"
-
-
-def view_result_list(generation: int, result: str) -> str:
-    """Sorted set: inactive jobs with one result (FAILED, CANCELED, TIMEOUT), by t_inactive."""
-    return f"{PREFIX}:view:{{g{generation}}}:result:{result}"
-
-
-def view_users(generation: int) -> str:
-    """Set: at least every userid with sorted sets of its own in one generation (to find all its keys)."""
-    return f"{PREFIX}:view:{{g{generation}}}:users"
-
-
-def view_stats(generation: int) -> str:
-    """Hash: counters per state, result and queue."""
-    return f"{PREFIX}:view:{{g{generation}}}:stats"
-
-
-def view_pattern(generation: int) -> str:
-    """SCAN pattern matching every key of one generation (to delete one built before view
-    format 4, which has no users set, and to compare views in tests)."""
-    return f"{PREFIX}:view:{{g{generation}}}:*"

@@ -69,6 +69,8 @@ class JournalRequest(Request, tag="journal"):
     allow: list[str] = []
     deny: list[str] = []
     reply_version: int = 1
+    partitions: list[int] = []
+    """Indexes of the partitions wanted; [] for all."""
 
 
 class ExecStarted(Request, tag="exec-started"):

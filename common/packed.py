@@ -15,14 +15,27 @@ pack = hiredis.pack_command
 """One command in Redis' wire format, for `execute_packed`: pack(("XADD", key, "*", ...))."""
 
 
-def execute_packed(client: redis.Redis, commands: list[bytes]) -> list:
+def is_cluster(client) -> bool:
+    """Whether `client` is a Redis Cluster client (a multi-key command must stay in one slot)."""
+    return hasattr(client, "get_node_from_key")
+
+
+def pool_for(client, key: str | None = None):
+    """The connection pool for commands on `key`: the client's own, or on Redis Cluster the pool
+    of the node that serves key's slot (every command sent together must be on one slot's node)."""
+    if key is not None and is_cluster(client):
+        return client.get_redis_connection(client.get_node_from_key(key)).connection_pool
+    return client.connection_pool
+
+
+def execute_packed(client: redis.Redis, commands: list[bytes], key: str | None = None) -> list:
     """Run commands made with `pack` in one write; their replies, in order.
 
     For bulk work (thousands of commands), where redis-py's per-command packing and
     bookkeeping cost more than Redis' own work. An error reply raises its ResponseError once
     every reply is read (the connection stays usable); a connection error drops the connection.
     """
-    with Pending(client) as pending:
+    with Pending(client, key) as pending:
         pending.send(commands)
         return pending.replies()
 
@@ -32,8 +45,9 @@ class Pending:
     goes on (reads one batch ahead, writes one batch behind). Holds a connection of the pool
     of its own until closed; closing with replies still due drops that connection."""
 
-    def __init__(self, client: redis.Redis):
-        self._pool = client.connection_pool
+    def __init__(self, client: redis.Redis, key: str | None = None):
+        """`key`: on Redis Cluster, a key of the one slot every command sent is on."""
+        self._pool = pool_for(client, key)
         self._connection = self._pool.get_connection()
         self.due = 0
         """Commands sent whose replies were not read yet."""

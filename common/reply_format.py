@@ -1,6 +1,6 @@
 """The full-journal reply format: how the manager writes a reply's entries and how consumers read them.
 
-A reply (stream `keys.journal_reply(consumer)`, docs/redis-layout.md §4) holds a backlog, then
+A reply (stream `Partition.journal_reply(consumer)`, docs/redis-layout.md §4) holds a backlog, then
 one sentinel. Each job is one **element**: a JSON object `{"id":…,"eventlog":[…],"jobspec":{…},
 "R":{…}}` (jobspec and R left out when unknown), or `{"id":…,"problem":"…"}` for a job whose
 eventlog in Redis is corrupt (the consumer sets that job aside alone).
@@ -13,9 +13,10 @@ eventlog in Redis is corrupt (the consumer sets that job aside alone).
 - Version 1 (older consumers, whose requests carry no version): `v=1 type=job id eventlog
   jobspec R`, one entry a job, ids given by Redis.
 
-The sentinel: `v type=sentinel cursor seq jobs purged`: the journal position the backlog is
-complete at (the consumer goes on from `cursor`, whose seq is `seq`), the jobs sent, and the jobs
-purged ever before it.
+The sentinel: `v type=sentinel cursor seq jobs purged [partition]`: the journal position the
+backlog is complete at (the consumer goes on from `cursor`, whose seq is `seq`), the jobs sent, the
+jobs purged ever before it, and in a partitioned store the partition's index. A partitioned store
+sends one reply per partition, each in that partition's slot.
 """
 
 from __future__ import annotations
@@ -101,8 +102,12 @@ def sentinel_id(version: int = REPLY_VERSION) -> str:
     return SENTINEL_ID if version >= 2 else "*"
 
 
-def sentinel_fields(version: int, cursor: str, seq: int, jobs: int, purged: int) -> Fields:
-    return ("v", version, "type", "sentinel", "cursor", cursor, "seq", seq, "jobs", jobs, "purged", purged)
+def sentinel_fields(
+    version: int, cursor: str, seq: int, jobs: int, purged: int, partition: int | None = None
+) -> Fields:
+    """The sentinel's fields; `partition` (its index) only in a partitioned store."""
+    fields = ("v", version, "type", "sentinel", "cursor", cursor, "seq", seq, "jobs", jobs, "purged", purged)
+    return fields if partition is None else (*fields, "partition", partition)
 
 
 def _entry_v2(batch: list[bytes]) -> Fields:
@@ -152,6 +157,8 @@ class Sentinel(msgspec.Struct, frozen=True):
     jobs: int
     purged: int = 0
     """Jobs purged before the cursor, ever."""
+    partition: int = 0
+    """The index of the partition the backlog is of."""
 
 
 Item = BacklogJob | Sentinel | Unreadable
@@ -185,7 +192,8 @@ def decode_reply_entry(entry_id_: bytes | str, fields: dict[bytes, bytes]) -> li
             return _decode_jobs(text(entry_id_), fields[b"jobs"], int(fields[b"count"]))
         if kind == b"sentinel":
             return [Sentinel(
-                text(fields[b"cursor"]), int(fields[b"seq"]), int(fields[b"jobs"]), int(fields.get(b"purged", 0))
+                text(fields[b"cursor"]), int(fields[b"seq"]), int(fields[b"jobs"]), int(fields.get(b"purged", 0)),
+                int(fields.get(b"partition", 0)),
             )]
         if kind == b"job":  # version 1
             return [BacklogJob(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jobjournal.common import keys
 from jobjournal.common.journal import text
+from jobjournal.common.keys import Partition
 from jobjournal.common.packed import Pending, pack
 from jobjournal.common.reply_format import Item, decode_reply, entries_of, is_sentinel
 
@@ -15,9 +15,9 @@ class ReplyReader:
     """Reads a full-journal reply one batch ahead: the next XREAD is on its way while the
     caller works on the batch it has (Redis and the caller work at once). Use it with `with`."""
 
-    def __init__(self, redis, consumer: str, count: int = REPLY_READ, block_ms: int = 1000):
-        self._pending = Pending(redis)
-        self._key = keys.journal_reply(consumer)
+    def __init__(self, redis, part: Partition, consumer: str, count: int = REPLY_READ, block_ms: int = 1000):
+        self._key = part.journal_reply(consumer)
+        self._pending = Pending(redis, self._key)
         self._count, self._block_ms = count, block_ms
         self.after = "0-0"
         self._ask()

@@ -50,12 +50,13 @@ def run_script(client: redis_lib.Redis, script: Script, keys: list, args: list):
     """Run `script` with its KEYS and ARGV; its reply. Raises LeaseLost or StaleView for their
     error replies (MAPPED_ERRORS), ResponseError for any other."""
     command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+    key = keys[0] if keys else None
     try:
         try:
-            [reply] = execute_packed(client, [command])
-        except NoScriptError:  # a new or flushed Redis
-            client.script_load(script.source)
-            [reply] = execute_packed(client, [command])
+            [reply] = execute_packed(client, [command], key)
+        except NoScriptError:  # a new or flushed Redis (or, on a cluster, a node that lacks it)
+            execute_packed(client, [pack(("SCRIPT", "LOAD", script.source))], key)
+            [reply] = execute_packed(client, [command], key)
     except redis_lib.ResponseError as err:
         mapped = MAPPED_ERRORS.get(str(err).partition(" ")[0])
         if mapped is not None:

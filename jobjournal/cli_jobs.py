@@ -140,15 +140,20 @@ def eventlog(app: App, job_id, follow, human) -> None:
 @click.option("--tail", default=10, type=click.IntRange(1), show_default=True, help="Entries to show.")
 @pass_app
 def journal(app: App, tail) -> None:
-    """Print the newest journal entries."""
-    from jobjournal.common import keys
+    """Print the newest journal entries (of every partition, by entry id)."""
+    from jobjournal.common.layout import read_layout
 
-    entries = app.redis.xrevrange(keys.journal(), count=tail)
-    for entry_id, fields in reversed(entries):
-        entry = jr.decode_journal_entry(entry_id, fields)
+    layout = read_layout(app.redis)
+    newest = []
+    for part in layout.partitions:
+        newest += [(jr.stream_order(jr.text(entry_id)), part, entry_id, fields)
+                   for entry_id, fields in app.redis.xrevrange(part.journal(), count=tail)]
+    for _, part, entry_id, fields in sorted(newest, key=lambda found: found[0])[-tail:]:
+        entry = jr.decode_journal_entry(entry_id, fields, part.index)
         text = "purge" if entry.is_purge else _format_event(entry.event)
         extra = " +jobspec" if entry.jobspec else (" +R" if entry.R else "")
-        click.echo(f"{entry.entry_id} seq={entry.seq} {f58(entry.job_id)} {text}{extra}")
+        where = f" p{part.index}" if part.tag else ""
+        click.echo(f"{entry.entry_id}{where} seq={entry.seq} {f58(entry.job_id)} {text}{extra}")
 
 
 COMMANDS = [submit, cancel, urgency, raise_, purge, eventlog, journal]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import collections
 
-from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
+from jobjournal.common.keys import Partition
 from jobjournal.common.packed import Pending, pack
 from jobjournal.lister.errors import SharedRebuildFailed
 
@@ -21,11 +21,11 @@ from jobjournal.lister.errors import SharedRebuildFailed
 class ClaimingReader:
     """The reply entries this reader claims, one a batch, then the sentinel. Use it with `with`."""
 
-    def __init__(self, redis, consumer: str, block_ms: int = 500):
-        self._key = keys.journal_reply(consumer)
-        self._claims = keys.journal_reply_claims(consumer)
+    def __init__(self, redis, part: Partition, consumer: str, block_ms: int = 500):
+        self._key = part.journal_reply(consumer)
+        self._claims = part.journal_reply_claims(consumer)
         self._block_ms = block_ms
-        self._pending = Pending(redis)
+        self._pending = Pending(redis, self._key)
         self._pending.send([pack(("INCR", self._claims)), pack(("EXPIRE", self._claims, rf.REPLY_TTL))])
         self._held = collections.deque(self._pending.replies()[:1])
         """Claimed entry numbers not fetched yet, the one being fetched first (at most two)."""

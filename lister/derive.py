@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 
-from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
 from jobjournal.common.deadletters import set_aside
 from jobjournal.lister.model import view_from_events
@@ -41,7 +40,7 @@ def derive_into(writer: BulkWriter, items, redis, consumer: str) -> rf.Sentinel 
         if isinstance(item, rf.Sentinel):
             return item
         if isinstance(item, rf.Unreadable):
-            set_aside(redis, keys.journal_reply(consumer), item.entry_id, item.problem)
+            set_aside(redis, writer.part.journal_reply(consumer), item.entry_id, item.problem)
             writer.skipped += 1
             continue
         writer.add(view_from_events(item.job_id, item.events, item.jobspec, item.R))

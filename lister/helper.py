@@ -15,6 +15,7 @@ import sys
 import msgspec
 
 from jobjournal.common.connection import connect
+from jobjournal.common.keys import Partition
 from jobjournal.common.settings import Settings
 from jobjournal.lister.claiming_reader import ClaimingReader
 from jobjournal.lister.derive import derive_all
@@ -27,6 +28,7 @@ class Task(msgspec.Struct, frozen=True):
     """What a helper is asked (on its stdin)."""
 
     settings: Settings
+    part: Partition
     consumer: str
     generation: int
     worker: int
@@ -45,7 +47,8 @@ def run_helper(task: Task) -> Report:
     """A helper's whole work: derive the claimed entries into the generation until the sentinel."""
     redis = connect(task.settings, start=False)
     try:
-        with BulkWriter(redis, task.generation) as writer, ClaimingReader(redis, task.consumer) as reader:
+        writer = BulkWriter(redis, task.part, task.generation)
+        with writer, ClaimingReader(redis, task.part, task.consumer) as reader:
             if derive_all(reader, writer, redis, task.consumer, go_on=lambda: os.getppid() == task.worker) is None:
                 raise SystemExit("the full journal stalled, or the lister worker is gone")
             writer.flush()

@@ -21,6 +21,7 @@ import traceback
 import msgspec
 
 from jobjournal.common.connection import redis_url
+from jobjournal.common.keys import Partition
 from jobjournal.common.settings import Settings
 from jobjournal.lister.helper import Report, Task, run_helper
 
@@ -32,9 +33,9 @@ HELPER_COMMAND = [sys.executable, "-m", "jobjournal.lister.helper"]
 class Helpers:
     """The helper processes of one rebuild attempt. Closing kills those still running."""
 
-    def __init__(self, settings: Settings, consumer: str, generation: int, count: int):
+    def __init__(self, settings: Settings, part: Partition, consumer: str, generation: int, count: int):
         own = msgspec.structs.replace(settings, redis_url=redis_url(settings, start=False))
-        task = Task(own, consumer, generation, os.getpid())
+        task = Task(own, part, consumer, generation, os.getpid())
         start = _Forked if threading.active_count() == 1 and hasattr(os, "fork") else _Spawned
         self._helpers: list[_Forked | _Spawned] = []
         try:

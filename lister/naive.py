@@ -8,29 +8,30 @@ the baseline the benchmark compares the full-journal rebuild with.
 from __future__ import annotations
 
 from jobjournal.common import events as ev
-from jobjournal.common import journal as jr
-from jobjournal.common import keys
+from jobjournal.common.journal import journal_head
+from jobjournal.common.keys import Partition
+from jobjournal.common.packed import is_cluster
 from jobjournal.lister.model import view_from_events
 from jobjournal.lister.view import BulkWriter
 
 CHUNK = 1000
 
 
-def build_naive(redis, generation: int) -> int:
-    """Build `generation` by reading every job's eventlog; returns the number of jobs.
+def build_naive(redis, part: Partition, generation: int) -> int:
+    """Build a partition's `generation` by reading every job's eventlog; returns the number of jobs.
 
     Meant for an idle system: jobs changing meanwhile may be caught half-way.
     """
-    cursor, seq = jr.journal_head(redis)
-    purged = int(redis.hget(keys.journal_head(), "purged") or 0)
-    job_ids = [int(j) for j in redis.zrange(keys.inactive_jobs(), 0, -1)]
-    job_ids += sorted(int(j) for j in redis.smembers(keys.active_jobs()))
-    with BulkWriter(redis, generation) as writer:
+    cursor, seq = journal_head(redis, part)
+    purged = int(redis.hget(part.journal_head(), "purged") or 0)
+    job_ids = [int(j) for j in redis.zrange(part.inactive_jobs(), 0, -1)]
+    job_ids += sorted(int(j) for j in redis.smembers(part.active_jobs()))
+    with BulkWriter(redis, part, generation) as writer:
         for start in range(0, len(job_ids), CHUNK):
             chunk = job_ids[start : start + CHUNK]
             pipe = redis.pipeline(transaction=False)
             for job_id in chunk:
-                pipe.xrange(keys.job_eventlog(job_id))
+                pipe.xrange(part.job_eventlog(job_id))
             for job_id, entries in zip(chunk, pipe.execute(), strict=True):
                 events = [ev.decode_entry(fields) for _, fields in entries]
                 jobspec, r = ev.eventlog_attachments(fields for _, fields in entries)
@@ -39,11 +40,11 @@ def build_naive(redis, generation: int) -> int:
     return writer.jobs
 
 
-def dump_view(redis, generation: int) -> dict:
-    """A generation's whole content, with generation-free names, for comparing views."""
-    prefix = keys.view_list(generation, "")
+def dump_view(redis, part: Partition, generation: int) -> dict:
+    """A partition's generation's whole content, with generation-free names, for comparing views."""
+    prefix = part.view_prefix(generation)
     dump: dict = {"jobs": {}, "lists": {}}
-    for key in redis.scan_iter(match=keys.view_pattern(generation), count=1000):
+    for key in _keys_of(redis, part, generation):
         name = key.decode()[len(prefix) :]
         if name == "jobs":
             dump["jobs"] = redis.hgetall(key)
@@ -53,6 +54,15 @@ def dump_view(redis, generation: int) -> dict:
             dump["lists"][name] = redis.zrange(key, 0, -1, withscores=True)
     # the users set may name more users than have lists (all of a user's jobs purged), never fewer
     listed = {int(name.split(":")[1]) for name in dump["lists"] if name.startswith("user:")}
-    dump["users_not_named"] = listed - {int(userid) for userid in redis.smembers(keys.view_users(generation))}
+    dump["users_not_named"] = listed - {int(userid) for userid in redis.smembers(part.view_users(generation))}
     return dump
+
+
+def _keys_of(redis, part: Partition, generation: int) -> list[bytes]:
+    """Every key of a generation, found by SCAN (on a cluster, on the node of its slot)."""
+    pattern = part.view_pattern(generation)
+    if is_cluster(redis):
+        node = redis.get_node_from_key(part.view_meta(generation))
+        return list(redis.get_redis_connection(node).scan_iter(match=pattern, count=1000))
+    return list(redis.scan_iter(match=pattern, count=1000))
 

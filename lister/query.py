@@ -7,16 +7,19 @@ reads, it starts over, so no answer mixes two generations. While no view is comp
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import msgspec
 
 from jobjournal.common import keys
 from jobjournal.common.errors import NoSuchJob
-from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS
+from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS, Partition
+from jobjournal.common.layout import read_layout
 from jobjournal.common.states import Result, State
 from jobjournal.lister.constraints import compile_constraint, parse_results, parse_states
 from jobjournal.lister.errors import QueryError, ViewNotReady
+from jobjournal.lister.merge import Member, SortedWalk, merged
 from jobjournal.lister.model import ATTRIBUTES, JobView
 
 DEFAULT_TIMEOUT = 30.0
@@ -51,41 +54,51 @@ def list_attrs() -> list[str]:
     return list(ATTRIBUTES)
 
 
-def current_generation(redis, timeout: float = DEFAULT_TIMEOUT) -> int:
-    """The generation to read; waits while the first view is still being built."""
+def current_generations(redis, parts: list[Partition], timeout: float = DEFAULT_TIMEOUT) -> dict[Partition, int]:
+    """The generation to read of each partition's view; waits while a partition's first view is
+    still being built."""
     deadline = time.monotonic() + timeout
     while True:
-        current = redis.get(keys.view_current())
-        if current is not None:
-            return int(current)
+        with redis.pipeline(transaction=False) as pipe:
+            for part in parts:
+                pipe.get(part.view_current())
+            found = pipe.execute()
+        missing = [part for part, current in zip(parts, found, strict=True) if current is None]
+        if not missing:
+            return {part: int(current) for part, current in zip(parts, found, strict=True)}
         if time.monotonic() >= deadline:
-            raise ViewNotReady(_not_ready_reason(redis, timeout))
+            raise ViewNotReady(_not_ready_reason(redis, missing, timeout))
         time.sleep(POLL)
 
 
-def _not_ready_reason(redis, timeout: float) -> str:
-    building = redis.hgetall(keys.view_building())
+def _not_ready_reason(redis, missing: list[Partition], timeout: float) -> str:
+    building = redis.hgetall(missing[0].view_building())
+    which = "" if not missing[0].tag else f" of partition {missing[0].index} ({len(missing)} not ready)"
     if not building:
-        return f"no job view after {timeout:g}s: is `jobjournal lister` running?"
+        return f"no job view{which} after {timeout:g}s: is `jobjournal lister` running?"
     jobs = int(building.get(b"jobs", 0))
     age = time.time() - float(building.get(b"started", time.time()))
-    return f"the job view is still initializing after {timeout:g}s: {jobs} jobs loaded in {age:.1f}s so far"
+    return f"the job view{which} is still initializing after {timeout:g}s: {jobs} jobs loaded in {age:.1f}s so far"
 
 
-def _consistent(redis, timeout: float, read):
-    """Run read(generation) until neither a generation switch nor (for a few tries) a batch
-    landed during it: an answer never mixes generations, and rarely two batches."""
-    whole = None  # the last answer read from one generation that stayed in place
+def _consistent(redis, parts: list[Partition], timeout: float, read):
+    """Run read(generations) until no partition's generation switched and (for a few tries) no
+    batch landed during it: an answer never mixes two generations of a partition, and rarely two
+    batches. Across partitions it is a union of per-partition-consistent reads."""
+    whole = None  # the last answer read from generations that all stayed in place
     for attempt in range(5):
-        generation = current_generation(redis, timeout)
-        before = redis.hget(keys.view_meta(generation), "seq")
-        answer = read(generation)
-        pipe = redis.pipeline(transaction=False)  # one round trip for both checks
-        pipe.get(keys.view_current())
-        pipe.hget(keys.view_meta(generation), "seq")
-        current, after = pipe.execute()
-        if current != str(generation).encode():
-            continue  # the generation was replaced (and is being deleted) while we read
+        generations = current_generations(redis, parts, timeout)
+        before = _seqs(redis, generations)
+        answer = read(generations)
+        with redis.pipeline(transaction=False) as pipe:  # one round trip for both checks
+            for part, generation in generations.items():
+                pipe.get(part.view_current())
+                pipe.hget(part.view_meta(generation), "seq")
+            checks = pipe.execute()
+        currents, after = checks[::2], checks[1::2]
+        if any(current != str(generation).encode() for current, generation in zip(currents, generations.values(),
+                                                                                 strict=True)):
+            continue  # a generation was replaced (and is being deleted) while we read
         whole = answer
         if attempt >= 2 or after == before:
             return answer
@@ -94,21 +107,32 @@ def _consistent(redis, timeout: float, read):
     return whole
 
 
+def _seqs(redis, generations: dict[Partition, int]) -> list:
+    with redis.pipeline(transaction=False) as pipe:
+        for part, generation in generations.items():
+            pipe.hget(part.view_meta(generation), "seq")
+        return pipe.execute()
+
+
 def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:
-    """Jobs matching the query: pending (priority order), then running, then inactive (newest first)."""
+    """Jobs matching the query: pending (priority order), then running, then inactive (newest first),
+    merged over every partition."""
     plan = _Plan(query)
-    return _consistent(redis, timeout, lambda generation: plan.run(redis, generation))
+    parts = read_layout(redis).partitions
+    return _consistent(redis, parts, timeout, lambda generations: plan.run(redis, generations))
 
 
 def list_id(
     redis, job_id: int, attrs=("all",), wait_state: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> dict:
-    """One job's attributes; with `wait_state`, once it reaches that state (or becomes inactive)."""
+    """One job's attributes (from its partition alone); with `wait_state`, once it reaches that
+    state (or becomes inactive)."""
     names = _attr_names(attrs)
     wanted = parse_states([wait_state]) if wait_state else None
+    part = read_layout(redis).partition_of(job_id)
     deadline = time.monotonic() + timeout
     while True:
-        view = _consistent(redis, timeout, lambda generation: _job(redis, generation, job_id))
+        view = _consistent(redis, [part], timeout, lambda generations: _job(redis, part, generations[part], job_id))
         if view is None:
             raise NoSuchJob(f"no such job: {job_id}")
         if wanted is None or _reached(view, wanted):
@@ -119,9 +143,19 @@ def list_id(
 
 
 def stats(redis, timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """Counts per state and result, inactive purged, and the same per queue."""
-    raw = _consistent(redis, timeout, lambda generation: redis.hgetall(keys.view_stats(generation)))
-    counts = {key.decode(): int(value) for key, value in raw.items()}
+    """Counts per state and result, inactive purged, and the same per queue: every partition's summed."""
+    parts = read_layout(redis).partitions
+
+    def read(generations: dict[Partition, int]) -> list[dict]:
+        with redis.pipeline(transaction=False) as pipe:
+            for part, generation in generations.items():
+                pipe.hgetall(part.view_stats(generation))
+            return pipe.execute()
+
+    counts: dict[str, int] = {}
+    for raw in _consistent(redis, parts, timeout, read):
+        for key, value in raw.items():
+            counts[key.decode()] = counts.get(key.decode(), 0) + int(value)
     return _shape_stats(counts)
 
 
@@ -136,8 +170,8 @@ def _attr_names(attrs) -> list[str]:
     return ["id", *[name for name in attrs if name != "id"]]
 
 
-def _job(redis, generation: int, job_id: int) -> JobView | None:
-    data = redis.hget(keys.view_jobs(generation), job_id)
+def _job(redis, part: Partition, generation: int, job_id: int) -> JobView | None:
+    data = redis.hget(part.view_jobs(generation), job_id)
     return JobView.from_json(data) if data else None
 
 
@@ -166,13 +200,13 @@ class _Plan:
         self.results = parse_results(query.results) if query.results else None
         self.constraint = compile_constraint(query.constraint) if query.constraint is not None else None
 
-    def run(self, redis, generation: int) -> list[dict]:
+    def run(self, redis, generations: dict[Partition, int]) -> list[dict]:
         rows: list[dict] = []
         seen: set[int] = set()
         examined = 0
         limit = self.query.max_entries or None
         for list_name in self._lists():
-            for views in self._pages(redis, generation, list_name):
+            for views in self._pages(redis, generations, list_name):
                 examined += len(views)
                 if examined > self.query.max_work:
                     raise QueryError(
@@ -198,33 +232,24 @@ class _Plan:
             wanted &= {"inactive"}
         return [name for name in VIEW_LISTS if name in wanted]
 
-    def _source(self, generation: int, list_name: str) -> str:
+    def _source(self, part: Partition, generation: int, list_name: str) -> str:
         query = self.query
         indexed = self.results and len(self.results) == 1 and self.results <= INDEXED_RESULTS
         if list_name == "inactive" and indexed and self.states is None and query.userid is None:
-            return keys.view_result_list(generation, next(iter(self.results)))
+            return part.view_result_list(generation, next(iter(self.results)))
         if query.userid is not None:
-            return keys.view_user_list(generation, query.userid, list_name)
-        return keys.view_list(generation, list_name)
+            return part.view_user_list(generation, query.userid, list_name)
+        return part.view_list(generation, list_name)
 
-    def _pages(self, redis, generation: int, list_name: str):
-        key = self._source(generation, list_name)
+    def _pages(self, redis, generations: dict[Partition, int], list_name: str):
+        """The list's jobs, merged over the partitions in the list's order, a page of views at a time."""
         size = min(PAGE, max(self.query.max_entries, 50)) if self.query.max_entries else PAGE
-        start = 0
-        while True:
-            members = self._members(redis, key, list_name, start, size)
-            if not members:
-                return
-            stored = redis.hmget(keys.view_jobs(generation), [int(job_member) for job_member in members])
-            yield [JobView.from_json(data) for data in stored if data]
-            start += size
-
-    def _members(self, redis, key: str, list_name: str, start: int, size: int) -> list[bytes]:
-        if list_name == "pending":
-            return redis.zrange(key, start, start + size - 1)
-        if list_name == "inactive" and self.query.since:
-            return redis.zrevrangebyscore(key, "+inf", f"({self.query.since!r}", start=start, num=size)
-        return redis.zrevrange(key, start, start + size - 1)
+        above = self.query.since if list_name == "inactive" and self.query.since else None
+        walks = [SortedWalk(part, self._source(part, generation, list_name), list_name != "pending", above)
+                 for part, generation in generations.items()]
+        members = merged(redis, walks, size)
+        while page := list(itertools.islice(members, size)):
+            yield _views(redis, generations, page)
 
     def _matches(self, view: JobView) -> bool:
         query = self.query
@@ -263,3 +288,18 @@ def _shape_stats(counts: dict[str, int]) -> dict:
         "inactive_purged": counts.get(keys.STAT_PURGED, 0),
         "queues": {queue: block(queue) for queue in queues},
     }
+
+
+def _views(redis, generations: dict[Partition, int], page: list[Member]) -> list[JobView]:
+    """The stored views of a page of members, in the page's order (one round trip)."""
+    by_part: dict[Partition, list[int]] = {}
+    for part, job_member in page:
+        by_part.setdefault(part, []).append(int(job_member))
+    with redis.pipeline(transaction=False) as pipe:
+        for part, job_ids in by_part.items():
+            pipe.hmget(part.view_jobs(generations[part]), job_ids)
+        found = {}
+        for (part, job_ids), stored in zip(by_part.items(), pipe.execute(), strict=True):
+            found.update({(part, job_id): data for job_id, data in zip(job_ids, stored, strict=True)})
+    documents = (found[(part, int(job_member))] for part, job_member in page)
+    return [JobView.from_json(data) for data in documents if data]

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from jobjournal.common import keys
 from jobjournal.common.formats import VIEW_VERSION
-from jobjournal.common.keys import INDEXED_RESULTS, VIEW_LISTS
+from jobjournal.common.keys import INDEXED_RESULTS, VIEW_LISTS, Partition
 from jobjournal.common.packed import Pending, pack
 from jobjournal.common.scripts import Script, run_script
 from jobjournal.lister.model import JobView, member
@@ -23,12 +23,12 @@ USERS_SET_SINCE = 4
 """The view format that added a generation's users set."""
 
 
-def memberships(generation: int, view: JobView) -> dict[str, float]:
+def memberships(part: Partition, generation: int, view: JobView) -> dict[str, float]:
     """Sorted-set key to score, for every sorted set the job belongs to."""
     name, score = view.list_name, view.list_score
-    out = {keys.view_list(generation, name): score, keys.view_user_list(generation, view.userid, name): score}
+    out = {part.view_list(generation, name): score, part.view_user_list(generation, view.userid, name): score}
     if view.result in INDEXED_RESULTS:
-        out[keys.view_result_list(generation, view.result)] = score
+        out[part.view_result_list(generation, view.result)] = score
     return out
 
 
@@ -43,7 +43,8 @@ def counters(view: JobView) -> list[str]:
 class Changes:
     """One batch of view changes, to apply atomically with the new journal cursor."""
 
-    def __init__(self, generation: int):
+    def __init__(self, part: Partition, generation: int):
+        self.part = part
         self.generation = generation
         self._keys: dict[str, int] = {}
         self._ops: list = []
@@ -55,17 +56,17 @@ class Changes:
 
     def update(self, old: JobView | None, new: JobView | None) -> None:
         """Replace a job's old contributions (None: it had none) by its new ones (None: remove)."""
-        g = self.generation
+        g, part = self.generation, self.part
         job_id = (new or old).id
         if new is None:
-            self._op("HDEL", keys.view_jobs(g), job_id)
+            self._op("HDEL", part.view_jobs(g), job_id)
         elif new != old:
-            self._op("HSET", keys.view_jobs(g), job_id, new.to_json())
-        before = memberships(g, old) if old else {}
-        after = memberships(g, new) if new else {}
+            self._op("HSET", part.view_jobs(g), job_id, new.to_json())
+        before = memberships(part, g, old) if old else {}
+        after = memberships(part, g, new) if new else {}
         if old is None and new is not None and new.userid not in self._users:  # a job's userid never changes
             self._users.add(new.userid)
-            self._op("SADD", keys.view_users(g), new.userid)
+            self._op("SADD", part.view_users(g), new.userid)
         for key in before.keys() - after.keys():
             self._op("ZREM", key, member(job_id))
         for key, score in after.items():
@@ -79,11 +80,11 @@ class Changes:
     def apply(self, redis, lease_token: str, expected_seq: int, new_seq: int, cursor: str) -> None:
         """Apply the batch with lua/apply_batch.lua; LeaseLost if another worker holds the lease,
         StaleView if the view is not at `expected_seq`."""
-        stats = keys.view_stats(self.generation)
+        stats = self.part.view_stats(self.generation)
         for counter, delta in self._counts.items():
             if delta:
                 self._op("HINCRBY", stats, counter, delta)
-        fixed = [keys.view_meta(self.generation), keys.lister_lease()]
+        fixed = [self.part.view_meta(self.generation), self.part.lister_lease()]
         args = [lease_token, expected_seq, new_seq, cursor, *self._ops]
         run_script(redis, APPLY_BATCH, fixed + list(self._keys), args)
 
@@ -100,16 +101,17 @@ class BulkWriter:
 
     CHUNK = 500
 
-    def __init__(self, redis, generation: int):
+    def __init__(self, redis, part: Partition, generation: int):
         self.redis = redis
+        self.part = part
         self.generation = generation
         self.jobs = 0
         self.counted_in = 0
         """Of `jobs`, those other processes wrote (`count_in`)."""
         self.skipped = 0
         """Unreadable reply entries or jobs set aside instead of written (here or elsewhere)."""
-        self._pending = Pending(redis)
-        self._docs: list = ["HSET", keys.view_jobs(generation)]
+        self._pending = Pending(redis, part.view_jobs(generation))
+        self._docs: list = ["HSET", part.view_jobs(generation)]
         self._lists: dict[str, list] = defaultdict(list)
         self._counts: dict[tuple, int] = defaultdict(int)
         self._keys: dict[tuple, tuple[str, ...]] = {}
@@ -135,17 +137,17 @@ class BulkWriter:
         kind = (view.state, view.userid, view.result)
         found = self._keys.get(kind)
         if found is None:
-            found = self._keys[kind] = tuple(memberships(self.generation, view))
+            found = self._keys[kind] = tuple(memberships(self.part, self.generation, view))
         return found
 
     def _write(self) -> None:
-        commands = [pack(("SADD", keys.view_users(self.generation), *self._users))] if self._users else []
+        commands = [pack(("SADD", self.part.view_users(self.generation), *self._users))] if self._users else []
         commands += [pack(tuple(self._docs))] if len(self._docs) > 2 else []
         commands += [pack(("ZADD", key, *pairs)) for key, pairs in self._lists.items()]
         self._users = set()
         self._pending.replies()  # the chunk before, written meanwhile
         self._pending.send(commands)
-        self._docs = ["HSET", keys.view_jobs(self.generation)]
+        self._docs = ["HSET", self.part.view_jobs(self.generation)]
         self._lists = defaultdict(list)
 
     def flush(self) -> None:
@@ -173,9 +175,9 @@ class BulkWriter:
             for counter in counters(JobView(id=0, state=state, queue=queue, result=result)):
                 counts[counter] += count
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(keys.view_stats(self.generation), mapping=counts)
+        pipe.hset(self.part.view_stats(self.generation), mapping=counts)
         meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "built_with_jobs": self.jobs}
-        pipe.hset(keys.view_meta(self.generation), mapping=meta)
+        pipe.hset(self.part.view_meta(self.generation), mapping=meta)
         pipe.execute()
 
     def close(self) -> None:
@@ -192,43 +194,44 @@ class BulkWriter:
         self.close()
 
 
-def generation_keys(generation: int, userids) -> list[str]:
+def generation_keys(part: Partition, generation: int, userids) -> list[str]:
     """Every key a generation can have, given the users its users set names: each user's sets
     first, and last the fixed names with the users set itself (so a delete cut short can be
     finished: the set stays until everything it names is gone)."""
     g = generation
-    names = [keys.view_user_list(g, userid, name) for userid in userids for name in VIEW_LISTS]
-    names += [keys.view_list(g, name) for name in VIEW_LISTS]
-    names += [keys.view_result_list(g, result) for result in sorted(INDEXED_RESULTS)]
-    return names + [keys.view_meta(g), keys.view_jobs(g), keys.view_stats(g), keys.view_users(g)]
+    names = [part.view_user_list(g, userid, name) for userid in userids for name in VIEW_LISTS]
+    names += [part.view_list(g, name) for name in VIEW_LISTS]
+    names += [part.view_result_list(g, result) for result in sorted(INDEXED_RESULTS)]
+    return names + [part.view_meta(g), part.view_jobs(g), part.view_stats(g), part.view_users(g)]
 
 
-def delete_generation(redis, generation: int, renew=lambda: None) -> int:
+def delete_generation(redis, part: Partition, generation: int, renew=lambda: None) -> int:
     """Remove every key of a generation; returns how many. Its users set says which keys it has.
     A generation built before view format 4 has none, and is found with SCAN instead, which walks
     the whole keyspace (2M keys at 1M jobs). `renew` (the caller's lease) is called between pages."""
-    userids = [int(userid) for userid in redis.smembers(keys.view_users(generation))]
-    if not userids and _built_without_users_set(redis, generation):
-        return _delete_scanning(redis, generation, renew)
-    names, removed = generation_keys(generation, userids), 0
+    userids = [int(userid) for userid in redis.smembers(part.view_users(generation))]
+    if not userids and _built_without_users_set(redis, part, generation):
+        return _delete_scanning(redis, part, generation, renew)
+    names, removed = generation_keys(part, generation, userids), 0
     for start in range(0, len(names), DELETE_PAGE):
         removed += redis.unlink(*names[start : start + DELETE_PAGE])
         renew()
     return removed
 
 
-def _built_without_users_set(redis, generation: int) -> bool:
+def _built_without_users_set(redis, part: Partition, generation: int) -> bool:
     """Asked when a generation has no users set: true if it has jobs (since format 4, a chunk
     names its users with them) or its meta says an older format (its jobs already deleted)."""
     with redis.pipeline(transaction=False) as pipe:
-        jobs, version = pipe.exists(keys.view_jobs(generation)).hget(keys.view_meta(generation), "version").execute()
+        pipe.exists(part.view_jobs(generation)).hget(part.view_meta(generation), "version")
+        jobs, version = pipe.execute()
     return bool(jobs) or (version is not None and int(version) < USERS_SET_SINCE)
 
 
-def _delete_scanning(redis, generation: int, renew) -> int:
+def _delete_scanning(redis, part: Partition, generation: int, renew) -> int:
     cursor, removed = 0, 0
     while True:
-        cursor, found = redis.scan(cursor, match=keys.view_pattern(generation), count=DELETE_PAGE)
+        cursor, found = redis.scan(cursor, match=part.view_pattern(generation), count=DELETE_PAGE)
         if found:
             removed += redis.unlink(*found)
         renew()

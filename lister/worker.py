@@ -1,315 +1,172 @@
-"""The lister worker: builds the view from a full journal, then applies live journal entries.
+"""The lister worker: applies the journals of the partitions it holds, beside other workers.
 
-One worker applies at a time (the lister lease); others wait and take over from the saved
-cursor. Each batch is applied atomically with its new cursor and only if the view is at the
-batch's starting seq. A missing or old-format view, or a cursor that fell behind a trimmed
-journal, leads to a rebuild into a new generation, switched to atomically when complete.
+Workers heartbeat and divide the partitions among the live ones (lister/membership.py); for each
+partition it is assigned, a worker takes the partition's lister lease, resumes or builds the
+partition's view (lister/partition_view.py), then follows its journal live. A partition assigned
+elsewhere is released after the batch in hand; one whose lease is lost is dropped at once (the
+new holder's batches win: apply_batch.lua refuses the old holder's). A store in the legacy layout
+has one partition: one worker applies, the others stand by.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-import time
+from collections import defaultdict
 
-import msgspec
+import redis as redis_lib
 
-from jobjournal.common import events as ev
-from jobjournal.common import keys
-from jobjournal.common.consumers import forget_consumer, new_consumer_name, register_consumer
-from jobjournal.common.deadletters import set_aside
-from jobjournal.common.errors import LeaseLost
-from jobjournal.common.formats import VIEW_VERSION
-from jobjournal.common.full_journal import request_full_journal
-from jobjournal.common.journal import JournalEvent, JournalGap, read_journal
-from jobjournal.common.lease import Lease, run_while_holding
-from jobjournal.common.reply_format import Sentinel
-from jobjournal.common.reply_reader import ReplyReader
-from jobjournal.common.resources import decode_R
+from jobjournal.common.errors import LeaseLost, StaleView
+from jobjournal.common.journal import JournalGap, read_journals
+from jobjournal.common.keys import Partition
+from jobjournal.common.layout import Layout, read_layout
+from jobjournal.common.lease import Lease
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
-from jobjournal.lister.claiming_reader import ClaimingReader
-from jobjournal.lister.derive import derive_all
-from jobjournal.lister.errors import SharedRebuildFailed
-from jobjournal.lister.helper_processes import Helpers
-from jobjournal.lister.model import JobView, decode_jobspec
-from jobjournal.lister.view import BulkWriter, Changes, delete_generation
+from jobjournal.lister.membership import Membership, owner, worker_name
+from jobjournal.lister.partition_view import HelperHealth, PartitionView
 
 log = logging.getLogger("jobjournal.lister")
 
 LIVE_BATCH = 1000
-REGISTER_EVERY = 1.0
 BLOCK_MS = 100
-PROGRESS_EVERY = 1000
-"""Jobs between two updates of the build's progress (`jj:view:building` `jobs`)."""
 
 
 class ListerWorker:
     def __init__(self, redis, settings: Settings):
         self.redis = redis
         self.settings = settings
-        self.lease = Lease(redis, keys.lister_lease(), settings.lease_ttl)
+        self.name = worker_name()
+        self.membership = Membership(redis, self.name, settings.lease_ttl)
         self.applying = threading.Event()
-        """Set while this worker holds the lease and follows the journal live."""
-        self.generation: int | None = None
-        self.cursor = "0-0"
-        self.seq = 0
-        self.cache: dict[int, JobView] = {}
-        self._registrations = Throttle(REGISTER_EVERY)
-        self._helpers_work = True
-        """False once a rebuild helper failed: later rebuilds go without."""
+        """Set while this worker holds every partition assigned to it (at least one) and follows
+        their journals live."""
+        self.views: dict[int, PartitionView] = {}
+        """The partitions this worker holds, by index."""
+        self.generations: dict[int, int] = {}
+        """The generation this worker last applied of each partition it held."""
+        self.helpers = HelperHealth()
+        self.layout: Layout | None = None
+        self._beats = Throttle(settings.lease_ttl / 3)
+        self._assigned: set[int] = set()
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
-        """Apply the journal while holding the lister lease; stand by otherwise."""
+        """Apply the partitions assigned to this worker until `stop` is set; Redis trouble is waited out."""
         stop = stop or threading.Event()
-        run_while_holding(self.lease, stop, self._work, active=self.applying, log=log)
-
-    def _work(self, stop: threading.Event) -> None:
-        started = time.monotonic()
-        self.cache = {}
-        self._registrations.reset()
-        if self._resume():
-            log.info("resumed generation %d at %s in %.3fs", self.generation, self.cursor, time.monotonic() - started)
-        else:
-            self.rebuild(stop)
-        self.applying.set()
-        while not stop.is_set():
-            self._renew()
-            try:
-                entries = read_journal(self.redis, self.cursor, self.seq, count=LIVE_BATCH, block_ms=BLOCK_MS)
-            except JournalGap as err:
-                log.warning("rebuilding the view: %s", err)
-                self.rebuild(stop)
-                continue
-            if entries:
-                self.apply(entries)
-            self._register_if_due()
-
-    def _register_if_due(self) -> None:
-        if self._registrations.due():
-            register_consumer(self.redis, _consumer(self.generation), self.cursor)
-
-    def _renew(self) -> None:
-        self.lease.keep("the lister lease")
-
-    # -- warm restart
-    def _resume(self) -> bool:
-        current = self.redis.get(keys.view_current())
-        if current is None:
-            log.info("no view yet: building one from a full journal")
-            return False
-        generation = int(current)
-        meta = self.redis.hgetall(keys.view_meta(generation))
-        if int(meta.get(b"version", 0)) != VIEW_VERSION:
-            found = meta.get(b"version")
-            log.info("view generation %d has format %s, not %d: rebuilding", generation, found, VIEW_VERSION)
-            return False
-        self.generation = generation
-        self.cursor = meta[b"cursor"].decode()
-        self.seq = int(meta[b"seq"])
-        return True
-
-    # -- full rebuild
-    def rebuild(self, stop: threading.Event) -> None:
-        """Build a new generation from a full journal, then switch readers to it atomically."""
-        started = time.monotonic()
-        dead = self._drop_abandoned_build()
         try:
-            generation, writer, sentinel = self._build(stop, dead)
-            self._switch_to(generation)
-        finally:  # a killed helper's last chunk may have landed after its generation was deleted
-            for late in dead:
-                delete_generation(self.redis, late)  # by name: quick, and done even with the lease lost
-        self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
-        log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
-                 time.monotonic() - started)
-
-    def _build(self, stop: threading.Event, dead: list[int]) -> tuple[int, BulkWriter, Sentinel]:
-        """Attempt builds until one completes; each failed attempt's generation is deleted and
-        added to `dead`."""
-        sentinel = None
-        while sentinel is None and not stop.is_set():
-            # a new generation each attempt: writes of a killed helper may still land in the last
-            generation = int(self.redis.incr(keys.view_generation_counter()))
-            self.redis.hset(keys.view_building(), mapping={"generation": generation, "jobs": 0, "started": time.time()})
-            with BulkWriter(self.redis, generation) as writer:
-                sentinel = self._load_backlog(writer, f"lister-g{generation}-{new_consumer_name()}", stop)
-                if sentinel is not None:
-                    writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
-            if sentinel is None:
-                delete_generation(self.redis, generation, self._renew)
-                dead.append(generation)
-        if sentinel is None:
-            raise LeaseLost("stopped while building the view")
-        return generation, writer, sentinel
-
-    def _load_backlog(self, writer: BulkWriter, consumer: str, stop) -> Sentinel | None:
-        """Read a full journal into `writer`, shared with helper processes if it is big; None
-        if the reply stalled or a helper failed (ask again)."""
-        helpers = self._helpers_wanted()
-        try:
-            with Helpers(self.settings, consumer, writer.generation, helpers) as started:
-                request_full_journal(self.redis, consumer)
-                reader = ClaimingReader(self.redis, consumer) if helpers else ReplyReader(self.redis, consumer)
-                with reader:
-                    sentinel = self._read_backlog(reader, writer, consumer, stop)
-                if sentinel is not None and helpers and not self._count_in_helpers(started, writer, stop):
-                    return None
-                if sentinel is not None and not _all_there(writer, sentinel):
-                    raise SharedRebuildFailed(f"{writer.jobs} jobs built where the full journal has {sentinel.jobs}")
-                return sentinel
-        except (SharedRebuildFailed, OSError) as err:  # OSError: a helper could not start
-            log.warning("shared rebuild failed (%s): building again without helpers", err)
-            self._helpers_work = False
-            return None
+            while not stop.is_set():
+                try:
+                    self._cycle(stop)
+                except redis_lib.ConnectionError as err:
+                    log.warning("Redis unreachable (%s); retrying", err)
+                    self._drop_all()
+                    stop.wait(1.0)
+                except redis_lib.RedisError as err:
+                    log.error("Redis refused an operation (%s); starting over in 1s", err)
+                    self._drop_all()
+                    stop.wait(1.0)
         finally:
-            self.redis.unlink(keys.journal_reply(consumer), keys.journal_reply_claims(consumer))
+            self._drop_all()
+            with contextlib.suppress(redis_lib.RedisError):
+                self.membership.leave()
 
-    def _helpers_wanted(self) -> int:
-        if self.settings.rebuild_processes < 2 or not self._helpers_work:
-            return 0
-        with self.redis.pipeline(transaction=False) as pipe:
-            jobs = sum(pipe.zcard(keys.inactive_jobs()).scard(keys.active_jobs()).execute())
-        return self.settings.rebuild_processes - 1 if jobs >= self.settings.rebuild_split_from else 0
+    def _cycle(self, stop: threading.Event) -> None:
+        if self.layout is None:
+            self.layout = read_layout(self.redis)
+        if self._beats.due():
+            self._rebalance(self.membership.beat(), stop)
+        if not self.views:
+            stop.wait(self.settings.lease_ttl / 4)
+            return
+        self._keep_leases()
+        self._apply_live(stop)
 
-    def _count_in_helpers(self, helpers: Helpers, writer: BulkWriter, stop) -> bool:
-        """Add what the helpers wrote to the writer's stats; False if one failed."""
-        reports = helpers.reports(self._renew, stop)
-        if reports is None:
-            if not stop.is_set():
-                log.warning("a rebuild helper failed: building again without helpers")
-                self._helpers_work = False
-            return False
-        for report in reports:
-            writer.count_in(report.jobs, report.tally, report.skipped)
-        return True
+    # -- who applies what
+    def _rebalance(self, members: list[str], stop: threading.Event) -> None:
+        if self.name not in members:
+            members = sorted([*members, self.name])
+        self._assigned = {part.index for part in self.layout.partitions if owner(part.index, members) == self.name}
+        for index in [index for index in self.views if index not in self._assigned]:
+            log.info("partition %d is assigned to another worker now: releasing it", index)
+            self._drop(index)
+        for part in self.layout.partitions:
+            if part.index in self._assigned and part.index not in self.views and not stop.is_set():
+                self._take(part, stop)
+        if self.views and set(self.views) == self._assigned:
+            self.applying.set()
+        else:
+            self.applying.clear()
 
-    def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> Sentinel | None:
-        """Derive what `reader` gives into `writer` until the sentinel; None if the reply stalled
-        or `stop` was set. Renews the lease and writes the build's progress on the way."""
-        reported = 0
+    def _take(self, part: Partition, stop: threading.Event) -> None:
+        lease = Lease(self.redis, part.lister_lease(), self.settings.lease_ttl)
+        if not lease.try_acquire():
+            return  # its last holder has not let go yet: again at the next beat
+        view = PartitionView(self.redis, self.settings, part, lease, self.helpers, keepalive=self._keepalive)
+        self.views[part.index] = view
+        if not self._guarded(view, view.start, stop):
+            return
+        if stop.is_set():
+            self._drop(part.index)
 
-        def go_on() -> bool:
-            nonlocal reported
-            self._renew()
-            if writer.jobs - reported >= PROGRESS_EVERY:
-                reported = writer.jobs
-                self.redis.hset(keys.view_building(), "jobs", reported)
-            return not stop.is_set()
+    def _keepalive(self) -> None:
+        """During one partition's long work: keep this worker a member and its other leases held."""
+        if self._beats.due():
+            self.membership.beat()
+        self._keep_leases()
 
-        sentinel = derive_all(reader, writer, self.redis, consumer, go_on)
-        if sentinel is not None:
-            # the snapshot's hold on the journal passes to the new generation
-            register_consumer(self.redis, _consumer(writer.generation), sentinel.cursor)
-            forget_consumer(self.redis, consumer)
-        return sentinel
-
-    def _switch_to(self, generation: int) -> None:
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.watch(keys.lister_lease())
-            if pipe.get(keys.lister_lease()) != self.lease.token.encode():
-                raise LeaseLost("lost the lister lease before switching generations")
-            old = pipe.get(keys.view_current())
-            pipe.multi()
-            pipe.set(keys.view_current(), generation)
-            pipe.delete(keys.view_building())
-            pipe.execute()
-        if old is not None:
-            forget_consumer(self.redis, _consumer(int(old)))
-            delete_generation(self.redis, int(old), self._renew)
-
-    def _drop_abandoned_build(self) -> list[int]:
-        """Delete the build a stopped worker left; its generation, if there was one."""
-        abandoned = self.redis.hget(keys.view_building(), "generation")
-        if abandoned is None:
-            return []
-        delete_generation(self.redis, int(abandoned), self._renew)
-        self.redis.delete(keys.view_building())
-        return [int(abandoned)]
+    def _keep_leases(self) -> None:
+        for view in list(self.views.values()):
+            self._guarded(view, view.lease.keep, "the lister lease")
 
     # -- live
-    def apply(self, entries: list[JournalEvent]) -> None:
-        """Apply journal entries to the view, atomically with the new cursor."""
-        views = self._load_views(_jobs_known_before(entries))
-        old = {job_id: (msgspec.structs.replace(view) if view else None) for job_id, view in views.items()}
-        changes = Changes(self.generation)
-        for entry in entries:
-            if entry.problem:
-                set_aside(self.redis, keys.journal(), entry.entry_id, entry.problem)
-                continue
-            if entry.is_purge:
-                views[entry.job_id] = None
-                changes.count("purged")
-                continue
-            views[entry.job_id] = self._applied(views.get(entry.job_id), entry)
-        for job_id, view in views.items():
-            if view is not None or old[job_id] is not None:
-                changes.update(old[job_id], view)
-        last = entries[-1]
-        changes.apply(self.redis, self.lease.token, self.seq, last.seq, last.entry_id)
-        self.seq, self.cursor = last.seq, last.entry_id
-        for job_id, view in views.items():
-            if view is None or view.list_name == "inactive":
-                self.cache.pop(job_id, None)
-            else:
-                self.cache[job_id] = view
-
-    def _decoded(self, job_id: int, data: bytes) -> JobView | None:
+    def _apply_live(self, stop: threading.Event) -> None:
+        positions = {view.part: view.position for view in self.views.values()}
         try:
-            return JobView.from_json(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as err:
-            source = f"{keys.view_jobs(self.generation)} {job_id}"
-            set_aside(self.redis, source, "", f"unreadable view document: {err}")
-            return None  # rebuilt from its next submit, or left out: the process goes on
+            entries = read_journals(self.redis, positions, count=LIVE_BATCH, block_ms=BLOCK_MS)
+        except JournalGap as err:
+            view = self.views[err.partition]
+            log.warning("rebuilding the view: %s", err)
+            self._guarded(view, view.rebuild, stop)
+            return
+        by_partition = defaultdict(list)
+        for entry in entries:
+            by_partition[entry.partition].append(entry)
+        for index, batch in by_partition.items():
+            view = self.views.get(index)
+            if view is not None:
+                self._guarded(view, view.apply, batch)
+        for view in self.views.values():
+            view.register_if_due()
 
-    def _applied(self, view: JobView | None, entry: JournalEvent) -> JobView | None:
-        if view is None:
-            if not isinstance(entry.event, ev.Submit):
-                log.warning("journal %s: %s for job %d, which the view lacks; skipped",
-                            entry.entry_id, ev.event_name(entry.event), entry.job_id)
-                return None
-            view = JobView(id=entry.job_id)
-        if entry.jobspec:
-            view.set_jobspec(decode_jobspec(entry.jobspec))
-        view.apply(entry.event)
-        if entry.R and isinstance(entry.event, ev.Alloc):
-            view.set_R(decode_R(entry.R))
-        return view
+    def _guarded(self, view: PartitionView, action, *args) -> bool:
+        """Run `action` on a held partition; drop the partition if its lease is lost or another
+        worker moved its view on. False if dropped."""
+        try:
+            action(*args)
+            return True
+        except (LeaseLost, StaleView) as err:
+            log.warning("partition %d: standing by: %s", view.part.index, err)
+            self._drop(view.part.index)
+            return False
 
-    def _load_views(self, job_ids: dict[int, bool]) -> dict[int, JobView | None]:
-        """Views of the jobs a batch touches; only those that may exist are read from Redis."""
-        views: dict[int, JobView | None] = {}
-        missing = []
-        for job_id, may_exist in job_ids.items():
-            if job_id in self.cache:
-                views[job_id] = self.cache[job_id]
-            elif may_exist:
-                missing.append(job_id)
-            else:
-                views[job_id] = None
-        if missing:
-            stored = self.redis.hmget(keys.view_jobs(self.generation), missing)
-            for job_id, data in zip(missing, stored, strict=True):
-                views[job_id] = self._decoded(job_id, data) if data else None
-        return views
+    @property
+    def generation(self) -> int | None:
+        """The generation of partition 0 this worker applies or last applied (the legacy layout's
+        only partition)."""
+        view = self.views.get(0)
+        return view.generation if view is not None else self.generations.get(0)
 
+    def _drop(self, index: int) -> None:
+        view = self.views.pop(index, None)
+        self.applying.clear()
+        if view is not None:
+            if view.generation is not None:
+                self.generations[index] = view.generation
+            view.lease.release_quietly()
 
-def _all_there(writer: BulkWriter, sentinel: Sentinel) -> bool:
-    """Whether the build holds every job of the full journal (fewer if some were set aside)."""
-    return writer.jobs == sentinel.jobs or (writer.jobs < sentinel.jobs and writer.skipped > 0)
-
-
-def _consumer(generation: int) -> str:
-    """The journal consumer a view generation registers as: whichever worker applies it."""
-    return f"view-g{generation}"
-
-
-def _jobs_known_before(entries: list[JournalEvent]) -> dict[int, bool]:
-    """Each job a batch touches, and whether it may already be in the view (not new in it)."""
-    jobs: dict[int, bool] = {}
-    for entry in entries:
-        if entry.job_id not in jobs and not entry.problem:
-            jobs[entry.job_id] = not isinstance(entry.event, ev.Submit)
-    return jobs
-
+    def _drop_all(self) -> None:
+        for index in list(self.views):
+            self._drop(index)
+        self.applying.clear()

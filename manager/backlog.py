@@ -12,11 +12,11 @@ import logging
 
 import redis as redis_lib
 
-from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
 from jobjournal.common.consumers import forget_consumer, register_consumer
 from jobjournal.common.events import eventlog_attachments
 from jobjournal.common.formats import REPLY_VERSION
+from jobjournal.common.keys import Partition
 from jobjournal.common.messages import JournalRequest
 from jobjournal.common.scripts import run_script
 from jobjournal.manager.history import History, eventlog_part
@@ -31,10 +31,11 @@ log = logging.getLogger("jobjournal.manager")
 
 
 class Backlog:
-    """A full journal being written for one consumer."""
+    """A full journal of one partition being written for one consumer."""
 
-    def __init__(self, request: JournalRequest, snapshot: tuple[str, int, int], inactive: list[bytes],
-                 active: list[bytes], history: History):
+    def __init__(self, part: Partition, request: JournalRequest, snapshot: tuple[str, int, int],
+                 inactive: list[bytes], active: list[bytes], history: History):
+        self.part = part
         self.request = request
         self.cursor, self.seq, self.purged = snapshot
         self.job_ids = inactive + active
@@ -59,11 +60,11 @@ class Backlog:
         Built here rather than in a Lua script: the manager's own core does the encoding and
         Redis only serves the reads and appends, which roughly halves Redis' share of a rebuild.
         """
-        reply = keys.journal_reply(self.request.consumer)
+        reply = self.part.journal_reply(self.request.consumer)
         elements, to_read = self._next_chunk()
         read = redis.pipeline(transaction=False)
         for job_id, _ in to_read:
-            read.xrange(keys.job_eventlog(job_id), "-", self.cursor)
+            read.xrange(self.part.job_eventlog(job_id), "-", self.cursor)
         for (job_id, inactive), eventlog in zip(to_read, read.execute() if to_read else [], strict=True):
             if eventlog:  # none: purged since the snapshot
                 element, readable = self._from_eventlog(job_id, eventlog)
@@ -81,11 +82,12 @@ class Backlog:
         except redis_lib.ResponseError as err:
             log.warning("full journal for %s abandoned: %s", self.request.consumer, err)
             self.position = len(self.job_ids)  # done: a consumer still waiting stalls and asks again
-            forget_consumer(redis, self.request.consumer)  # its registration holds the journal back
+            forget_consumer(redis, self.part, self.request.consumer)  # its registration holds the journal back
             return
         self.entries += len(write)
         if self.done:
-            log.info("full journal for %s: %d jobs, cursor %s", self.request.consumer, self.written, self.cursor)
+            log.info("full journal for %s: %d jobs, cursor %s%s", self.request.consumer, self.written, self.cursor,
+                     f" (partition {self.part.index})" if self.part.tag else "")
 
     def _next_chunk(self) -> tuple[dict[int, bytes | None], list[tuple[int, bool]]]:
         """The next jobs, in order, with their remembered elements (None: not yet known), and
@@ -121,7 +123,8 @@ class Backlog:
         return rf.unreadable_element(job_id, f"job {job_id}: its eventlog is not valid JSON"), False
 
     def _sentinel(self) -> rf.Fields:
-        return rf.sentinel_fields(self.version, self.cursor, self.seq, self.written, self.purged)
+        partition = self.part.index if self.part.tag else None
+        return rf.sentinel_fields(self.version, self.cursor, self.seq, self.written, self.purged, partition)
 
 
 def _allowed(name: str, allow: list[str], deny: list[str]) -> bool:
@@ -138,15 +141,15 @@ def append(redis, reply: str, ttl: int, entries: list[tuple[str, rf.Fields]], fi
     run_script(redis, APPEND_REPLY, [reply], args)
 
 
-def start_backlog(redis, request: JournalRequest, history: History) -> Backlog:
-    """Take the snapshot a full journal starts from: the journal head and the job sets, in one
-    MULTI/EXEC (native commands: a Lua script copying 1M ids held Redis long enough for leases
-    to expire)."""
+def start_backlog(redis, part: Partition, request: JournalRequest, history: History) -> Backlog:
+    """Take the snapshot a partition's full journal starts from: the journal head and the job sets,
+    in one MULTI/EXEC on the partition's slot (native commands: a Lua script copying 1M ids held
+    Redis long enough for leases to expire)."""
     with redis.pipeline(transaction=True) as snapshot:
-        snapshot.hmget(keys.journal_head(), "last_id", "seq", "purged")
-        snapshot.zrange(keys.inactive_jobs(), 0, -1)  # by t_inactive
-        snapshot.smembers(keys.active_jobs())
+        snapshot.hmget(part.journal_head(), "last_id", "seq", "purged")
+        snapshot.zrange(part.inactive_jobs(), 0, -1)  # by t_inactive
+        snapshot.smembers(part.active_jobs())
         (last_id, seq, purged), inactive, active = snapshot.execute()
     cursor = last_id.decode() if last_id else "0-0"
-    register_consumer(redis, request.consumer, cursor)  # keep the journal from the snapshot on
-    return Backlog(request, (cursor, int(seq or 0), int(purged or 0)), inactive, sorted(active, key=int), history)
+    register_consumer(redis, part, request.consumer, cursor)  # keep the journal from the snapshot on
+    return Backlog(part, request, (cursor, int(seq or 0), int(purged or 0)), inactive, sorted(active, key=int), history)

@@ -11,6 +11,7 @@ from jobjournal.common import events as ev
 from jobjournal.common import inbox, keys, messages, tasks
 from jobjournal.common.errors import InvalidJobspec, NoSuchJob, RequestFailed
 from jobjournal.common.jobspec import Jobspec, encode
+from jobjournal.common.layout import read_layout
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -89,7 +90,7 @@ def purge(redis, job_ids=(), age_limit=None, num_limit=None, force=False, timeou
 
 
 def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
-    entries = redis.xrange(keys.job_eventlog(job_id))
+    entries = redis.xrange(read_layout(redis).partition_of(job_id).job_eventlog(job_id))
     if not entries:
         raise NoSuchJob(f"no such job: {job_id}")
     return [ev.decode_entry(fields) for _, fields in entries]
@@ -97,7 +98,7 @@ def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
 
 def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterator[ev.AnyEvent]:
     """Yield a job's events as they are posted, until the job is inactive (clean)."""
-    key = keys.job_eventlog(job_id)
+    key = read_layout(redis).partition_of(job_id).job_eventlog(job_id)
     if not redis.exists(key):
         raise NoSuchJob(f"no such job: {job_id}")
     cursor = "0-0"

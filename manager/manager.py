@@ -15,10 +15,13 @@ import time
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.journal import stream_order
+from jobjournal.common.layout import read_layout
 from jobjournal.common.lease import Lease, run_while_holding
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
 from jobjournal.manager.backlog import Backlog, start_backlog
+from jobjournal.manager.fences import Fences
 from jobjournal.manager.history import History
 from jobjournal.manager.jobs import restore_job
 from jobjournal.manager.journal_trim import trim_floor
@@ -58,14 +61,16 @@ class Manager:
         self._new_term()
 
     def _new_term(self) -> None:
+        self.layout = read_layout(self.redis)
+        self.fences = Fences(self.redis, self.layout, self.lease)
         self.history = History(self.settings.backlog_cache_mb * 2**20)
         self.poster = EventPoster(
-            self.redis, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
+            self.redis, self.layout, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
         )
         self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint)
         self.backlogs: list[Backlog] = []
         self.journal_requests: list[messages.JournalRequest] = []
-        self.handler = RequestHandler(self.redis, self.life, self.purge, self.journal_requests.append)
+        self.handler = RequestHandler(self.redis, self.layout, self.life, self.purge, self.journal_requests.append)
         self.replies: list[tuple[str, messages.Reply]] = []
         self.inbox_cursor = "0-0"
         self._cursor_moved = False
@@ -82,6 +87,7 @@ class Manager:
     def _lead(self, stop: threading.Event) -> None:
         started = time.monotonic()
         self._new_term()
+        self.fences.take()
         count = self.restore()
         self.leading.set()
         log.info("leading: %d active jobs restored in %.3fs", count, time.monotonic() - started)
@@ -97,6 +103,7 @@ class Manager:
 
     def _renew(self) -> None:
         self.lease.keep("the manager lease")
+        self.fences.keep()
 
     def step(self) -> None:
         self._renew()
@@ -137,7 +144,7 @@ class Manager:
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
             return
-        reply = self.handler.handle(request)
+        reply = self.handler.handle(request, entry_id)
         if request.reply_to and reply is not None:
             self.replies.append((request.reply_to, reply))
 
@@ -154,8 +161,20 @@ class Manager:
             pipe.execute()
             self.replies = []
         for request in self.journal_requests:
-            self.backlogs.append(start_backlog(self.redis, request, self.history))
+            for part in self._asked(request):
+                self.backlogs.append(start_backlog(self.redis, part, request, self.history))
         self.journal_requests.clear()
+
+    def _asked(self, request: messages.JournalRequest):
+        """The partitions a full-journal request asks for (all when it names none); a request that
+        names a partition the store lacks gets none."""
+        parts = self.layout.partitions
+        if not request.partitions:
+            return parts
+        if any(not 0 <= index < len(parts) for index in request.partitions):
+            log.warning("full journal for %s: no partition %s", request.consumer, request.partitions)
+            return []
+        return [parts[index] for index in sorted(set(request.partitions))]
 
     def _write_backlogs(self) -> None:
         for backlog in self.backlogs:
@@ -168,8 +187,9 @@ class Manager:
         if not self._journal_trims.due():
             return
         settings = self.settings
-        floor = trim_floor(self.redis, self.clock(), settings.journal_consumer_ttl, settings.journal_keep_s)
-        self.redis.xtrim(keys.journal(), minid=floor, approximate=False)  # "~" trims at most 10K a call
+        for part in self.layout.partitions:
+            floor = trim_floor(self.redis, part, self.clock(), settings.journal_consumer_ttl, settings.journal_keep_s)
+            self.redis.xtrim(part.journal(), minid=floor, approximate=False)  # "~" trims at most 10K a call
 
     def _trim_inbox_if_due(self) -> None:
         """Drop inbox entries whose effects are posted (they hold environments, too)."""
@@ -182,23 +202,37 @@ class Manager:
         if not (settings.purge_age_limit or settings.purge_num_limit) or not self._purges.due():
             return
         candidates = purge_candidates(
-            self.redis, settings.purge_age_limit or None, settings.purge_num_limit or None, self.clock()
+            self.redis, self.layout, settings.purge_age_limit or None, settings.purge_num_limit or None, self.clock()
         )
         if candidates:
             purged = self.purge(candidates)
             log.info("purged %d inactive jobs", len(purged))
 
     def purge(self, job_ids) -> list[int]:
-        purged = purge_jobs(self.redis, self.lease.token, self.settings.journal_maxlen, job_ids, self.clock())
+        purged = purge_jobs(
+            self.redis, self.layout, self.lease.token, self.settings.journal_maxlen, job_ids, self.clock()
+        )
         self.history.forget(purged)
         return purged
 
     # -- restart
     def restore(self) -> int:
-        """Rebuild the active jobs from Redis alone; returns how many."""
-        cursor = self.redis.get(keys.manager_inbox_cursor())
-        self.inbox_cursor = cursor.decode() if cursor else "0-0"
-        job_ids = sorted(int(job_id) for job_id in self.redis.smembers(keys.active_jobs()))
+        """Rebuild the active jobs from Redis alone; returns how many.
+
+        Each partition's inbox cursor says how far that partition has the inbox's effects. The
+        inbox is read again from the lowest; an entry's effect on a job is skipped where the job's
+        partition already has it (RequestHandler, `posted`), so a crash between two partitions'
+        writes neither loses nor repeats an event."""
+        parts = self.layout.partitions
+        with self.redis.pipeline(transaction=False) as pipe:
+            for part in parts:
+                pipe.get(part.inbox_cursor())
+                pipe.smembers(part.active_jobs())
+            replies = pipe.execute()
+        cursors = [cursor.decode() if cursor else "0-0" for cursor in replies[::2]]
+        self.inbox_cursor = min(cursors, key=stream_order)
+        self.handler.posted_up_to = {part.index: cursor for part, cursor in zip(parts, cursors, strict=True)}
+        job_ids = sorted(int(job_id) for members in replies[1::2] for job_id in members)
         for start in range(0, len(job_ids), RESTORE_CHUNK):
             self._renew()
             self._restore_chunk(job_ids[start : start + RESTORE_CHUNK])
@@ -209,8 +243,9 @@ class Manager:
     def _restore_chunk(self, job_ids: list[int]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.xrange(keys.job_eventlog(job_id))
-            pipe.get(keys.job_environment(job_id))
+            part = self.layout.partition_of(job_id)
+            pipe.xrange(part.job_eventlog(job_id))
+            pipe.get(part.job_environment(job_id))
         replies = pipe.execute()
         for index, job_id in enumerate(job_ids):
             entries, environment = replies[2 * index], replies[2 * index + 1]

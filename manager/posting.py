@@ -1,16 +1,20 @@
-"""Posting events: each one to its job's eventlog and to the journal, in one atomic step.
+"""Posting events: each one to its job's eventlog and to its partition's journal, in one atomic step.
 
-Events are gathered, then written in batches by one Lua script call per batch; one event's
-two writes are never split. The manager's inbox cursor travels with the last batch, and
-the lease is renewed before each batch, so a long flush never outlives the lease.
+Events are gathered, then written per partition in batches by one Lua script call per batch
+(post_events.lua); one event's two writes are never split. The manager's inbox cursor travels
+with each partition's last batch, and the lease is renewed before each batch, so a long flush
+never outlives the lease. Every call checks the partition's fence (in the legacy layout, the
+manager lease itself), so a deposed manager writes nowhere.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from jobjournal.common import events, keys
+from jobjournal.common import events
 from jobjournal.common.formats import JOURNAL_VERSION
+from jobjournal.common.keys import Partition
+from jobjournal.common.layout import Layout
 from jobjournal.common.scripts import run_script
 from jobjournal.manager.history import History
 from jobjournal.manager.scripts import POST_EVENTS
@@ -18,22 +22,38 @@ from jobjournal.manager.scripts import POST_EVENTS
 BATCH_EVENTS = 2000
 
 
+class _Queued:
+    """One partition's events waiting to be posted."""
+
+    __slots__ = ("keys", "args")
+
+    def __init__(self):
+        self.keys: list[str] = []
+        self.args: list[bytes | str | int] = []
+
+
 class EventPoster:
+    """Gathers events, then posts them: per partition, one script call per batch; the inbox cursor
+    goes with each partition's last batch (every partition's, so each cursor says how far that
+    partition has the inbox's effects)."""
+
     def __init__(
-        self, redis, lease_token: str, journal_maxlen: int, renew: Callable[[], None], history: History | None = None,
+        self, redis, layout: Layout, lease_token: str, journal_maxlen: int, renew: Callable[[], None],
+        history: History | None = None,
     ):
         self.redis = redis
+        self.layout = layout
         self.lease_token = lease_token
         self.journal_maxlen = journal_maxlen
         self.renew = renew
         self.history = history if history is not None else History(0)
         """What was posted, kept for full journals."""
-        self._keys: list[str] = []
-        self._args: list[bytes | str | int] = []
+        self._queued: dict[Partition, _Queued] = {}
+        self._count = 0
         self.posted = 0
 
     def __len__(self) -> int:
-        return len(self._keys) // 2
+        return self._count
 
     def add(
         self, job_id: int, event: events.Event, public: bytes = b"", private: bytes = b"", final: bool = False
@@ -41,36 +61,44 @@ class EventPoster:
         """Queue an event; `public` is the redacted jobspec (submit) or R (alloc); `final`: the
         job is inactive with this event."""
         name, timestamp, context = events.event_name(event), repr(event.timestamp), events.event_context(event)
-        self._keys += [keys.job_eventlog(job_id), keys.job_environment(job_id)]
-        self._args += [job_id, name, timestamp, context, public, private]
+        part = self.layout.partition_of(job_id)
+        queued = self._queued.get(part)
+        if queued is None:
+            queued = self._queued[part] = _Queued()
+        queued.keys += [part.job_eventlog(job_id), part.job_environment(job_id)]
+        queued.args += [job_id, name, timestamp, context, public, private]
+        self._count += 1
         self.history.record(job_id, name, timestamp, context, public, final)
 
     def flush(self, inbox_cursor: str = "") -> None:
-        """Write what is queued, in batches; set the inbox cursor with the last one (if given)."""
-        queued_keys, queued_args = self._keys, self._args
-        self._keys, self._args = [], []
+        """Write what is queued, in batches; set every partition's inbox cursor with its last batch
+        (if given)."""
+        queued, self._queued, self._count = self._queued, {}, 0
+        for part in self.layout.partitions if inbox_cursor else list(queued):
+            events_of = queued.get(part) or _Queued()
+            self._flush_partition(part, events_of.keys, events_of.args, inbox_cursor)
+
+    def _flush_partition(self, part: Partition, queued_keys: list[str], queued_args: list, inbox_cursor: str) -> None:
         count = len(queued_keys) // 2
-        if not count and not inbox_cursor:
-            return
         for start in range(0, max(count, 1), BATCH_EVENTS):
             end = min(start + BATCH_EVENTS, count)
             last = end >= count
             self.renew()
             chunk_keys, chunk_args = queued_keys[2 * start : 2 * end], queued_args[6 * start : 6 * end]
-            self._write(chunk_keys, chunk_args, inbox_cursor if last else "")
+            self._write(part, chunk_keys, chunk_args, inbox_cursor if last else "")
 
     def discard(self) -> None:
-        self._keys, self._args = [], []
+        self._queued, self._count = {}, 0
 
-    def _write(self, event_keys: list[str], event_args: list, inbox_cursor: str) -> None:
+    def _write(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> None:
         count = len(event_keys) // 2
         fixed = [
-            keys.manager_lease(),
-            keys.journal(),
-            keys.journal_head(),
-            keys.manager_inbox_cursor(),
-            keys.active_jobs(),
-            keys.inactive_jobs(),
+            part.manager_fence(),
+            part.journal(),
+            part.journal_head(),
+            part.inbox_cursor(),
+            part.active_jobs(),
+            part.inactive_jobs(),
         ]
         args = [self.lease_token, JOURNAL_VERSION, inbox_cursor, self.journal_maxlen, count, *event_args]
         run_script(self.redis, POST_EVENTS, fixed + event_keys, args)  # LeaseLost if deposed

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jobjournal.common import events as ev
-from jobjournal.common import keys, messages
+from jobjournal.common import messages
+from jobjournal.common.journal import stream_order
+from jobjournal.common.layout import Layout
 from jobjournal.common.messages import Reply
 from jobjournal.common.states import PENDING, State
 from jobjournal.manager.jobs import Job
@@ -24,16 +26,24 @@ class RequestHandler:
     def __init__(
         self,
         redis,
+        layout: Layout,
         life: Lifecycle,
         purge: Callable[[list[int]], list[int]],
         start_journal: Callable[[messages.JournalRequest], None],
     ):
         self.redis = redis
+        self.layout = layout
         self.life = life
         self.purge = purge
         self.start_journal = start_journal
+        self.posted_up_to: dict[int, str] = {}
+        """Partition index -> its inbox cursor at restore: that partition already has the effects
+        of every entry up to it (a restart replays the inbox from the lowest cursor)."""
+        self._entry: tuple[int, int] | None = None
 
-    def handle(self, request: messages.AnyRequest) -> Reply | None:
+    def handle(self, request: messages.AnyRequest, entry_id: str = "") -> Reply | None:
+        """The request's changes, and its Reply; `entry_id` is its inbox entry's id."""
+        self._entry = stream_order(entry_id) if entry_id else None
         match request:
             case messages.SubmitJobs():
                 return self._submit(request)
@@ -66,8 +76,16 @@ class RequestHandler:
         """Which of these ids already have an eventlog (one round trip per inbox entry)."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.exists(keys.job_eventlog(job_id))
+            pipe.exists(self.layout.partition_of(job_id).job_eventlog(job_id))
         return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
+
+    def _posted(self, job_id: int) -> bool:
+        """Whether the job's partition already has the current entry's effects (only while a
+        restarted manager replays what one partition has and another has not)."""
+        if not self.posted_up_to or self._entry is None:
+            return False
+        cursor = self.posted_up_to.get(self.layout.partition_of(job_id).index)
+        return cursor is not None and self._entry <= stream_order(cursor)
 
     # -- changes to existing jobs
     def _change(self, job_ids: list[int], userid: int, change) -> Reply:
@@ -76,7 +94,9 @@ class RequestHandler:
         reasons = self._why_unknown(missing)
         for job_id in job_ids:
             job = self.life.jobs.get(job_id)
-            if job is None:
+            if self._posted(job_id):
+                error = None  # its partition has this entry's effect: the restart replays it
+            elif job is None:
                 error = reasons[job_id]
             elif userid not in (job.userid, ADMIN_USERID):
                 error = "permission denied: not the job's owner"
@@ -128,7 +148,7 @@ class RequestHandler:
             return {}
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
-            pipe.zscore(keys.inactive_jobs(), job_id)
+            pipe.zscore(self.layout.partition_of(job_id).inactive_jobs(), job_id)
         return {
             job_id: "job is inactive" if score is not None else "no such job"
             for job_id, score in zip(job_ids, pipe.execute(), strict=True)
@@ -150,7 +170,7 @@ class RequestHandler:
         return Reply(data={"purged": len(purged), "would_purge": len(candidates)})
 
     def _limit_candidates(self, request: messages.Purge) -> list[int]:
-        return purge_candidates(self.redis, request.age_limit, request.num_limit, self.life.now())
+        return purge_candidates(self.redis, self.layout, request.age_limit, request.num_limit, self.life.now())
 
     # -- reports from the rq exec tasks
     def _exec_report(self, report) -> None:

@@ -17,8 +17,8 @@ import pytest
 
 from jobjournal.common import events as ev
 from jobjournal.common import journal as jr
-from jobjournal.common import keys
 from jobjournal.common.jobspec import encode, make_jobspec
+from jobjournal.common.keys import LEGACY
 from jobjournal.manager.ingest import accept_jobs
 
 DEADLINE = 30.0
@@ -45,9 +45,8 @@ def wait_for(condition, timeout: float = DEADLINE, interval: float = 0.02, what:
 
 
 def is_inactive(redis, job_id: int) -> bool:
-    from jobjournal.common import keys
 
-    return redis.zscore(keys.inactive_jobs(), job_id) is not None
+    return redis.zscore(LEGACY.inactive_jobs(), job_id) is not None
 
 
 def submit(redis, count: int = 1, userid: int = 1000, **fields) -> list[int]:
@@ -58,7 +57,7 @@ def submit(redis, count: int = 1, userid: int = 1000, **fields) -> list[int]:
 
 
 def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
-    return [ev.decode_entry(fields) for _, fields in redis.xrange(keys.job_eventlog(job_id))]
+    return [ev.decode_entry(fields) for _, fields in redis.xrange(LEGACY.job_eventlog(job_id))]
 
 
 def names(redis, job_id: int) -> list[str]:
@@ -70,19 +69,19 @@ def wait_inactive(redis, job_ids, timeout: float = DEADLINE) -> None:
 
 
 def journal_entries(redis) -> list[jr.JournalEvent]:
-    return [jr.decode_journal_entry(entry_id, fields) for entry_id, fields in redis.xrange(keys.journal())]
+    return [jr.decode_journal_entry(entry_id, fields) for entry_id, fields in redis.xrange(LEGACY.journal())]
 
 
 def assert_journal_matches_eventlogs(redis) -> None:
     """Invariant 1: each job's eventlog equals its journal entries, id for id, field for field,
     over the part of the journal still kept (the journal is trimmed at the front)."""
-    journal = redis.xrange(keys.journal())
+    journal = redis.xrange(LEGACY.journal())
     by_job: dict[int, list[tuple[bytes, dict]]] = {}
     for entry_id, fields in journal:
         if fields[b"name"] != b"purge":
             by_job.setdefault(int(fields[b"id"]), []).append((entry_id, fields))
     first = _order(journal[0][0]) if journal else None
-    for key in redis.scan_iter(match=keys.job_eventlog("*")):
+    for key in redis.scan_iter(match=LEGACY.job_eventlog("*")):
         job_id = int(key.decode().split("{")[1].split("}")[0])
         stored = [(i, f) for i, f in redis.xrange(key) if first is not None and _order(i) >= first]
         entries = by_job.get(job_id, [])
@@ -99,22 +98,22 @@ def _order(entry_id: bytes) -> tuple[int, int]:
 
 
 def view_seq(redis) -> int | None:
-    current = redis.get(keys.view_current())
+    current = redis.get(LEGACY.view_current())
     if current is None:
         return None
-    return int(redis.hget(keys.view_meta(int(current)), "seq") or -1)
+    return int(redis.hget(LEGACY.view_meta(int(current)), "seq") or -1)
 
 
 def wait_caught_up(redis, timeout: float = DEADLINE) -> None:
     """Wait until the lister's view has applied everything in the journal."""
-    wait_for(lambda: view_seq(redis) == jr.journal_head(redis)[1], timeout, what="the view to catch up")
+    wait_for(lambda: view_seq(redis) == jr.journal_head(redis, LEGACY)[1], timeout, what="the view to catch up")
 
 
 def current_view(redis) -> dict:
     """The current generation's content (generation-free names), for comparisons."""
     from jobjournal.lister.naive import dump_view
 
-    return dump_view(redis, int(redis.get(keys.view_current())))
+    return dump_view(redis, LEGACY, int(redis.get(LEGACY.view_current())))
 
 
 def naive_view(redis) -> dict:
@@ -123,11 +122,11 @@ def naive_view(redis) -> dict:
     from jobjournal.lister.view import delete_generation
 
     generation = 10**9
-    build_naive(redis, generation)
+    build_naive(redis, LEGACY, generation)
     try:
-        return dump_view(redis, generation)
+        return dump_view(redis, LEGACY, generation)
     finally:
-        delete_generation(redis, generation)
+        delete_generation(redis, LEGACY, generation)
 
 
 class SettableClock:

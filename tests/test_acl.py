@@ -8,6 +8,7 @@ import redis as redis_lib
 from rq import Queue
 
 from jobjournal.common import keys, tasks
+from jobjournal.common.keys import LEGACY
 from jobjournal.common.redis_server import EmbeddedRedis
 from tests.conftest import ROOT, TEST_REDIS_URL_VAR, external_redis_url
 
@@ -25,10 +26,10 @@ def acl_server():
     for line in USERS.read_text().splitlines():
         if line.startswith("user "):
             admin.execute_command("ACL", "SETUSER", *line.split()[1:])
-    admin.xadd(keys.journal(), {"name": "submit"})
-    admin.xadd(keys.job_eventlog(1), {"name": "submit"})
-    admin.set(keys.job_environment(1), '{"SECRET":"x"}')
-    admin.set(keys.view_current(), 1)
+    admin.xadd(LEGACY.journal(), {"name": "submit"})
+    admin.xadd(LEGACY.job_eventlog(1), {"name": "submit"})
+    admin.set(LEGACY.job_environment(1), '{"SECRET":"x"}')
+    admin.set(LEGACY.view_current(), 1)
     yield server
     admin.close()
     server.stop()
@@ -63,19 +64,19 @@ def _refused(call) -> None:
 
 def test_a_reader_can_only_read_the_view(login):
     reader = login("reader")
-    assert reader.get(keys.view_current()) == b"1"
-    _refused(lambda: reader.set(keys.view_current(), 2))
-    _refused(lambda: reader.xrange(keys.job_eventlog(1)))
-    _refused(lambda: reader.get(keys.job_environment(1)))
-    _refused(lambda: reader.xrange(keys.journal()))
+    assert reader.get(LEGACY.view_current()) == b"1"
+    _refused(lambda: reader.set(LEGACY.view_current(), 2))
+    _refused(lambda: reader.xrange(LEGACY.job_eventlog(1)))
+    _refused(lambda: reader.get(LEGACY.job_environment(1)))
+    _refused(lambda: reader.xrange(LEGACY.journal()))
 
 
 def test_a_submitter_can_only_enqueue(login):
     submitter = login("submitter")
     Queue(keys.INGEST_QUEUE, connection=submitter).enqueue(tasks.INGEST, [b"{}"], 1000)
     _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))
-    _refused(lambda: submitter.get(keys.view_current()))
-    _refused(lambda: submitter.xrange(keys.journal()))
+    _refused(lambda: submitter.get(LEGACY.view_current()))
+    _refused(lambda: submitter.xrange(LEGACY.journal()))
 
 
 def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_server, spawn):
@@ -90,17 +91,17 @@ def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_ser
 
 def test_a_lister_reads_the_journal_and_writes_the_view_but_nothing_private(login):
     lister = login("lister")
-    assert lister.xrange(keys.journal())
-    lister.hset(keys.view_jobs(1), 1, b"{}")
-    _refused(lambda: lister.xrange(keys.job_eventlog(1)))
-    _refused(lambda: lister.get(keys.job_environment(1)))
+    assert lister.xrange(LEGACY.journal())
+    lister.hset(LEGACY.view_jobs(1), 1, b"{}")
+    _refused(lambda: lister.xrange(LEGACY.job_eventlog(1)))
+    _refused(lambda: lister.get(LEGACY.job_environment(1)))
     _refused(lambda: lister.set(keys.manager_lease(), "mine"))
-    _refused(lambda: lister.get(keys.manager_inbox_cursor()))
+    _refused(lambda: lister.get(LEGACY.inbox_cursor()))
 
 
 def test_the_manager_writes_events_but_cannot_wipe_or_reconfigure_redis(login):
     manager = login("manager")
-    manager.xadd(keys.job_eventlog(2), {"name": "submit"})
+    manager.xadd(LEGACY.job_eventlog(2), {"name": "submit"})
     _refused(lambda: manager.flushall())
     _refused(lambda: manager.config_set("appendonly", "no"))
     _refused(lambda: manager.keys("*"))
@@ -110,6 +111,6 @@ def test_a_worker_hands_jobs_over_but_cannot_touch_events_or_the_view(login):
     worker = login("worker")
     worker.xadd(keys.manager_inbox(), {"msg": b"{}"})
     worker.incr(keys.id_generator())
-    _refused(lambda: worker.xadd(keys.journal(), {"name": "forged"}))
-    _refused(lambda: worker.get(keys.view_current()))
-    _refused(lambda: worker.xrange(keys.job_eventlog(1)))
+    _refused(lambda: worker.xadd(LEGACY.journal(), {"name": "forged"}))
+    _refused(lambda: worker.get(LEGACY.view_current()))
+    _refused(lambda: worker.xrange(LEGACY.job_eventlog(1)))

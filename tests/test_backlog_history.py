@@ -2,8 +2,9 @@
 
 import msgspec
 
-from jobjournal.common import consumers, keys
+from jobjournal.common import consumers
 from jobjournal.common import full_journal as fj
+from jobjournal.common.keys import LEGACY
 from jobjournal.common.reply_format import job_element
 from jobjournal.manager import client
 from jobjournal.manager.history import History
@@ -13,8 +14,8 @@ from tests.helpers import submit, wait_for, wait_inactive
 def _raw_backlog(redis, **request) -> dict[int, bytes]:
     """A full journal's backlog as stored: job id -> the job's element of a `jobs` array."""
     consumer = consumers.new_consumer_name()
-    fj.request_full_journal(redis, consumer, **request)
-    reply = keys.journal_reply(consumer)
+    fj.request_full_journal(redis, consumer, [LEGACY], **request)
+    reply = LEGACY.journal_reply(consumer)
 
     def sentinel_arrived():
         last = redis.xrevrange(reply, count=1)
@@ -23,7 +24,7 @@ def _raw_backlog(redis, **request) -> dict[int, bytes]:
     wait_for(sentinel_arrived, what="the sentinel")
     entries = redis.xrange(reply)
     redis.delete(reply)
-    consumers.forget_consumer(redis, consumer)
+    consumers.forget_consumer(redis, LEGACY, consumer)
     arrays = [msgspec.json.decode(fields[b"jobs"], type=list[msgspec.Raw]) for _, fields in entries[:-1]]
     elements = [bytes(element) for array in arrays for element in array]
     return {msgspec.json.decode(element)["id"]: element for element in elements}
@@ -61,7 +62,7 @@ def test_a_backlog_from_memory_has_the_bytes_its_eventlogs_give(redis, start_man
 def test_an_active_job_is_read_from_its_eventlog_and_remembered_once_inactive(redis, start_manager):
     manager = start_manager()
     [held] = submit(redis, 1, urgency=0)
-    wait_for(lambda: redis.sismember(keys.active_jobs(), held), what="the held job")
+    wait_for(lambda: redis.sismember(LEGACY.active_jobs(), held), what="the held job")
     assert held in _raw_backlog(redis) and manager.history.sealed(held) is None
     client.set_urgency(redis, held, 16, userid=1000)
     wait_inactive(redis, [held])

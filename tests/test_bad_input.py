@@ -8,6 +8,7 @@ import time
 import pytest
 
 from jobjournal.common import keys
+from jobjournal.common.keys import LEGACY
 from tests.conftest import ROOT
 from tests.helpers import submit, wait_for, wait_inactive
 
@@ -28,7 +29,7 @@ def test_a_corrupt_inbox_entry_is_set_aside_with_its_reason_and_the_manager_goes
     [(_, letter)] = redis.xrange(keys.dead_letters())
     assert letter[b"source"] == keys.manager_inbox().encode() and letter[b"reason"]
     assert {key.removeprefix(b"field:"): value for key, value in letter.items() if key.startswith(b"field:")} == fields
-    assert redis.scard(keys.active_jobs()) == 0
+    assert redis.scard(LEGACY.active_jobs()) == 0
 
 
 def test_unknown_and_malformed_job_ids_get_clear_errors_from_the_cli(redis, start_manager, cli):
@@ -39,7 +40,7 @@ def test_unknown_and_malformed_job_ids_get_clear_errors_from_the_cli(redis, star
     assert result.exit_code == 2 and "invalid job id 'not-an-id'" in result.output
     result = cli("eventlog", "12345")
     assert result.exit_code == 1 and "Error: no such job: 12345" in result.output
-    assert redis.xlen(keys.journal()) == 0
+    assert redis.xlen(LEGACY.journal()) == 0
 
 
 def _run_cli(*args, env):

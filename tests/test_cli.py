@@ -3,8 +3,8 @@
 import threading
 import time
 
-from jobjournal.common import keys
 from jobjournal.common.ids import f58
+from jobjournal.common.keys import LEGACY
 from jobjournal.manager import client
 from tests.helpers import DEADLINE, names, recording, submit, wait_for, wait_inactive
 
@@ -29,7 +29,7 @@ def test_eventlog_follow_waits_until_the_job_is_inactive(redis, start_manager, c
     def release_once_followed(commands):
         """Release the job once the follower has read its events and waits for more (an XREAD
         after the first entry); at the deadline anyway, so that the follower ends."""
-        streams = f" STREAMS {keys.job_eventlog(job_id)} "
+        streams = f" STREAMS {LEGACY.job_eventlog(job_id)} "
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline and not followed.is_set():
             if any(streams in c and not c.endswith(f"{streams}0-0") for c in list(commands)):

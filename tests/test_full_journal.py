@@ -9,6 +9,7 @@ from jobjournal.common import full_journal as fj
 from jobjournal.common import journal as jr
 from jobjournal.common import reply_format as rf
 from jobjournal.common.jobspec import make_jobspec
+from jobjournal.common.keys import LEGACY
 from tests.helpers import eventlog, submit, wait_for, wait_inactive
 
 
@@ -28,7 +29,7 @@ def _consume(redis, until, consumer=None, allow=(), deny=()):
         if sentinel is None:
             continue
         if target is None and until():
-            target = jr.journal_head(redis)[1]
+            target = jr.journal_head(redis, LEGACY)[1]
         seen = live[-1].seq if live else sentinel.seq
         if target is not None and (item is None or seen >= target):
             break  # None: nothing new in the journal, so we are at its head
@@ -120,10 +121,10 @@ def test_a_non_full_consumer_follows_the_journal_from_now(redis, start_manager):
     start_manager()
     before = submit(redis, 2)
     wait_inactive(redis, before)
-    cursor, seq = jr.journal_head(redis)
+    cursor, seq = jr.journal_head(redis, LEGACY)
     after = submit(redis, 1)
     wait_inactive(redis, after)
-    entries = jr.read_journal(redis, cursor, seq)
+    entries = jr.read_journal(redis, LEGACY, cursor, seq)
     assert {entry.job_id for entry in entries} == set(after)
     assert [e.event for e in entries] == eventlog(redis, after[0])
 
@@ -135,7 +136,7 @@ def test_the_redacted_jobspec_travels_with_submit_and_r_with_alloc(redis, start_
     spec = make_jobspec(command=["env"], environment={"SECRET": "hunter2"})
     [job_id] = accept_jobs(redis, [__import__("msgspec").json.encode(spec)], 1000)
     wait_inactive(redis, [job_id])
-    entries = [e for e in jr.read_journal(redis, "0-0", 0, count=10000) if e.job_id == job_id]
+    entries = [e for e in jr.read_journal(redis, LEGACY, "0-0", 0, count=10000) if e.job_id == job_id]
     submit_entry = next(e for e in entries if isinstance(e.event, ev.Submit))
     alloc_entry = next(e for e in entries if isinstance(e.event, ev.Alloc))
     assert b"hunter2" not in submit_entry.jobspec and b'"env"' in submit_entry.jobspec

@@ -4,6 +4,7 @@ import pytest
 
 from jobjournal.common import formats, inbox, keys, messages
 from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.keys import LEGACY
 from jobjournal.manager import client
 from tests.helpers import submit, wait_inactive
 
@@ -33,6 +34,6 @@ def test_journal_entries_carry_the_journal_format_version_the_manager_passes_to_
     start_manager()
     wait_inactive(redis, submit(redis, 2))
     assert client.purge(redis, num_limit=0, force=True)[1]["purged"] == 2
-    entries = [fields for _, fields in redis.xrange(keys.journal())]
+    entries = [fields for _, fields in redis.xrange(LEGACY.journal())]
     assert {fields[b"name"] for fields in entries} >= {b"submit", b"clean", b"purge"}
     assert {fields[b"v"] for fields in entries} == {str(formats.JOURNAL_VERSION).encode()}

@@ -6,6 +6,8 @@ import redis as redis_lib
 from jobjournal.common import events as ev
 from jobjournal.common import keys
 from jobjournal.common.errors import LeaseLost
+from jobjournal.common.keys import LEGACY
+from jobjournal.common.layout import LEGACY as LEGACY_LAYOUT
 from jobjournal.common.lease import Lease
 from jobjournal.manager.posting import BATCH_EVENTS, EventPoster
 from tests.helpers import assert_journal_matches_eventlogs, journal_entries
@@ -15,7 +17,7 @@ from tests.helpers import assert_journal_matches_eventlogs, journal_entries
 def poster(redis):
     lease = Lease(redis, keys.manager_lease(), ttl=30)
     assert lease.try_acquire()
-    return EventPoster(redis, lease.token, journal_maxlen=0, renew=lambda: None)
+    return EventPoster(redis, LEGACY_LAYOUT, lease.token, journal_maxlen=0, renew=lambda: None)
 
 
 def test_each_event_lands_in_its_eventlog_and_the_journal_under_one_id(redis, poster):
@@ -27,8 +29,8 @@ def test_each_event_lands_in_its_eventlog_and_the_journal_under_one_id(redis, po
     entries = journal_entries(redis)
     assert [(e.seq, e.job_id) for e in entries] == [(1, 1), (2, 2), (3, 1)]
     assert entries[0].jobspec == b'{"command":["x"]}'
-    assert redis.xrange(keys.job_eventlog(1))[0][1][b"data"] == b'{"command":["x"]}'
-    assert redis.smembers(keys.active_jobs()) == {b"1", b"2"}
+    assert redis.xrange(LEGACY.job_eventlog(1))[0][1][b"data"] == b'{"command":["x"]}'
+    assert redis.smembers(LEGACY.active_jobs()) == {b"1", b"2"}
 
 
 def test_clean_moves_a_job_from_the_active_set_to_the_inactive_zset(redis, poster):
@@ -36,51 +38,53 @@ def test_clean_moves_a_job_from_the_active_set_to_the_inactive_zset(redis, poste
     poster.add(7, ev.Exception_(timestamp=2.0, type="cancel", severity=0))
     poster.add(7, ev.Clean(timestamp=3.0))
     poster.flush()
-    assert redis.smembers(keys.active_jobs()) == set()
-    assert redis.zscore(keys.inactive_jobs(), 7) == 3.0
+    assert redis.smembers(LEGACY.active_jobs()) == set()
+    assert redis.zscore(LEGACY.inactive_jobs(), 7) == 3.0
 
 
 def test_a_batch_with_a_broken_eventlog_key_posts_nothing(redis, poster):
-    redis.set(keys.job_eventlog(3), "not a stream")
+    redis.set(LEGACY.job_eventlog(3), "not a stream")
     poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.add(3, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     with pytest.raises(redis_lib.ResponseError, match="not a stream; nothing posted"):
         poster.flush("5-0")
-    assert redis.xlen(keys.journal()) == 0
-    assert not redis.exists(keys.job_eventlog(1), keys.manager_inbox_cursor(), keys.journal_head())
+    assert redis.xlen(LEGACY.journal()) == 0
+    assert not redis.exists(LEGACY.job_eventlog(1), LEGACY.inbox_cursor(), LEGACY.journal_head())
 
 
 def test_a_poster_without_the_lease_is_fenced_off(redis, poster):
-    stale = EventPoster(redis, "someone-else", journal_maxlen=0, renew=lambda: None)
+    stale = EventPoster(redis, LEGACY_LAYOUT, "someone-else", journal_maxlen=0, renew=lambda: None)
     stale.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     with pytest.raises(LeaseLost):
         stale.flush()
-    assert redis.xlen(keys.journal()) == 0
+    assert redis.xlen(LEGACY.journal()) == 0
 
 
 def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster, monkeypatch):
     cursors = []
     real_write = poster._write
-    monkeypatch.setattr(poster, "_write", lambda k, a, cursor: (cursors.append(cursor), real_write(k, a, cursor)))
+    monkeypatch.setattr(
+        poster, "_write", lambda part, k, a, cursor: (cursors.append(cursor), real_write(part, k, a, cursor))
+    )
     for job_id in range(BATCH_EVENTS + 10):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush("42-0")
     assert cursors == ["", "42-0"], "two batches, the cursor with the last"
-    assert redis.get(keys.manager_inbox_cursor()) == b"42-0"
-    assert redis.xlen(keys.journal()) == BATCH_EVENTS + 10
-    assert redis.hget(keys.journal_head(), "seq") == str(BATCH_EVENTS + 10).encode()
+    assert redis.get(LEGACY.inbox_cursor()) == b"42-0"
+    assert redis.xlen(LEGACY.journal()) == BATCH_EVENTS + 10
+    assert redis.hget(LEGACY.journal_head(), "seq") == str(BATCH_EVENTS + 10).encode()
     assert_journal_matches_eventlogs(redis)
 
 
 def test_a_capped_journal_is_trimmed_but_eventlogs_are_not(redis):
     lease = Lease(redis, keys.manager_lease(), ttl=30)
     lease.try_acquire()
-    poster = EventPoster(redis, lease.token, journal_maxlen=100, renew=lambda: None)
+    poster = EventPoster(redis, LEGACY_LAYOUT, lease.token, journal_maxlen=100, renew=lambda: None)
     for job_id in range(1000):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush()
-    assert redis.xlen(keys.journal()) < 1000
-    assert all(redis.xlen(keys.job_eventlog(job_id)) == 1 for job_id in (0, 500, 999))
+    assert redis.xlen(LEGACY.journal()) < 1000
+    assert all(redis.xlen(LEGACY.job_eventlog(job_id)) == 1 for job_id in (0, 500, 999))
 
 
 def test_a_second_submit_of_a_job_is_refused_and_posts_nothing(redis, poster):
@@ -90,16 +94,16 @@ def test_a_second_submit_of_a_job_is_refused_and_posts_nothing(redis, poster):
     poster.add(1, ev.Submit(timestamp=2.0, userid=5, urgency=16))
     with pytest.raises(redis_lib.ResponseError, match="DUPLICATE"):
         poster.flush()
-    assert redis.xlen(keys.journal()) == 1 and not redis.exists(keys.job_eventlog(2))
+    assert redis.xlen(LEGACY.journal()) == 1 and not redis.exists(LEGACY.job_eventlog(2))
 
 
 def test_an_eventlog_ahead_of_the_journal_is_refused_before_anything_is_written(redis, poster):
     poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush()
-    redis.xadd(keys.job_eventlog(1), {"name": "bogus"}, id="99999999999999-0")
+    redis.xadd(LEGACY.job_eventlog(1), {"name": "bogus"}, id="99999999999999-0")
     poster.add(2, ev.Submit(timestamp=2.0, userid=5, urgency=16))
     poster.add(1, ev.Validate(timestamp=2.0))
     with pytest.raises(redis_lib.ResponseError, match="AHEAD"):
         poster.flush("7-0")
-    assert redis.xlen(keys.journal()) == 1 and redis.hget(keys.journal_head(), "seq") == b"1"
-    assert not redis.exists(keys.job_eventlog(2), keys.manager_inbox_cursor())
+    assert redis.xlen(LEGACY.journal()) == 1 and redis.hget(LEGACY.journal_head(), "seq") == b"1"
+    assert not redis.exists(LEGACY.job_eventlog(2), LEGACY.inbox_cursor())

@@ -9,6 +9,7 @@ from jobjournal.common import consumers, keys, messages
 from jobjournal.common import full_journal as fj
 from jobjournal.common import reply_format as rf
 from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister import query as q
 from jobjournal.manager.backlog import append
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
@@ -22,7 +23,7 @@ def _element(job_id: int) -> bytes:
 
 def _written(redis, elements: list[bytes], version: int = 2) -> list[dict]:
     """Write the entries for `elements` to a reply stream; its entries' fields, in order."""
-    stream = keys.journal_reply("format-test")
+    stream = LEGACY.journal_reply("format-test")
     redis.delete(stream)
     entries = rf.entries(elements, version)
     append(redis, stream, 60, _numbered(entries, version), first=True)
@@ -85,8 +86,8 @@ def test_version_2_entries_are_numbered_and_the_sentinel_has_the_last_id_there_i
     start_manager()
     wait_inactive(redis, submit(redis, 5))
     consumer = consumers.new_consumer_name()
-    fj.request_full_journal(redis, consumer)
-    stream = keys.journal_reply(consumer)
+    fj.request_full_journal(redis, consumer, [LEGACY])
+    stream = LEGACY.journal_reply(consumer)
     wait_for(lambda: redis.xlen(stream) == 4, what="the reply")
     ids = [entry_id for entry_id, _ in redis.xrange(stream)]
     assert ids == [b"1-0", b"2-0", b"3-0", rf.SENTINEL_ID.encode()]
@@ -94,7 +95,7 @@ def test_version_2_entries_are_numbered_and_the_sentinel_has_the_last_id_there_i
 
 
 def test_later_entries_of_a_reply_its_consumer_deleted_are_refused(redis):
-    stream = keys.journal_reply("given-up")
+    stream = LEGACY.journal_reply("given-up")
     entries = _numbered(rf.entries([_element(1)], 2))
     with pytest.raises(Exception, match="GONE"):
         append(redis, stream, 60, entries, first=False)
@@ -102,7 +103,7 @@ def test_later_entries_of_a_reply_its_consumer_deleted_are_refused(redis):
 
 
 def test_a_reply_stream_someone_else_wrote_to_is_refused_and_left_alone(redis):
-    stream = keys.journal_reply("squatted")
+    stream = LEGACY.journal_reply("squatted")
     redis.xadd(stream, {"type": "noise"}, id="5-0")
     entries = _numbered(rf.entries([_element(j) for j in range(3)], 2) * 6)
     with pytest.raises(Exception, match="BADREPLY"):
@@ -115,7 +116,7 @@ def test_a_request_without_a_reply_version_gets_version_1_entries(redis, start_m
     start_manager()
     job_ids = submit(redis, 3)
     wait_inactive(redis, job_ids)
-    stream = keys.journal_reply("old-consumer")
+    stream = LEGACY.journal_reply("old-consumer")
     redis.xadd(keys.manager_inbox(), {"msg": b'{"request":"journal","consumer":"old-consumer"}'})
     wait_for(lambda: redis.xlen(stream) == 4, what="the reply")
     entries = [fields for _, fields in redis.xrange(stream)]
@@ -127,7 +128,7 @@ def test_a_request_without_a_reply_version_gets_version_1_entries(redis, start_m
 
 def _rewrite_second_entry(redis, job_id: int, change) -> None:
     """Store a job's eventlog again, with `change(fields)` in place of its second entry."""
-    key = keys.job_eventlog(job_id)
+    key = LEGACY.job_eventlog(job_id)
     entries = redis.xrange(key)
     redis.delete(key)
     for index, (entry_id, fields) in enumerate(entries):
@@ -153,7 +154,7 @@ def test_a_reply_stays_out_of_the_aof_and_goes_away_by_itself(redis):
     aof = Path(redis.config_get("dir")["dir"]) / redis.config_get("appendfilename")["appendfilename"]
     if redis.config_get("appendonly")["appendonly"] != "yes" or not aof.exists():
         pytest.skip("needs the AOF of a local server")
-    stream = keys.journal_reply("kept-out-of-the-aof")
+    stream = LEGACY.journal_reply("kept-out-of-the-aof")
     append(redis, stream, 60, _numbered(rf.entries([_element(1)], 2)), first=True)
     redis.xadd("jj:test:persisted", {"a": "1"})  # a plain write: it does reach the AOF
     assert redis.xlen(stream) == 1 and 0 < redis.ttl(stream) <= 60

@@ -4,9 +4,9 @@ import pytest
 
 from jobjournal.common import events as ev
 from jobjournal.common import full_journal as fj
-from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
 from jobjournal.common.errors import RequestFailed
+from jobjournal.common.keys import LEGACY
 from jobjournal.common.states import PRIORITY_MAX
 from jobjournal.manager import client
 from tests.helpers import SettableClock, eventlog, journal_entries, names, submit, wait_for, wait_inactive
@@ -46,14 +46,14 @@ def test_canceling_unknown_inactive_or_others_jobs_says_why_and_changes_nothing(
     [running] = submit(redis, sim={"runtime": 30})
     wait_inactive(redis, [done])
     wait_for(lambda: "start" in names(redis, running))
-    before = redis.xlen(keys.journal())
+    before = redis.xlen(LEGACY.journal())
     errors = client.cancel(redis, [done, 12345, running], userid=OWNER + 1)
     assert errors == {
         done: "job is inactive",
         12345: "no such job",
         running: "permission denied: not the job's owner",
     }
-    assert redis.xlen(keys.journal()) == before
+    assert redis.xlen(LEGACY.journal()) == before
 
 
 def test_urgency_zero_holds_a_job_and_raising_it_releases_the_job(redis, start_manager):
@@ -124,11 +124,11 @@ def test_purging_by_id_removes_every_key_and_tells_the_journal(redis, start_mana
     errors, data = client.purge(redis, [done[0], running, 4242])
     assert errors == {running: "cannot purge active job", 4242: "no such job"}
     assert data["purged"] == 1
-    assert not redis.exists(keys.job_eventlog(done[0]), keys.job_environment(done[0]))
-    assert redis.zscore(keys.inactive_jobs(), done[0]) is None
+    assert not redis.exists(LEGACY.job_eventlog(done[0]), LEGACY.job_environment(done[0]))
+    assert redis.zscore(LEGACY.inactive_jobs(), done[0]) is None
     purges = [e for e in journal_entries(redis) if e.is_purge]
     assert [e.job_id for e in purges] == [done[0]]
-    assert redis.exists(keys.job_eventlog(done[1]))
+    assert redis.exists(LEGACY.job_eventlog(done[1]))
 
 
 def test_purging_by_limits_needs_force_and_removes_the_oldest_first(redis, start_manager):
@@ -139,18 +139,18 @@ def test_purging_by_limits_needs_force_and_removes_the_oldest_first(redis, start
         wait_inactive(redis, job_ids)
     errors, data = client.purge(redis, num_limit=2)
     assert (errors, data) == ({}, {"purged": 0, "would_purge": 3})
-    assert redis.zcard(keys.inactive_jobs()) == 5
+    assert redis.zcard(LEGACY.inactive_jobs()) == 5
     errors, data = client.purge(redis, num_limit=2, force=True)
     assert data["purged"] == 3
-    assert [int(j) for j in redis.zrange(keys.inactive_jobs(), 0, -1)] == job_ids[3:]
+    assert [int(j) for j in redis.zrange(LEGACY.inactive_jobs(), 0, -1)] == job_ids[3:]
 
 
 def test_the_manager_purges_by_itself_beyond_the_configured_count(redis, start_manager):
     start_manager(purge_num_limit=3)
     job_ids = submit(redis, 10)
-    wait_for(lambda: redis.zcard(keys.inactive_jobs()) == 3 and redis.scard(keys.active_jobs()) == 0)
+    wait_for(lambda: redis.zcard(LEGACY.inactive_jobs()) == 3 and redis.scard(LEGACY.active_jobs()) == 0)
     assert sum(1 for e in journal_entries(redis) if e.is_purge) == 7
-    assert sum(bool(redis.exists(keys.job_eventlog(j))) for j in job_ids) == 3
+    assert sum(bool(redis.exists(LEGACY.job_eventlog(j))) for j in job_ids) == 3
 
 
 def test_a_full_journal_never_shows_a_purged_job(redis, start_manager):

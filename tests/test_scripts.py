@@ -7,6 +7,7 @@ import redis as redis_lib
 
 from jobjournal.common import keys
 from jobjournal.common.errors import LeaseLost, StaleView
+from jobjournal.common.keys import LEGACY
 from jobjournal.common.lease import RENEW_LEASE
 from jobjournal.common.scripts import Script, run_script
 from jobjournal.lister.view import APPLY_BATCH
@@ -25,19 +26,19 @@ def test_a_script_redis_lacks_is_loaded_and_run_with_its_arguments(redis):
 
 def test_a_notleader_reply_raises_lease_lost(redis):
     redis.set(keys.manager_lease(), "someone else")
-    fixed = [keys.manager_lease(), keys.journal(), keys.journal_head(), keys.manager_inbox_cursor(),
-             keys.active_jobs(), keys.inactive_jobs()]
+    fixed = [keys.manager_lease(), LEGACY.journal(), LEGACY.journal_head(), LEGACY.inbox_cursor(),
+             LEGACY.active_jobs(), LEGACY.inactive_jobs()]
     with pytest.raises(LeaseLost, match="NOTLEADER"):
         run_script(redis, POST_EVENTS, fixed, ["me", 2, "", 0, 0])
-    assert not redis.exists(keys.journal())
+    assert not redis.exists(LEGACY.journal())
 
 
 def test_a_stale_reply_raises_stale_view(redis):
-    redis.set(keys.lister_lease(), "me")
-    redis.hset(keys.view_meta(1), "seq", 5)
+    redis.set(LEGACY.lister_lease(), "me")
+    redis.hset(LEGACY.view_meta(1), "seq", 5)
     with pytest.raises(StaleView, match="STALE"):
-        run_script(redis, APPLY_BATCH, [keys.view_meta(1), keys.lister_lease()], ["me", 4, 6, "1-0"])
-    assert redis.hget(keys.view_meta(1), "seq") == b"5"
+        run_script(redis, APPLY_BATCH, [LEGACY.view_meta(1), LEGACY.lister_lease()], ["me", 4, 6, "1-0"])
+    assert redis.hget(LEGACY.view_meta(1), "seq") == b"5"
 
 
 def test_other_error_replies_stay_redis_errors(redis):

@@ -10,6 +10,7 @@ from jobjournal.common import keys, tasks
 from jobjournal.common.errors import InvalidJobspec, RequestFailed
 from jobjournal.common.ids import f58, parse_job_id
 from jobjournal.common.jobspec import make_jobspec
+from jobjournal.common.keys import LEGACY
 from jobjournal.manager import client
 from jobjournal.manager.ingest import accept_jobs
 from tests.helpers import eventlog, wait_inactive
@@ -69,9 +70,9 @@ def test_the_cli_submits_copies_and_prints_one_short_id_per_line(redis, start_ma
     ids = [parse_job_id(line) for line in result.output.split()]
     assert len(ids) == 3 and all(f58(job_id) in result.output for job_id in ids)
     wait_inactive(redis, ids)
-    jobspec = msgspec.json.decode(redis.xrange(keys.job_eventlog(ids[0]))[0][1][b"data"])
+    jobspec = msgspec.json.decode(redis.xrange(LEGACY.job_eventlog(ids[0]))[0][1][b"data"])
     assert jobspec["name"] == "copies" and jobspec["command"] == ["echo", "hello"] and "environment" not in jobspec
-    assert redis.get(keys.job_environment(ids[0])) == b'{"A":"1"}'
+    assert redis.get(LEGACY.job_environment(ids[0])) == b'{"A":"1"}'
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from jobjournal.common import keys
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister.view import delete_generation
 from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
@@ -69,17 +70,17 @@ def test_a_lister_killed_while_applying_and_while_rebuilding_leaves_a_correct_vi
         for round_ in range(rounds):
             time.sleep(rng.uniform(0.05, 0.3))
             _kill(lister)
-            redis.delete(keys.lister_lease())
+            redis.delete(LEGACY.lister_lease())
             if round_ % 2:  # next start has no view: it is killed while rebuilding
-                current = redis.get(keys.view_current())
-                redis.delete(keys.view_current())
+                current = redis.get(LEGACY.view_current())
+                redis.delete(LEGACY.view_current())
                 if current:
-                    delete_generation(redis, int(current))
+                    delete_generation(redis, LEGACY, int(current))
             lister = spawn("lister")
     wait_inactive(redis, burst.acknowledged, timeout=120)
     time.sleep(rng.uniform(0, 0.1))
     _kill(lister)  # once more, mid-rebuild or mid-apply
-    redis.delete(keys.lister_lease())
+    redis.delete(LEGACY.lister_lease())
     spawn("lister")
     wait_caught_up(redis, timeout=60)
     assert_each_job_lived_once(redis, burst.acknowledged)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from jobjournal.common import keys
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister import query as q
 from jobjournal.lister.errors import QueryError
 from jobjournal.lister.model import JobView
@@ -31,11 +31,11 @@ def synthetic(redis):
         JobView(id=17, userid=2, state="INACTIVE", result="CANCELED", t_inactive=8.0, name="a", queue="q1"),
         JobView(id=18, userid=2, state="INACTIVE", result="TIMEOUT", t_inactive=10.0, name="c", queue="q2"),
     ]
-    with BulkWriter(redis, 1) as writer:
+    with BulkWriter(redis, LEGACY, 1) as writer:
         for view in views:
             writer.add(view)
         writer.finish("0-0", 0)
-    redis.set(keys.view_current(), 1)
+    redis.set(LEGACY.view_current(), 1)
     return redis
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from jobjournal.common import keys
 from jobjournal.common.errors import LeaseLost
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister import query as q
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import BulkWriter, delete_generation
@@ -93,7 +94,7 @@ def test_a_restarted_lister_resumes_from_its_cursor_without_a_full_journal(redis
     second = start_lister()
     wait_caught_up(redis)
     assert second.generation == generation, "no rebuild: the same generation goes on"
-    assert int(redis.get(keys.view_generation_counter())) == generation
+    assert int(redis.get(LEGACY.view_generation_counter())) == generation
     assert current_view(redis) == naive_view(redis)
 
 
@@ -101,25 +102,25 @@ def test_a_lister_behind_a_trimmed_journal_rebuilds_into_a_new_generation(redis,
     first = _a_lister_stopped_after(redis, start_manager, start_lister, 5, journal_maxlen=50)
     old_generation = first.generation
     wait_inactive(redis, submit(redis, 40))  # 400 events: the journal is trimmed past the cursor
-    assert int(redis.xrange(keys.journal(), count=1)[0][1][b"seq"]) > 60
+    assert int(redis.xrange(LEGACY.journal(), count=1)[0][1][b"seq"]) > 60
     second = start_lister()
     wait_caught_up(redis)
     assert second.generation != old_generation
     assert "journal gap" in caplog.text
     # deleted after the switch to the new one, which the wait above may see first
-    wait_for(lambda: not list(redis.scan_iter(match=keys.view_pattern(old_generation))), what="the old one deleted")
+    wait_for(lambda: not list(redis.scan_iter(match=LEGACY.view_pattern(old_generation))), what="the old one deleted")
     assert current_view(redis) == naive_view(redis)
     assert q.stats(redis)["inactive"] == 45
 
 
 def test_a_view_of_an_older_format_is_rebuilt(redis, start_manager, start_lister):
     first = _a_lister_stopped_after(redis, start_manager, start_lister, 3)
-    redis.hset(keys.view_meta(first.generation), "version", 3)
-    redis.delete(keys.view_users(first.generation))  # format 3 had no users set
+    redis.hset(LEGACY.view_meta(first.generation), "version", 3)
+    redis.delete(LEGACY.view_users(first.generation))  # format 3 had no users set
     second = start_lister()
     assert second.generation != first.generation
     assert current_view(redis) == naive_view(redis)
-    assert not list(redis.scan_iter(match=keys.view_pattern(first.generation)))
+    assert not list(redis.scan_iter(match=LEGACY.view_pattern(first.generation)))
 
 
 def test_deleting_a_generation_leaves_none_of_its_keys_and_scans_nothing(redis, start_manager, start_lister):
@@ -129,16 +130,16 @@ def test_deleting_a_generation_leaves_none_of_its_keys_and_scans_nothing(redis, 
     wait_caught_up(redis)
     _stop(worker)
     generation = worker.generation
-    users = {int(userid) for userid in redis.smembers(keys.view_users(generation))}
+    users = {int(userid) for userid in redis.smembers(LEGACY.view_users(generation))}
     assert users == {1000, 2000}
     scans = _calls(redis, "scan")
-    assert delete_generation(redis, generation) > 10
+    assert delete_generation(redis, LEGACY, generation) > 10
     assert _calls(redis, "scan") == scans
-    assert not list(redis.scan_iter(match=keys.view_pattern(generation)))
+    assert not list(redis.scan_iter(match=LEGACY.view_pattern(generation)))
 
 
 def test_a_delete_cut_short_is_finished_by_the_next_one(redis):
-    with BulkWriter(redis, 3) as writer:
+    with BulkWriter(redis, LEGACY, 3) as writer:
         for userid in range(400):  # 1200 user lists: more than one page of names
             writer.add(JobView(id=userid + 1, userid=userid, state="INACTIVE", t_inactive=1.0))
         writer.finish("1-0", 1)
@@ -147,9 +148,9 @@ def test_a_delete_cut_short_is_finished_by_the_next_one(redis):
         raise LeaseLost("lost the lease")
 
     with pytest.raises(LeaseLost):
-        delete_generation(redis, 3, lease_lost_after_a_page)
-    assert redis.exists(keys.view_users(3))
-    delete_generation(redis, 3)
+        delete_generation(redis, LEGACY, 3, lease_lost_after_a_page)
+    assert redis.exists(LEGACY.view_users(3))
+    delete_generation(redis, LEGACY, 3)
     assert redis.keys("*") == []
 
 
@@ -165,14 +166,15 @@ def test_a_live_view_whose_user_had_every_job_purged_still_equals_a_rebuild(redi
 
 
 def test_a_generation_of_format_3_without_a_users_set_is_deleted_by_scanning(redis):
-    old = [keys.view_jobs(7), keys.view_list(7, "inactive"), keys.view_user_list(7, 5, "inactive"), keys.view_meta(7)]
+    old = [LEGACY.view_jobs(7), LEGACY.view_list(7, "inactive"), LEGACY.view_user_list(7, 5, "inactive"),
+           LEGACY.view_meta(7)]
     redis.hset(old[0], 1, "{}")
     redis.zadd(old[1], {"1": 1.0})
     redis.zadd(old[2], {"1": 1.0})
     redis.hset(old[3], "version", 3)
-    redis.hset(keys.view_jobs(8), 1, "{}")  # another generation's
-    assert delete_generation(redis, 7) == 4
-    assert redis.keys("*") == [keys.view_jobs(8).encode()]
+    redis.hset(LEGACY.view_jobs(8), 1, "{}")  # another generation's
+    assert delete_generation(redis, LEGACY, 7) == 4
+    assert redis.keys("*") == [LEGACY.view_jobs(8).encode()]
 
 
 def _calls(redis, command: str) -> int:
@@ -212,7 +214,7 @@ def test_a_query_during_initialization_waits_and_then_sees_every_job(redis, star
     with recording(redis) as commands:
         asker.start()
         # the query had its chance: it looked for a view, and again (no lister runs, so there is none)
-        wait_for(lambda: list(commands).count(f"GET {keys.view_current()}") >= 2, what="the query to look")
+        wait_for(lambda: list(commands).count(f"GET {LEGACY.view_current()}") >= 2, what="the query to look")
     assert not answers and asker.is_alive(), "the query waits: nothing to answer from yet"
     start_lister(wait=False)
     asker.join(30)
@@ -224,7 +226,7 @@ def test_a_query_that_waits_too_long_says_how_far_initialization_got(redis):
 
     with pytest.raises(ViewNotReady, match="is `jobjournal lister` running"):
         q.stats(redis, timeout=0.1)
-    redis.hset(keys.view_building(), mapping={"generation": 1, "jobs": 1234, "started": time.time()})
+    redis.hset(LEGACY.view_building(), mapping={"generation": 1, "jobs": 1234, "started": time.time()})
     with pytest.raises(ViewNotReady, match="still initializing after 0.1s: 1234 jobs loaded"):
         q.list_jobs(redis, q.ListQuery(), timeout=0.1)
 
@@ -234,30 +236,30 @@ def test_a_corrupt_journal_entry_is_set_aside_and_the_lister_goes_on(redis, star
     worker = start_lister()
     wait_inactive(redis, submit(redis, 2))
     wait_caught_up(redis)
-    seq = int(redis.hget(keys.journal_head(), "seq")) + 1
-    redis.xadd(keys.journal(), {"v": 1, "seq": seq, "id": 5, "name": "bogus", "timestamp": 1, "context": "{}"})
-    redis.hset(keys.journal_head(), mapping={"seq": seq, "last_id": redis.xrevrange(keys.journal(), count=1)[0][0]})
+    seq = int(redis.hget(LEGACY.journal_head(), "seq")) + 1
+    redis.xadd(LEGACY.journal(), {"v": 1, "seq": seq, "id": 5, "name": "bogus", "timestamp": 1, "context": "{}"})
+    redis.hset(LEGACY.journal_head(), mapping={"seq": seq, "last_id": redis.xrevrange(LEGACY.journal(), count=1)[0][0]})
     wait_inactive(redis, submit(redis, 2))
     wait_caught_up(redis)
     assert worker.applying.is_set()
     [(_, letter)] = redis.xrange(keys.dead_letters())
-    assert letter[b"source"] == keys.journal().encode() and b"bogus" in letter[b"reason"]
+    assert letter[b"source"] == LEGACY.journal().encode() and b"bogus" in letter[b"reason"]
     assert q.stats(redis)["inactive"] == 4
 
 
 def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start_manager, start_lister, monkeypatch):
     from jobjournal.common import inbox, messages
-    from jobjournal.lister import worker
+    from jobjournal.lister import partition_view
 
     start_manager()
     job_ids = submit(redis, 3)
     wait_inactive(redis, job_ids)
     def garbage_then_request(redis_, consumer, *args):
-        redis_.delete(keys.journal_reply(consumer))
-        redis_.xadd(keys.journal_reply(consumer), {"type": "job", "id": "x", "eventlog": "not json"})
+        redis_.delete(LEGACY.journal_reply(consumer))
+        redis_.xadd(LEGACY.journal_reply(consumer), {"type": "job", "id": "x", "eventlog": "not json"})
         inbox.send(redis_, messages.JournalRequest(consumer=consumer))
 
-    monkeypatch.setattr(worker, "request_full_journal", garbage_then_request)
+    monkeypatch.setattr(partition_view, "request_full_journal", garbage_then_request)
     start_lister()
     wait_caught_up(redis)
     [(_, letter)] = redis.xrange(keys.dead_letters())
@@ -269,8 +271,8 @@ def test_the_journal_is_kept_from_a_stopped_listers_cursor_and_trimmed_once_read
     first = _a_lister_stopped_after(redis, start_manager, start_lister, 5, journal_keep_s=0)
     wait_inactive(redis, submit(redis, 50))
     with recording(redis) as commands:  # a trim pass of the manager, after those 50 jobs
-        wait_for(lambda: any(c.startswith(f"XTRIM {keys.journal()} ") for c in list(commands)), what="a trim")
+        wait_for(lambda: any(c.startswith(f"XTRIM {LEGACY.journal()} ") for c in list(commands)), what="a trim")
     second = start_lister()
     wait_caught_up(redis)
     assert second.generation == first.generation, "nothing it had not read was trimmed"
-    wait_for(lambda: redis.xlen(keys.journal()) < 100, what="what every consumer has read to be trimmed")
+    wait_for(lambda: redis.xlen(LEGACY.journal()) < 100, what="what every consumer has read to be trimmed")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister import derive, helper_processes
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import BulkWriter, delete_generation
@@ -37,7 +37,7 @@ LONG_LEASE = 60.0
 
 def _claims(redis) -> int:
     """Reply entries claimed so far (the claim counter of the reply being read, if any)."""
-    return sum(int(redis.get(key) or 0) for key in redis.scan_iter(match=keys.journal_reply_claims("*")))
+    return sum(int(redis.get(key) or 0) for key in redis.scan_iter(match=LEGACY.journal_reply_claims("*")))
 
 
 def _worker_waits_for_a_helper(monkeypatch) -> None:
@@ -52,7 +52,7 @@ def _worker_waits_for_a_helper(monkeypatch) -> None:
         if calls == 1:
             # before its first entry the worker has claimed three at most (that one, the one on
             # its way, one more): a larger count holds a helper's claim
-            counter = keys.journal_reply_claims(consumer)
+            counter = LEGACY.journal_reply_claims(consumer)
             deadline = time.monotonic() + 30
             while int(redis.get(counter) or 0) <= 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -78,7 +78,7 @@ def test_a_failing_helper_makes_the_worker_build_again_alone(redis, many_small_e
     monkeypatch.setattr(helper_processes, "HELPER_COMMAND", [sys.executable, "-c", "import sys; sys.exit(3)"])
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
-    assert worker._helpers_work is False
+    assert worker.helpers.works is False
     assert current_view(redis) == naive_view(redis)
 
 
@@ -90,13 +90,13 @@ def test_late_writes_of_a_failed_attempts_helper_are_deleted_after_the_switch(
     # the attempt (and deleted its keys), then writes into it: a killed helper's last chunk
     late_writer = f"""
 import sys, time, redis
-from jobjournal.common import keys
+from jobjournal.common.keys import LEGACY
 generation, r = int(sys.argv[1]), redis.Redis.from_url({redis_url!r})
 deadline = time.monotonic() + 40
-while r.hget(keys.view_building(), "generation") == str(generation).encode() and time.monotonic() < deadline:
+while r.hget(LEGACY.view_building(), "generation") == str(generation).encode() and time.monotonic() < deadline:
     time.sleep(0.005)
-r.sadd(keys.view_users(generation), 9)
-r.zadd(keys.view_user_list(generation, 9, "inactive"), {{"1": 1.0}})
+r.sadd(LEGACY.view_users(generation), 9)
+r.zadd(LEGACY.view_user_list(generation, 9, "inactive"), {{"1": 1.0}})
 open({str(written)!r}, "w").close()
 """
     helper = f"""
@@ -122,7 +122,7 @@ sys.exit(3)
         _kill_if_running(str(written))  # the late writer, should it still wait
     assert written.exists()
     [first_attempt] = range(1, worker.generation)
-    assert not list(redis.scan_iter(match=keys.view_pattern(first_attempt)))
+    assert not list(redis.scan_iter(match=LEGACY.view_pattern(first_attempt)))
     assert current_view(redis) == naive_view(redis)
 
 
@@ -130,15 +130,15 @@ def test_each_chunk_names_its_users_so_a_chunk_written_after_a_delete_is_deleted
     def job(job_id: int, userid: int) -> JobView:
         return JobView(id=job_id, userid=userid, state="INACTIVE", t_inactive=float(job_id))
 
-    with BulkWriter(redis, 5) as writer:
+    with BulkWriter(redis, LEGACY, 5) as writer:
         writer.add(job(1, 100))
         writer.flush()
-        delete_generation(redis, 5)
+        delete_generation(redis, LEGACY, 5)
         writer.add(job(2, 100))  # a user the writer has seen before
         writer.add(job(3, 200))
         writer.flush()
-    assert redis.exists(keys.view_user_list(5, 100, "inactive"))
-    delete_generation(redis, 5)
+    assert redis.exists(LEGACY.view_user_list(5, 100, "inactive"))
+    delete_generation(redis, LEGACY, 5)
     assert redis.keys("*") == []
 
 
@@ -172,7 +172,7 @@ def test_a_reply_that_is_not_numbered_makes_the_worker_build_alone(redis, many_s
     monkeypatch.setattr(rf, "entry_id", lambda ordinal, version: "*")  # as from an older manager
     worker = start_lister(rebuild_processes=2, rebuild_split_from=0)
     wait_caught_up(redis)
-    assert worker._helpers_work is False
+    assert worker.helpers.works is False
     assert current_view(redis) == naive_view(redis)
 
 

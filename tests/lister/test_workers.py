@@ -8,11 +8,12 @@ import time
 import pytest
 
 from jobjournal.common import keys
+from jobjournal.common.keys import LEGACY
 from tests.helpers import current_view, naive_view, names, submit, wait_caught_up, wait_for, wait_inactive
 
 
 def _applier_pid(redis) -> int | None:
-    token = redis.get(keys.lister_lease())
+    token = redis.get(LEGACY.lister_lease())
     return int(token.decode().split(":")[1]) if token else None
 
 
@@ -23,7 +24,7 @@ def test_when_the_applying_worker_is_killed_another_carries_on(redis, start_mana
     applier = wait_for(lambda: _applier_pid(redis) in workers and _applier_pid(redis))
     wait_inactive(redis, submit(redis, 50))
     wait_caught_up(redis)
-    generation = redis.get(keys.view_current())
+    generation = redis.get(LEGACY.view_current())
 
     more = submit(redis, 500, sim={"runtime": 0.5})
     time.sleep(0.2)  # when to kill it (while it applies those jobs' events, most likely); nothing is asserted on it
@@ -32,7 +33,7 @@ def test_when_the_applying_worker_is_killed_another_carries_on(redis, start_mana
     assert successor in workers
     wait_inactive(redis, more)
     wait_caught_up(redis)
-    assert redis.get(keys.view_current()) == generation, "the successor resumed from the cursor"
+    assert redis.get(LEGACY.view_current()) == generation, "the successor resumed from the cursor"
     assert current_view(redis) == naive_view(redis)
 
 
