@@ -99,6 +99,18 @@ def read_layout(redis) -> Layout:
     return layout
 
 
+def store_layout(redis, partitions: int) -> Layout:
+    """The layout every process uses: the recorded one; else, for `partitions` > 1 (the setting),
+    a new one recorded now if the store is empty (legacy otherwise: `jobjournal migrate` converts)."""
+    layout = read_layout(redis)
+    if layout.legacy and partitions > 1 and not redis.exists(keys.layout()):
+        try:
+            return create_layout(redis, partitions)
+        except LayoutError:
+            return read_layout(redis)
+    return layout
+
+
 def create_layout(redis, count: int) -> Layout:
     """Record a layout of `count` partitions in an empty store (or return the same one already
     recorded). LayoutError if the store already has another layout, or legacy data."""

@@ -67,6 +67,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Jobs from which a rebuild is shared (below, starting a helper costs more than it saves)."""
     query_max_work: Positive = 200_000
     """Most jobs one list query may examine before it fails (CLI default)."""
+    partitions: Annotated[int, Meta(ge=1, le=1024)] = 1
+    """Partitions of a new store (each a hash tag: a Redis Cluster slot). 1 keeps the legacy layout;
+    more are recorded in Redis (`jj:layout`) by the first process that finds the store empty, and
+    the record wins over this setting from then on."""
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:

@@ -20,7 +20,7 @@ import redis as redis_lib
 from jobjournal.common.errors import LeaseLost, StaleView
 from jobjournal.common.journal import JournalGap, read_journals
 from jobjournal.common.keys import Partition
-from jobjournal.common.layout import Layout, read_layout
+from jobjournal.common.layout import Layout, store_layout
 from jobjournal.common.lease import Lease
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
@@ -74,7 +74,7 @@ class ListerWorker:
 
     def _cycle(self, stop: threading.Event) -> None:
         if self.layout is None:
-            self.layout = read_layout(self.redis)
+            self.layout = store_layout(self.redis, self.settings.partitions)
         if self._beats.due():
             self._rebalance(self.membership.beat(), stop)
         if not self.views:

@@ -16,7 +16,7 @@ from jobjournal.common import inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.journal import stream_order
-from jobjournal.common.layout import read_layout
+from jobjournal.common.layout import store_layout
 from jobjournal.common.lease import Lease, run_while_holding
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
@@ -61,7 +61,10 @@ class Manager:
         self._new_term()
 
     def _new_term(self) -> None:
-        self.layout = read_layout(self.redis)
+        self.layout = store_layout(self.redis, self.settings.partitions)
+        if self.layout.legacy and self.settings.partitions > 1:
+            log.warning("this store is in the legacy layout; JOBJOURNAL_PARTITIONS=%d is ignored "
+                        "(`jobjournal migrate` makes a partitioned copy)", self.settings.partitions)
         self.fences = Fences(self.redis, self.layout, self.lease)
         self.history = History(self.settings.backlog_cache_mb * 2**20)
         self.poster = EventPoster(

@@ -10,6 +10,7 @@ takes one (SettableClock)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 
@@ -18,7 +19,8 @@ import pytest
 from jobjournal.common import events as ev
 from jobjournal.common import journal as jr
 from jobjournal.common.jobspec import encode, make_jobspec
-from jobjournal.common.keys import LEGACY
+from jobjournal.common.keys import LEGACY, Partition
+from jobjournal.common.layout import read_layout
 from jobjournal.manager.ingest import accept_jobs
 
 DEADLINE = 30.0
@@ -45,8 +47,7 @@ def wait_for(condition, timeout: float = DEADLINE, interval: float = 0.02, what:
 
 
 def is_inactive(redis, job_id: int) -> bool:
-
-    return redis.zscore(LEGACY.inactive_jobs(), job_id) is not None
+    return redis.zscore(part_of(redis, job_id).inactive_jobs(), job_id) is not None
 
 
 def submit(redis, count: int = 1, userid: int = 1000, **fields) -> list[int]:
@@ -56,8 +57,13 @@ def submit(redis, count: int = 1, userid: int = 1000, **fields) -> list[int]:
     return accept_jobs(redis, [spec] * count, userid)
 
 
+def part_of(redis, job_id: int) -> Partition:
+    """The partition that holds a job in the store's layout."""
+    return read_layout(redis).partition_of(job_id)
+
+
 def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
-    return [ev.decode_entry(fields) for _, fields in redis.xrange(LEGACY.job_eventlog(job_id))]
+    return [ev.decode_entry(fields) for _, fields in redis.xrange(part_of(redis, job_id).job_eventlog(job_id))]
 
 
 def names(redis, job_id: int) -> list[str]:
@@ -65,24 +71,29 @@ def names(redis, job_id: int) -> list[str]:
 
 
 def wait_inactive(redis, job_ids, timeout: float = DEADLINE) -> None:
-    wait_for(lambda: all(is_inactive(redis, job_id) for job_id in job_ids), timeout, what="jobs to be inactive")
+    layout = read_layout(redis)
+
+    def all_inactive() -> bool:
+        return all(redis.zscore(layout.partition_of(job_id).inactive_jobs(), job_id) is not None for job_id in job_ids)
+
+    wait_for(all_inactive, timeout, what="jobs to be inactive")
 
 
 def journal_entries(redis) -> list[jr.JournalEvent]:
     return [jr.decode_journal_entry(entry_id, fields) for entry_id, fields in redis.xrange(LEGACY.journal())]
 
 
-def assert_journal_matches_eventlogs(redis) -> None:
+def assert_journal_matches_eventlogs(redis, part: Partition = LEGACY) -> None:
     """Invariant 1: each job's eventlog equals its journal entries, id for id, field for field,
-    over the part of the journal still kept (the journal is trimmed at the front)."""
-    journal = redis.xrange(LEGACY.journal())
+    over the part of the (partition's) journal still kept (the journal is trimmed at the front)."""
+    journal = redis.xrange(part.journal())
     by_job: dict[int, list[tuple[bytes, dict]]] = {}
     for entry_id, fields in journal:
         if fields[b"name"] != b"purge":
             by_job.setdefault(int(fields[b"id"]), []).append((entry_id, fields))
     first = _order(journal[0][0]) if journal else None
-    for key in redis.scan_iter(match=LEGACY.job_eventlog("*")):
-        job_id = int(key.decode().split("{")[1].split("}")[0])
+    for key in redis.scan_iter(match=part.job_eventlog("*")):
+        job_id = int(re.search(r"job:\{?(\d+)\}?:eventlog", key.decode()).group(1))
         stored = [(i, f) for i, f in redis.xrange(key) if first is not None and _order(i) >= first]
         entries = by_job.get(job_id, [])
         assert [entry_id for entry_id, _ in stored] == [entry_id for entry_id, _ in entries], f"job {job_id}"
@@ -97,36 +108,41 @@ def _order(entry_id: bytes) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def view_seq(redis) -> int | None:
-    current = redis.get(LEGACY.view_current())
+def view_seq(redis, part: Partition = LEGACY) -> int | None:
+    current = redis.get(part.view_current())
     if current is None:
         return None
-    return int(redis.hget(LEGACY.view_meta(int(current)), "seq") or -1)
+    return int(redis.hget(part.view_meta(int(current)), "seq") or -1)
 
 
 def wait_caught_up(redis, timeout: float = DEADLINE) -> None:
-    """Wait until the lister's view has applied everything in the journal."""
-    wait_for(lambda: view_seq(redis) == jr.journal_head(redis, LEGACY)[1], timeout, what="the view to catch up")
+    """Wait until the lister's view of every partition has applied everything in its journal."""
+    parts = read_layout(redis).partitions
+
+    def caught_up() -> bool:
+        return all(view_seq(redis, part) == jr.journal_head(redis, part)[1] for part in parts)
+
+    wait_for(caught_up, timeout, what="the view to catch up")
 
 
-def current_view(redis) -> dict:
+def current_view(redis, part: Partition = LEGACY) -> dict:
     """The current generation's content (generation-free names), for comparisons."""
     from jobjournal.lister.naive import dump_view
 
-    return dump_view(redis, LEGACY, int(redis.get(LEGACY.view_current())))
+    return dump_view(redis, part, int(redis.get(part.view_current())))
 
 
-def naive_view(redis) -> dict:
+def naive_view(redis, part: Partition = LEGACY) -> dict:
     """The oracle: a view built from scratch by walking every job's eventlog."""
     from jobjournal.lister.naive import build_naive, dump_view
     from jobjournal.lister.view import delete_generation
 
     generation = 10**9
-    build_naive(redis, LEGACY, generation)
+    build_naive(redis, part, generation)
     try:
-        return dump_view(redis, LEGACY, generation)
+        return dump_view(redis, part, generation)
     finally:
-        delete_generation(redis, LEGACY, generation)
+        delete_generation(redis, part, generation)
 
 
 class SettableClock:

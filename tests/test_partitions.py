@@ -1,0 +1,194 @@
+"""A partitioned store (P = 4) on one Redis: the design's invariants hold per partition, and the
+merged answers are those of one store."""
+
+import threading
+
+import msgspec
+import pytest
+import redis as redis_lib
+
+from jobjournal.common import full_journal as fj
+from jobjournal.common import reply_format as rf
+from jobjournal.common.layout import LayoutError, create_layout, read_layout
+from jobjournal.common.states import State
+from jobjournal.lister import query as q
+from jobjournal.lister.membership import owner
+from jobjournal.manager import client, posting
+from tests.helpers import (
+    assert_journal_matches_eventlogs,
+    current_view,
+    eventlog,
+    naive_view,
+    submit,
+    wait_caught_up,
+    wait_for,
+    wait_inactive,
+)
+
+P = 4
+
+
+@pytest.fixture
+def layout(redis):
+    return create_layout(redis, P)
+
+
+def _mixed_jobs(redis) -> list[int]:
+    return (
+        submit(redis, 60)
+        + submit(redis, 20, userid=2000, sim={"runtime": 0, "exit_code": 1})
+        + submit(redis, 20, userid=3000, queue="batch")
+    )
+
+
+def test_a_layout_is_recorded_once_and_a_different_one_is_refused(redis, layout):
+    assert read_layout(redis) == layout and layout.size == P
+    assert create_layout(redis, P) == layout
+    with pytest.raises(LayoutError, match="already has 4 partitions"):
+        create_layout(redis, 8)
+
+
+def test_each_partitions_journal_matches_its_jobs_eventlogs_and_every_partition_has_jobs(
+    redis, layout, start_manager
+):
+    start_manager()
+    job_ids = _mixed_jobs(redis)
+    wait_inactive(redis, job_ids)
+    for part in layout.partitions:
+        assert redis.xlen(part.journal()) > 0, f"partition {part.index} got no job"
+        assert_journal_matches_eventlogs(redis, part)
+    assert sum(redis.zcard(part.inactive_jobs()) for part in layout.partitions) == len(job_ids)
+
+
+def test_lister_workers_divide_the_partitions_and_each_view_equals_the_walk(
+    redis, layout, start_manager, start_lister
+):
+    start_manager()
+    first = start_lister()
+    second = start_lister(wait=False)
+    job_ids = _mixed_jobs(redis)
+    wait_inactive(redis, job_ids)
+    members = sorted([first.name, second.name])
+    share = {worker: {p for p in range(P) if owner(p, members) == worker.name} for worker in (first, second)}
+    wait_for(lambda: all(set(worker.views) == share[worker] for worker in (first, second)),
+             what=f"each worker holding its share {share}")
+    assert share[first] | share[second] == set(range(P)) and not share[first] & share[second]
+    wait_caught_up(redis)
+    for part in layout.partitions:
+        assert current_view(redis, part) == naive_view(redis, part)
+
+
+def test_merged_queries_answer_as_one_store(redis, layout, start_manager, start_lister):
+    start_manager()
+    start_lister()
+    job_ids = _mixed_jobs(redis)
+    wait_inactive(redis, job_ids)
+    wait_caught_up(redis)
+    everything = q.list_jobs(redis, q.ListQuery(attrs=["all"]))
+    assert sorted(row["id"] for row in everything) == sorted(job_ids)
+    newest = [(row["t_inactive"], row["id"]) for row in everything]
+    assert newest == sorted(newest, reverse=True), "inactive jobs newest first, over every partition"
+    top = q.list_jobs(redis, q.ListQuery(attrs=["all"], max_entries=7))
+    assert [row["id"] for row in top] == [row["id"] for row in everything[:7]]
+    failed = q.list_jobs(redis, q.ListQuery(results=["failed"]))
+    assert len(failed) == 20 and {row["userid"] for row in failed} == {2000}
+    stats = q.stats(redis)
+    assert (stats["inactive"], stats["failed"], stats["queues"]["batch"]["inactive"]) == (100, 20, 20)
+    assert q.list_id(redis, job_ids[-1])["queue"] == "batch"
+
+
+def test_a_full_consumer_sees_every_job_once_then_later_events_once(redis, layout, start_manager):
+    start_manager()
+    before = _mixed_jobs(redis)
+    wait_inactive(redis, before)
+    backlog, sentinels, live = [], [], []
+    follower = fj.follow_full_journal(redis, block_ms=100)
+    for item in follower:
+        if isinstance(item, rf.BacklogJob):
+            backlog.append(item.job_id)
+        elif isinstance(item, rf.Sentinel):
+            sentinels.append(item)
+            if len(sentinels) == P:
+                break
+    assert sorted(backlog) == sorted(before) and {s.partition for s in sentinels} == set(range(P))
+    after = submit(redis, 30)
+    for item in follower:
+        if item is not None and item.name == "clean":
+            live.append(item.job_id)
+            if len(live) == len(after):
+                break
+    follower.close()
+    assert sorted(live) == sorted(after)
+
+
+def test_a_consumer_may_ask_for_some_partitions_only(redis, layout, start_manager):
+    start_manager()
+    job_ids = submit(redis, 40)
+    wait_inactive(redis, job_ids)
+    follower = fj.follow_full_journal(redis, partitions=[1, 3], block_ms=100)
+    seen, sentinels = [], 0
+    for item in follower:
+        if isinstance(item, rf.BacklogJob):
+            seen.append(item.job_id)
+        elif isinstance(item, rf.Sentinel):
+            sentinels += 1
+            if sentinels == 2:
+                break
+    follower.close()
+    assert sorted(seen) == sorted(j for j in job_ids if layout.partition_of(j).index in (1, 3))
+
+
+class _CrashBetweenPartitions:
+    """Fails the second partition write of one flush that carries an inbox cursor, as a manager
+    killed between two partitions' script calls would."""
+
+    def __init__(self, monkeypatch):
+        self.armed = threading.Event()
+        self.crashed = threading.Event()
+        self._written = 0
+        real = posting.EventPoster._flush_partition
+
+        def flush_partition(poster, part, queued_keys, queued_args, inbox_cursor):
+            if self.armed.is_set() and inbox_cursor and queued_keys:
+                self._written += 1
+                if self._written == 2:
+                    self.armed.clear()
+                    self.crashed.set()
+                    raise redis_lib.ConnectionError("killed between two partitions")
+            return real(poster, part, queued_keys, queued_args, inbox_cursor)
+
+        monkeypatch.setattr(posting.EventPoster, "_flush_partition", flush_partition)
+
+
+def test_a_manager_crash_between_partitions_loses_and_repeats_nothing(redis, layout, start_manager, monkeypatch):
+    crash = _CrashBetweenPartitions(monkeypatch)
+    start_manager()
+    held = submit(redis, 40, urgency=0)  # held: they wait in SCHED until the urgency comes
+    wait_for(lambda: all(eventlog(redis, j)[-1].__struct_config__.tag == "priority" for j in held),
+             what="the held jobs to wait")
+    crash.armed.set()
+    errors = client.cancel(redis, held[:20], note="crash test", timeout=60)  # this step's flush is cut
+    assert crash.crashed.is_set() and errors == {}
+    wait_inactive(redis, held[:20])
+    for job_id in held[:20]:
+        names = [event.__struct_config__.tag for event in eventlog(redis, job_id)]
+        assert names.count("exception") == 1, (job_id, names)
+    for job_id in held[20:]:
+        assert read_view_state(redis, job_id) != "INACTIVE"
+    for part in layout.partitions:
+        assert_journal_matches_eventlogs(redis, part)
+
+
+def read_view_state(redis, job_id: int) -> str:
+    from jobjournal.manager.jobs import restore_job
+
+    part = read_layout(redis).partition_of(job_id)
+    entries = [fields for _, fields in redis.xrange(part.job_eventlog(job_id))]
+    return State(restore_job(job_id, entries, None).state).name
+
+
+def test_a_request_for_a_partition_the_store_lacks_gets_no_backlog(redis, layout, start_manager):
+    start_manager()
+    with pytest.raises(Exception, match="no partition 9"):
+        next(fj.follow_full_journal(redis, partitions=[9]))
+    assert msgspec.json.decode(msgspec.json.encode(layout)) is not None
