@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from jobjournal.common.errors import RedisUnavailable
+from jobjournal.common.redis_cluster import SCHEME as CLUSTER_SCHEME
 from jobjournal.common.redis_server import EmbeddedRedis
 from jobjournal.common.settings import Settings
 
@@ -23,15 +25,22 @@ def redis_url(settings: Settings, start: bool = True) -> str:
 
 
 def connect(settings: Settings, start: bool = True) -> redis.Redis:
-    """A checked client (bytes responses); RedisUnavailable with a one-line reason otherwise."""
+    """A checked client (bytes responses); RedisUnavailable with a one-line reason otherwise. A URL
+    `redis+cluster://host:port` names a node of a Redis Cluster: the client is redis-py's cluster
+    client, which finds the others."""
     url = redis_url(settings, start=start)
-    client = redis.Redis.from_url(
-        url,
+    options = dict(
         socket_connect_timeout=5,
         socket_timeout=SOCKET_TIMEOUT,
-        health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
     )
+    try:
+        if url.startswith(CLUSTER_SCHEME):
+            client = RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], **options)
+        else:
+            client = redis.Redis.from_url(url, health_check_interval=30, **options)
+    except redis.RedisError as err:  # the cluster client asks a node for the slots at once
+        raise RedisUnavailable(f"cannot reach Redis at {url}: {err}") from err
     try:
         client.ping()
     except redis.RedisError as err:

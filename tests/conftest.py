@@ -26,7 +26,11 @@ TEST_REDIS_URL_VAR = "JOBJOURNAL_TEST_REDIS_URL"
 """Names a Redis given over to the tests (they empty it with FLUSHALL). Not REDIS_URL: that common
 name is set on many machines for other things, and the suite must never touch those."""
 
-KEPT_VARIABLES = (TEST_REDIS_URL_VAR, "JOBJOURNAL_FAULT_ROUNDS")
+TEST_CLUSTER_URL_VAR = "JOBJOURNAL_TEST_CLUSTER_URL"
+"""Names a Redis Cluster given over to the tests (redis+cluster://host:port of one node); without it
+the session starts a local 3-master cluster of its own when a test first needs one."""
+
+KEPT_VARIABLES = (TEST_REDIS_URL_VAR, TEST_CLUSTER_URL_VAR, "JOBJOURNAL_FAULT_ROUNDS")
 
 
 def external_redis_url() -> str | None:
@@ -65,6 +69,29 @@ class RedisUnderTest:
         if self.server is None:
             pytest.skip(f"restarts the Redis under test, which is not the session's own ({TEST_REDIS_URL_VAR})")
         return self.server
+
+
+@pytest.fixture(scope="session")
+def cluster_url():
+    """A Redis Cluster for the tests: JOBJOURNAL_TEST_CLUSTER_URL if set (it must answer), else a
+    local 3-master cluster on free ports, started once for the session and stopped after it."""
+    from jobjournal.common.redis_cluster import EmbeddedCluster
+
+    url = os.environ.get(TEST_CLUSTER_URL_VAR)
+    if url:
+        try:
+            connect(Settings(redis_url=url)).close()
+        except RedisUnavailable as err:
+            pytest.exit(f"{TEST_CLUSTER_URL_VAR} is set but unreachable: {err}", returncode=3)
+        yield url
+        return
+    home = tempfile.mkdtemp(prefix="jj-cluster-", dir="/tmp")
+    cluster = EmbeddedCluster(home, masters=3)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

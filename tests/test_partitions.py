@@ -10,6 +10,7 @@ import redis as redis_lib
 from jobjournal.common import full_journal as fj
 from jobjournal.common import reply_format as rf
 from jobjournal.common.layout import LayoutError, create_layout, read_layout
+from jobjournal.common.settings import Settings
 from jobjournal.common.states import State
 from jobjournal.lister import query as q
 from jobjournal.lister.membership import owner
@@ -26,6 +27,13 @@ from tests.helpers import (
 )
 
 P = 4
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def settings(request, redis_url, tmp_path) -> Settings:
+    """Each test runs on the session's Redis and on a local 3-master Redis Cluster."""
+    url = redis_url if request.param == "standalone" else request.getfixturevalue("cluster_url")
+    return Settings(redis_url=url, home=str(tmp_path), lease_ttl=1.0, journal_keep_s=3600)
 
 
 @pytest.fixture
