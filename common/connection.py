@@ -24,11 +24,31 @@ def redis_url(settings: Settings, start: bool = True) -> str:
     return server.start() if start else server.url
 
 
+def queue_url(settings: Settings, start: bool = True) -> str:
+    """The URL of rq's Redis: `queue_redis_url`; else the store's when it is a standalone server;
+    else the embedded server (started on demand when `start`)."""
+    if settings.queue_redis_url:
+        return settings.queue_redis_url
+    if not settings.redis_url.startswith(CLUSTER_SCHEME):
+        return redis_url(settings, start=start)
+    server = EmbeddedRedis(settings.home)
+    return server.start() if start else server.url
+
+
 def connect(settings: Settings, start: bool = True) -> redis.Redis:
-    """A checked client (bytes responses); RedisUnavailable with a one-line reason otherwise. A URL
-    `redis+cluster://host:port` names a node of a Redis Cluster: the client is redis-py's cluster
-    client, which finds the others."""
-    url = redis_url(settings, start=start)
+    """A checked client of the store (bytes responses); RedisUnavailable with a one-line reason
+    otherwise. A URL `redis+cluster://host:port` names a node of a Redis Cluster: the client is
+    redis-py's cluster client, which finds the others."""
+    return connect_url(redis_url(settings, start=start))
+
+
+def connect_queues(settings: Settings, start: bool = True) -> redis.Redis:
+    """A checked client of rq's Redis (see queue_url)."""
+    return connect_url(queue_url(settings, start=start))
+
+
+def connect_url(url: str) -> redis.Redis:
+    """A checked client of the Redis at `url`."""
     options = dict(
         socket_connect_timeout=5,
         socket_timeout=SOCKET_TIMEOUT,

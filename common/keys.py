@@ -65,12 +65,12 @@ def submit_rate(userid: int, second: int) -> str:
 
 
 def exec_kill(job_id: int) -> str:
-    """String: present when the rq exec task of a job must kill it."""
+    """String: present when the rq exec task of a job must kill it (on rq's Redis, beside the exec queue)."""
     return f"{PREFIX}:exec:{{{job_id}}}:kill"
 
 
 def exec_heartbeat(job_id: int) -> str:
-    """String with TTL: refreshed while an rq exec task runs the job's command."""
+    """String with TTL: refreshed while an rq exec task runs the job's command (on rq's Redis)."""
     return f"{PREFIX}:exec:{{{job_id}}}:alive"
 
 

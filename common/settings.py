@@ -29,7 +29,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything configurable. Each field is read from JOBJOURNAL_<FIELD_IN_CAPITALS>."""
 
     redis_url: str = ""
-    """Redis to use; empty means the embedded server under `home`."""
+    """Redis to use (`redis+cluster://host:port` for a Redis Cluster); empty means the embedded
+    server under `home`."""
+    queue_redis_url: str = ""
+    """The Redis of the rq queues (ingest and exec tasks, and their exec keys); empty: the store's
+    own when it is a standalone server, else the embedded server under `home` (rq does not run on
+    Redis Cluster)."""
     home: str = msgspec.field(default_factory=_default_home)
     """Directory of the embedded Redis server (data, socket, log)."""
     nodes: Positive = 4

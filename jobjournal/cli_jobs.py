@@ -50,7 +50,7 @@ def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_lim
         sim=sim,
         **fields,
     )
-    for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout):
+    for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout, queues=app.queue_redis):
         click.echo(f58(job_id))
 
 

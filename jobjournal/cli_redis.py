@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from jobjournal.common.connection import redis_url
+from jobjournal.common.redis_cluster import EmbeddedCluster
 from jobjournal.common.redis_server import EmbeddedRedis, bundled_binary
 from jobjournal.context import App, Group, pass_app
 
@@ -16,10 +18,21 @@ def redis() -> None:
     """Manage the embedded Redis server (or show the configured one)."""
 
 
+def _cluster(app: App, masters: int = 3) -> EmbeddedCluster:
+    return EmbeddedCluster(Path(app.settings.home) / "cluster", masters)
+
+
 @redis.command()
+@click.option("--cluster", "masters", type=click.IntRange(1, 16), default=None,
+              help="Start a local Redis Cluster of this many masters instead (for trying scale-out).")
 @pass_app
-def start(app: App) -> None:
-    """Start the embedded Redis server (reused if it already runs)."""
+def start(app: App, masters) -> None:
+    """Start the embedded Redis server (reused if it already runs), or a local cluster."""
+    if masters is not None:
+        url = _cluster(app, masters).start()
+        click.echo(url)
+        click.echo(f"use it with: export JOBJOURNAL_REDIS_URL={url} JOBJOURNAL_PARTITIONS={4 * masters}", err=True)
+        return
     if app.settings.redis_url:
         click.echo(f"using {app.settings.redis_url} (JOBJOURNAL_REDIS_URL); nothing to start")
         return
@@ -27,10 +40,11 @@ def start(app: App) -> None:
 
 
 @redis.command()
+@click.option("--cluster", is_flag=True, help="Stop the local cluster `start --cluster` started.")
 @pass_app
-def stop(app: App) -> None:
-    """Stop the embedded Redis server, saving its data."""
-    stopped = EmbeddedRedis(app.settings.home).stop()
+def stop(app: App, cluster) -> None:
+    """Stop the embedded Redis server, saving its data (or the local cluster, keeping nothing)."""
+    stopped = _cluster(app).stop() if cluster else EmbeddedRedis(app.settings.home).stop()
     click.echo("stopped" if stopped else "not running")
 
 

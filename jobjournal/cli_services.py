@@ -59,7 +59,7 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
     }
     settings = msgspec.structs.replace(app.settings, **overrides)
     stop = _stop_on_signals()
-    Manager(patient_redis(app, stop), settings).run(stop)
+    Manager(patient_redis(app, stop), settings, queues=app.queue_redis).run(stop)
 
 
 @click.command()
@@ -85,9 +85,9 @@ def worker(app: App, queues, burst, verbose) -> None:
     chosen = [names[q] for q in (queues or ("ingest", "exec"))]
     patient_redis(app, threading.Event())
     while True:
-        rq_queues = [Queue(name, connection=app.redis) for name in chosen]
+        rq_queues = [Queue(name, connection=app.queue_redis) for name in chosen]
         try:
-            LeanWorker(rq_queues, connection=app.redis, settings=app.settings).work(
+            LeanWorker(rq_queues, connection=app.queue_redis, settings=app.settings).work(
                 burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
             )
             return

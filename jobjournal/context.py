@@ -6,7 +6,7 @@ import re
 
 import click
 
-from jobjournal.common.connection import connect
+from jobjournal.common.connection import connect, connect_queues, queue_url, redis_url
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.ids import parse_job_id
 from jobjournal.common.settings import Settings, load_settings
@@ -16,12 +16,22 @@ class App:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._redis = None
+        self._queues = None
 
     @property
     def redis(self):
+        """The store."""
         if self._redis is None:
             self._redis = connect(self.settings)
         return self._redis
+
+    @property
+    def queue_redis(self):
+        """rq's Redis: the store's own client when it is the same server."""
+        if self._queues is None:
+            same = queue_url(self.settings, start=False) == redis_url(self.settings, start=False)
+            self._queues = self.redis if same else connect_queues(self.settings)
+        return self._queues
 
 
 class Group(click.Group):

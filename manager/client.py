@@ -16,16 +16,20 @@ from jobjournal.common.layout import read_layout
 DEFAULT_TIMEOUT = 30.0
 
 
-def submit(redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> list[int]:
-    """Submit jobs through the ingest queue; returns their ids once the manager has them."""
+def submit(
+    redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: float = DEFAULT_TIMEOUT, queues=None
+) -> list[int]:
+    """Submit jobs through the ingest queue (on `queues`, rq's Redis, if it is not the store);
+    returns their ids once an ingest worker has handed them to the manager."""
     from rq import Queue  # imported here: rq adds ~30 ms to every other command's start
     from rq.results import Result
 
     userid = os.getuid() if userid is None else userid
-    queue = Queue(keys.INGEST_QUEUE, connection=redis)
+    queues = redis if queues is None else queues
+    queue = Queue(keys.INGEST_QUEUE, connection=queues)
     # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
     # jobspecs, environments included) should not linger in rq's keys
-    with redis.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
+    with queues.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
         task = queue.enqueue(
             tasks.INGEST,
             [encode(spec) for spec in jobspecs],

@@ -29,12 +29,15 @@ LOST_STATUSES = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 class RqExec:
     name = "rq"
 
-    def __init__(self, redis, host: JobEvents, jobs: Mapping[int, Job]):
+    def __init__(self, redis, queues, host: JobEvents, jobs: Mapping[int, Job]):
         self.redis = redis
+        """The store (the manager's inbox)."""
+        self.queues = queues
+        """rq's Redis: the exec queue and the exec keys (kill, heartbeat) beside it."""
         self.host = host
         self.jobs = jobs
         """The manager's active jobs."""
-        self.queue = Queue(keys.EXEC_QUEUE, connection=redis)
+        self.queue = Queue(keys.EXEC_QUEUE, connection=queues)
         self._checks = Throttle(CHECK_INTERVAL, host.now)
         self._enqueued: set[int] = set()
         """Jobs whose exec task is known to be on the queue (or done): only those can be lost."""
@@ -67,7 +70,7 @@ class RqExec:
         if job.finished or job.released or job.state is None:
             return
         self._enqueued.add(job.id)
-        if RqJob.exists(keys.exec_rq_job(job.id), connection=self.redis):
+        if RqJob.exists(keys.exec_rq_job(job.id), connection=self.queues):
             return  # enqueued before a manager restart
         spec = job.jobspec
         timeout = int(spec.duration) + 60 if spec.duration else -1
@@ -88,7 +91,7 @@ class RqExec:
         if self.queue.remove(keys.exec_rq_job(job_id)):
             inbox.send(self.redis, messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
             return
-        self.redis.set(keys.exec_kill(job_id), 1, ex=KILL_KEY_TTL)
+        self.queues.set(keys.exec_kill(job_id), 1, ex=KILL_KEY_TTL)
 
     def _check(self, job: Job, confirmed: bool) -> None:
         """End the job with an exception if its exec task is gone at two checks in a row."""
@@ -102,10 +105,10 @@ class RqExec:
 
     def _why_lost(self, job: Job) -> str | None:
         if job.started:
-            alive = self.redis.exists(keys.exec_heartbeat(job.id))
+            alive = self.queues.exists(keys.exec_heartbeat(job.id))
             return None if alive else "exec worker lost while running the job"
         try:
-            status = RqJob.fetch(keys.exec_rq_job(job.id), connection=self.redis).get_status()
+            status = RqJob.fetch(keys.exec_rq_job(job.id), connection=self.queues).get_status()
         except NoSuchJobError:
             return "exec task vanished before it started"
         return f"exec task {status.value} before it started" if status in LOST_STATUSES else None

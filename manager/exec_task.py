@@ -17,6 +17,7 @@ from rq import get_current_job
 
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.throttle import Throttle
+from jobjournal.manager.task_tools import task_tools
 
 POLL_SECONDS = 0.1
 HEARTBEAT_EVERY = 0.5
@@ -25,9 +26,12 @@ KILL_GRACE = 2.0
 
 
 def run_job(job_id: int, command: list[str], cwd: str, environment: dict, duration: float) -> int | None:
+    """rq entry point. The exec keys (kill, heartbeat) live beside the queues (rq's Redis); the
+    reports go to the manager's inbox in the store."""
     redis = get_current_job().connection
+    store = task_tools(redis).store
     if redis.exists(keys.exec_kill(job_id)):
-        inbox.send(redis, messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
+        inbox.send(store, messages.ExecFinished(id=job_id, status=None, error="canceled before start"))
         return None
     redis.set(keys.exec_heartbeat(job_id), 1, ex=HEARTBEAT_TTL)
     try:
@@ -40,11 +44,11 @@ def run_job(job_id: int, command: list[str], cwd: str, environment: dict, durati
         )
     except OSError as err:
         redis.delete(keys.exec_heartbeat(job_id))
-        inbox.send(redis, messages.ExecFinished(id=job_id, status=None, error=f"cannot run {command[0]}: {err}"))
+        inbox.send(store, messages.ExecFinished(id=job_id, status=None, error=f"cannot run {command[0]}: {err}"))
         return None
-    inbox.send(redis, messages.ExecStarted(id=job_id))
+    inbox.send(store, messages.ExecStarted(id=job_id))
     status, timed_out = _supervise(redis, job_id, process, duration)
-    inbox.send(redis, messages.ExecFinished(id=job_id, status=status, timeout=timed_out))
+    inbox.send(store, messages.ExecFinished(id=job_id, status=status, timeout=timed_out))
     redis.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))  # after the report, never before
     return status
 

@@ -7,10 +7,6 @@ leaves no job behind; the jobs then enter the manager's inbox in one entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import NamedTuple
 
 from rq import get_current_job
 
@@ -18,31 +14,9 @@ from jobjournal.common import inbox, keys, messages
 from jobjournal.common.errors import InvalidJobspec, JobJournalError
 from jobjournal.common.ids import RenewedGenerators, generator_from_redis
 from jobjournal.common.jobspec import parse_jobspec
-from jobjournal.common.settings import Settings, load_settings
+from jobjournal.manager.task_tools import task_tools
 
 MAX_JOBS_PER_REQUEST = 10000
-
-
-class WorkerTools(NamedTuple):
-    """What a long-lived ingest worker (manager/rq_worker.py) lends every ingest task it runs."""
-
-    settings: Settings
-    ids: RenewedGenerators
-
-
-# rq calls a task with its own arguments only; the worker lends its tools for the task's duration
-_lent: ContextVar[WorkerTools | None] = ContextVar("jobjournal_ingest_tools", default=None)
-
-
-@contextmanager
-def lend(tools: WorkerTools) -> Iterator[None]:
-    """Ingest tasks run inside use `tools`, instead of reading the settings from the environment
-    and taking a generator number from Redis (a round trip) for each task."""
-    token = _lent.set(tools)
-    try:
-        yield
-    finally:
-        _lent.reset(token)
 
 
 def ingest(jobspecs: list[bytes], userid: int) -> dict:
@@ -50,14 +24,12 @@ def ingest(jobspecs: list[bytes], userid: int) -> dict:
 
     Limits come from this worker's settings (JOBJOURNAL_MAX_JOBSPEC_BYTES, ..._SUBMIT_RATE_LIMIT).
     """
-    redis = get_current_job().connection
-    # on a plain rq worker: the environment's settings, and a generator number per request
-    tools = _lent.get() or WorkerTools(load_settings(), RenewedGenerators(redis, renew_s=0))
+    tools = task_tools(get_current_job().connection)
     settings = tools.settings
     try:
         return {
             "ids": accept_jobs(
-                redis, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids
+                tools.store, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids
             )
         }
     except (InvalidJobspec, RateLimited) as err:

@@ -37,8 +37,11 @@ _encode = msgspec.json.encode
 
 
 class Lifecycle:
-    def __init__(self, redis, settings: Settings, poster: EventPoster, clock=time.time, checkpoint=lambda: None):
+    def __init__(self, redis, settings: Settings, poster: EventPoster, clock=time.time, checkpoint=lambda: None,
+                 queues=None):
         self.redis = redis
+        self.queues = redis if queues is None else queues
+        """rq's Redis (the `rq` exec backend's queue), when it is not the store."""
         self.checkpoint = checkpoint
         """Called now and then during long work: the manager renews its lease and writes events."""
         self.settings = settings
@@ -63,7 +66,7 @@ class Lifecycle:
             case "sim":
                 return SimExec(self, self.timers)
             case "rq":
-                return RqExec(self.redis, self, self.jobs)
+                return RqExec(self.redis, self.queues, self, self.jobs)
         raise ValueError(f"unknown exec backend {name!r}")
 
     # -- the host interface the exec backends use

@@ -52,8 +52,10 @@ REPLY_TTL = 300
 
 
 class Manager:
-    def __init__(self, redis, settings: Settings, clock=time.time):
+    def __init__(self, redis, settings: Settings, clock=time.time, queues=None):
         self.redis = redis
+        self.queues = queues
+        """rq's Redis when it is not the store (None: the store)."""
         self.settings = settings
         self.clock = clock
         self.lease = Lease(redis, keys.manager_lease(), settings.lease_ttl)
@@ -70,7 +72,7 @@ class Manager:
         self.poster = EventPoster(
             self.redis, self.layout, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
         )
-        self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint)
+        self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint, self.queues)
         self.backlogs: list[Backlog] = []
         self.journal_requests: list[messages.JournalRequest] = []
         self.handler = RequestHandler(self.redis, self.layout, self.life, self.purge, self.journal_requests.append)

@@ -11,8 +11,9 @@ submission. This worker:
 - writes its state only when it changes;
 - lets the task's final write carry the task's last heartbeat;
 - runs tasks an older jobjournal enqueued (common/tasks.py: PREVIOUS) under today's paths;
-- lends ingest tasks its settings and an id generator that takes a new number from Redis once
-  a second, rather than once per task.
+- lends its tasks its settings, its store client (the store may be another server than rq's:
+  manager/task_tools.py) and an id generator that takes a new number from Redis once a second,
+  rather than once per task.
 rq's registries, executions and results are untouched, so `rq info` and dashboards see it as
 any other worker.
 """
@@ -22,11 +23,10 @@ from __future__ import annotations
 from rq import SimpleWorker
 from rq.utils import now
 
-from jobjournal.common import keys, tasks
-from jobjournal.common.ids import RenewedGenerators
+from jobjournal.common import tasks
 from jobjournal.common.settings import Settings, load_settings
 from jobjournal.common.throttle import Throttle
-from jobjournal.manager.ingest import WorkerTools, lend
+from jobjournal.manager.task_tools import lend, worker_tools
 
 BOOKKEEPING_EVERY_S = 1.0
 """The most often the worker renews its keys' TTLs and checks for suspension."""
@@ -37,7 +37,7 @@ class LeanWorker(SimpleWorker):
         """rq's arguments; `settings` default to the environment's (as for `rq worker -w`)."""
         super().__init__(queues, *args, **kwargs)
         settings = load_settings() if settings is None else settings
-        self._ingest_tools = WorkerTools(settings, RenewedGenerators(self.connection))
+        self._tools = worker_tools(settings, self.connection)
         self._beats = Throttle(BOOKKEEPING_EVERY_S)
         self._suspension_checks = Throttle(BOOKKEEPING_EVERY_S)
 
@@ -68,7 +68,7 @@ class LeanWorker(SimpleWorker):
 
     def perform_job(self, job, queue, execution):
         job.func_name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued
-        if job.origin != keys.INGEST_QUEUE:
+        if job.func_name not in (tasks.INGEST, tasks.EXEC):
             return super().perform_job(job, queue, execution)
-        with lend(self._ingest_tools):
+        with lend(self._tools):
             return super().perform_job(job, queue, execution)

@@ -1,0 +1,59 @@
+"""jobjournal as deployed on a Redis Cluster: the store on the cluster, rq's queues on a standalone
+Redis, every service a process of its own, used through the CLI."""
+
+import os
+import subprocess
+import sys
+
+from jobjournal.common.connection import connect
+from jobjournal.common.layout import read_layout
+from jobjournal.common.settings import Settings
+
+from .conftest import ROOT
+
+
+def _cli(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jobjournal", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_jobs_run_and_list_with_the_store_on_a_cluster_and_the_queues_on_a_standalone_redis(
+    cluster_url, redis, redis_url, spawn, tmp_path
+):
+    store = connect(Settings(redis_url=cluster_url))
+    store.flushall()
+    env = {"JOBJOURNAL_REDIS_URL": cluster_url, "JOBJOURNAL_QUEUE_REDIS_URL": redis_url,
+           "JOBJOURNAL_PARTITIONS": "16", "JOBJOURNAL_EXEC_BACKEND": "rq"}
+    spawn("manager", env=env)
+    spawn("worker", env=env)
+    spawn("lister", env=env)
+    cli_env = {**os.environ, "JOBJOURNAL_HOME": str(tmp_path), "JOBJOURNAL_REQUEST_TIMEOUT": "30", **env}
+    submitted = _cli(cli_env, "submit", "--cc", "5", "--", "true")
+    assert submitted.returncode == 0, submitted.stderr
+    job_ids = submitted.stdout.split()
+    assert len(job_ids) == 5
+    for job_id in job_ids:
+        shown = _cli(cli_env, "job", "--wait-state", "inactive", "--timeout", "50", job_id)
+        assert shown.returncode == 0 and "COMPLETED" in shown.stdout, shown.stdout + shown.stderr
+    listed = _cli(cli_env, "jobs", "-a")
+    assert sorted(line.split()[0] for line in listed.stdout.splitlines()[1:]) == sorted(job_ids)
+    assert read_layout(store).size == 16
+    assert redis.keys("rq:job:*") and redis.exists("rq:workers"), "rq's tasks and workers on the queue Redis"
+    assert not store.keys("rq:*"), "and none on the cluster"
+    store.close()
+
+
+def test_redis_start_cluster_starts_a_local_cluster_and_stop_stops_it(tmp_path):
+    env = {**os.environ, "JOBJOURNAL_HOME": str(tmp_path)}
+    started = _cli(env, "redis", "start", "--cluster", "1")
+    try:
+        assert started.returncode == 0, started.stderr
+        url = started.stdout.strip()
+        assert url.startswith("redis+cluster://127.0.0.1:")
+        client = connect(Settings(redis_url=url))
+        assert client.set("x", 1) and client.get("x") == b"1"
+        client.close()
+        assert _cli(env, "redis", "start", "--cluster", "1").stdout.strip() == url, "a running one is reused"
+    finally:
+        stopped = _cli(env, "redis", "stop", "--cluster")
+    assert stopped.stdout.strip() == "stopped"
