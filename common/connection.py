@@ -25,14 +25,14 @@ def redis_url(settings: Settings, start: bool = True) -> str:
 
 
 def queue_url(settings: Settings, start: bool = True) -> str:
-    """The URL of rq's Redis: `queue_redis_url`; else the store's when it is a standalone server;
-    else the embedded server (started on demand when `start`)."""
+    """The URL of rq's Redis: `queue_redis_url`, else the store's (which must then be a standalone
+    server: rq does not run on Redis Cluster)."""
     if settings.queue_redis_url:
         return settings.queue_redis_url
-    if not settings.redis_url.startswith(CLUSTER_SCHEME):
-        return redis_url(settings, start=start)
-    server = EmbeddedRedis(settings.home)
-    return server.start() if start else server.url
+    if settings.redis_url.startswith(CLUSTER_SCHEME):
+        raise RedisUnavailable("the store is a Redis Cluster, where rq cannot run: set JOBJOURNAL_QUEUE_REDIS_URL "
+                               "to a standalone Redis for the queues")
+    return redis_url(settings, start=start)
 
 
 def connect(settings: Settings, start: bool = True) -> redis.Redis:

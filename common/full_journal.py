@@ -62,10 +62,11 @@ def follow_full_journal(
         for part in parts:
             sentinel = yield from _backlog(redis, part, consumer, block_ms, stall_s)
             redis.delete(part.journal_reply(consumer))
-            forget_consumer(redis, part, consumer)  # the manager's hold from the snapshot is not needed now
             if sentinel is None:
                 break
             sentinels[part] = sentinel
+        for part in parts:  # the manager's holds from the snapshots last until every backlog is read
+            forget_consumer(redis, part, consumer)
         if len(sentinels) == len(parts):
             break
         for part in parts:

@@ -1,7 +1,7 @@
 """How a store is laid out: P partitions, each under one hash tag, recorded in Redis.
 
 A store is created with P partitions (`jobjournal.common.keys.layout()`: a JSON document with the
-layout version, P and the tags). Every key of one partition (its journal, head, job sets,
+layout version and the P tags, one per partition). Every key of one partition (its journal, head, job sets,
 eventlogs, environment keys, reply streams, view and leases) carries the partition's hash tag, so
 it lives in one Redis Cluster slot and every script stays one atomic call.
 
@@ -23,6 +23,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from jobjournal.common import keys
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.keys import Partition
+from jobjournal.common.packed import is_cluster
 
 LAYOUT_VERSION = 1
 MAX_PARTITIONS = 1024
@@ -105,9 +106,12 @@ def store_layout(redis, partitions: int) -> Layout:
     layout = read_layout(redis)
     if layout.legacy and partitions > 1 and not redis.exists(keys.layout()):
         try:
-            return create_layout(redis, partitions)
+            layout = create_layout(redis, partitions)
         except LayoutError:
-            return read_layout(redis)
+            layout = read_layout(redis)
+    if layout.legacy and is_cluster(redis):
+        raise LayoutError("a store on Redis Cluster must be partitioned: set JOBJOURNAL_PARTITIONS (16, say) "
+                          "when it is created, or `jobjournal migrate` a legacy one into it")
     return layout
 
 

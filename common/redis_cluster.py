@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS
+from redis.retry import Retry
 
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.redis_server import SERVER_CONFIG, _alive, bundled_binary
@@ -138,7 +140,9 @@ def _bindable(port: int) -> bool:
 
 
 def _client(port: int) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=5)
+    """A client of one node that does not retry (a node that shuts down closes the connection)."""
+    return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=5,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def _answers(port: int) -> bool:

@@ -33,8 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     server under `home`."""
     queue_redis_url: str = ""
     """The Redis of the rq queues (ingest and exec tasks, and their exec keys); empty: the store's
-    own when it is a standalone server, else the embedded server under `home` (rq does not run on
-    Redis Cluster)."""
+    own, which must then be a standalone server (rq does not run on Redis Cluster)."""
     home: str = msgspec.field(default_factory=_default_home)
     """Directory of the embedded Redis server (data, socket, log)."""
     nodes: Positive = 4

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from jobjournal.common.connection import redis_url
+from jobjournal.common.redis_cluster import SCHEME as CLUSTER_SCHEME
 from jobjournal.common.redis_cluster import EmbeddedCluster
 from jobjournal.common.redis_server import EmbeddedRedis, bundled_binary
 from jobjournal.context import App, Group, pass_app
@@ -72,7 +73,13 @@ def status(app: App) -> None:
 def cli(app: App, args: tuple[str, ...]) -> None:
     """Run the bundled redis-cli against the Redis in use, e.g. `jobjournal redis cli xlen jj:journal`."""
     url = redis_url(app.settings)
-    target = ["-s", url.removeprefix("unix://")] if url.startswith("unix://") else ["-u", url]
+    if url.startswith(CLUSTER_SCHEME):  # redis-cli follows the cluster's redirects with -c
+        host, _, port = url[len(CLUSTER_SCHEME) :].rpartition(":")
+        target = ["-c", "-h", host, "-p", port]
+    elif url.startswith("unix://"):
+        target = ["-s", url.removeprefix("unix://")]
+    else:
+        target = ["-u", url]
     binary = str(bundled_binary("redis-cli"))
     os.execv(binary, [binary, *target, *args])
 

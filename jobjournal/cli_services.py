@@ -59,7 +59,8 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
     }
     settings = msgspec.structs.replace(app.settings, **overrides)
     stop = _stop_on_signals()
-    Manager(patient_redis(app, stop), settings, queues=app.queue_redis).run(stop)
+    queues = app.queue_redis if settings.exec_backend == "rq" else None  # the sim backend uses no queue
+    Manager(patient_redis(app, stop), settings, queues=queues).run(stop)
 
 
 @click.command()

@@ -73,9 +73,8 @@ class ListerWorker:
                 self.membership.leave()
 
     def _cycle(self, stop: threading.Event) -> None:
-        if self.layout is None:
-            self.layout = store_layout(self.redis, self.settings.partitions)
         if self._beats.due():
+            self._follow_layout()
             self._rebalance(self.membership.beat(), stop)
         if not self.views:
             stop.wait(self.settings.lease_ttl / 4)
@@ -84,6 +83,16 @@ class ListerWorker:
         self._apply_live(stop)
 
     # -- who applies what
+    def _follow_layout(self) -> None:
+        """The store's layout, read again at every beat: a store recorded as partitioned after this
+        worker started (by a manager with other settings) is followed, not missed."""
+        layout = store_layout(self.redis, self.settings.partitions)
+        if layout != self.layout:
+            if self.layout is not None:
+                log.warning("the store's layout changed to %d partitions: starting over", layout.size)
+            self._drop_all()
+            self.layout = layout
+
     def _rebalance(self, members: list[str], stop: threading.Event) -> None:
         if self.name not in members:
             members = sorted([*members, self.name])

@@ -38,8 +38,10 @@ _encode = msgspec.json.encode
 
 class Lifecycle:
     def __init__(self, redis, settings: Settings, poster: EventPoster, clock=time.time, checkpoint=lambda: None,
-                 queues=None):
+                 queues=None, post_queued=None):
         self.redis = redis
+        self.post_queued = post_queued or poster.flush
+        """Posts the queued events, with the inbox cursor of the entries handled so far (the manager's)."""
         self.queues = redis if queues is None else queues
         """rq's Redis (the `rq` exec backend's queue), when it is not the store."""
         self.checkpoint = checkpoint
@@ -199,7 +201,7 @@ class Lifecycle:
 
     def _schedule(self, now: float) -> None:
         if self._freed and self.pending.first() is not None and self.poster.layout.size > 1:
-            self.poster.flush()  # the frees first (no inbox cursor: as a checkpoint)
+            self.post_queued()  # the frees first, with the cursor of the entries whose effects are queued
         self._freed = False
         while (first := self.pending.first()) is not None:
             job_id, priority = first

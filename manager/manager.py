@@ -72,7 +72,9 @@ class Manager:
         self.poster = EventPoster(
             self.redis, self.layout, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
         )
-        self.life = Lifecycle(self.redis, self.settings, self.poster, self.clock, self._checkpoint, self.queues)
+        self.life = Lifecycle(
+            self.redis, self.settings, self.poster, self.clock, self._checkpoint, self.queues, self._post_queued
+        )
         self.backlogs: list[Backlog] = []
         self.journal_requests: list[messages.JournalRequest] = []
         self.handler = RequestHandler(self.redis, self.layout, self.life, self.purge, self.journal_requests.append)
@@ -153,10 +155,15 @@ class Manager:
         if request.reply_to and reply is not None:
             self.replies.append((request.reply_to, reply))
 
-    def flush(self) -> None:
-        """Post queued events with the inbox cursor, then do the side effects."""
+    def _post_queued(self) -> None:
+        """Post queued events with the inbox cursor (every handled entry's effects are queued by
+        then: a restart replays none of them)."""
         self.poster.flush(self.inbox_cursor if self._cursor_moved else "")
         self._cursor_moved = False
+
+    def flush(self) -> None:
+        """Post queued events with the inbox cursor, then do the side effects."""
+        self._post_queued()
         self.life.run_after_flush()
         if self.replies:
             pipe = self.redis.pipeline(transaction=False)

@@ -20,6 +20,7 @@ from collections import defaultdict
 
 from jobjournal.common import keys
 from jobjournal.common.errors import JobJournalError
+from jobjournal.common.events import entry_attachments
 from jobjournal.common.formats import JOURNAL_VERSION
 from jobjournal.common.journal import stream_order, text
 from jobjournal.common.keys import LEGACY
@@ -99,9 +100,10 @@ def _write_journal(target, part, entries: list, purged: int) -> None:
     entries.sort(key=lambda entry: entry[0])
     with target.pipeline(transaction=False) as pipe:
         for seq, (_, entry_id, job_id, fields) in enumerate(entries, 1):
+            jobspec, r = entry_attachments(fields)  # an eventlog entry of format 1 has them as fields
             record = {b"v": JOURNAL_VERSION, b"seq": seq, b"id": job_id, b"name": fields[b"name"],
                       b"timestamp": fields[b"timestamp"], b"context": fields[b"context"],
-                      b"data": fields.get(b"data", b"")}
+                      b"data": jobspec or r or b""}
             pipe.xadd(part.journal(), record, id=entry_id)
         head = {"seq": len(entries), "purged": purged}
         if entries:

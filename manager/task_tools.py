@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
-from jobjournal.common.connection import connect, queue_url
+from jobjournal.common.connection import connect
 from jobjournal.common.ids import RenewedGenerators
 from jobjournal.common.settings import Settings, load_settings
 
@@ -56,6 +56,6 @@ def task_tools(queues) -> WorkerTools:
 def store_for(settings: Settings, queues):
     """The store's client: rq's own connection when the store is the same server (or is not
     configured: a plain rq worker started with only `-u`), else a connection of its own."""
-    if not settings.redis_url or settings.redis_url == queue_url(settings, start=False):
+    if not settings.redis_url or not settings.queue_redis_url or settings.redis_url == settings.queue_redis_url:
         return queues
     return connect(settings)

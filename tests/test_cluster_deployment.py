@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from jobjournal.common.connection import connect
 from jobjournal.common.layout import read_layout
 from jobjournal.common.settings import Settings
@@ -57,3 +59,24 @@ def test_redis_start_cluster_starts_a_local_cluster_and_stop_stops_it(tmp_path):
     finally:
         stopped = _cli(env, "redis", "stop", "--cluster")
     assert stopped.stdout.strip() == "stopped"
+
+
+def test_a_store_on_a_cluster_that_is_not_partitioned_is_refused_with_what_to_do(cluster_url):
+    from jobjournal.common.layout import LayoutError, store_layout
+
+    store = connect(Settings(redis_url=cluster_url))
+    store.flushall()
+    try:
+        with pytest.raises(LayoutError, match="must be partitioned: set JOBJOURNAL_PARTITIONS"):
+            store_layout(store, 1)
+        assert store_layout(store, 8).size == 8
+    finally:
+        store.close()
+
+
+def test_submitting_to_a_cluster_store_without_a_queue_redis_says_what_to_set(cluster_url, tmp_path):
+    env = {**os.environ, "JOBJOURNAL_HOME": str(tmp_path), "JOBJOURNAL_REDIS_URL": cluster_url}
+    result = _cli(env, "submit", "--", "true")
+    assert result.returncode == 1
+    assert "rq cannot run: set JOBJOURNAL_QUEUE_REDIS_URL" in result.stderr
+    assert not (tmp_path / "redis.sock").exists(), "no embedded server was started for it"

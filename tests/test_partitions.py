@@ -1,14 +1,15 @@
-"""A partitioned store (P = 4) on one Redis: the design's invariants hold per partition, and the
-merged answers are those of one store."""
+"""A partitioned store (P = 4), on the session's Redis and on a local 3-master Redis Cluster: the
+design's invariants hold per partition, and the merged answers are those of one store."""
 
 import threading
 
-import msgspec
 import pytest
 import redis as redis_lib
 
 from jobjournal.common import full_journal as fj
 from jobjournal.common import reply_format as rf
+from jobjournal.common.errors import JobJournalError
+from jobjournal.common.keys import Partition
 from jobjournal.common.layout import LayoutError, create_layout, read_layout
 from jobjournal.common.settings import Settings
 from jobjournal.common.states import State
@@ -182,12 +183,13 @@ def test_a_manager_crash_between_partitions_loses_and_repeats_nothing(redis, lay
         names = [event.__struct_config__.tag for event in eventlog(redis, job_id)]
         assert names.count("exception") == 1, (job_id, names)
     for job_id in held[20:]:
-        assert read_view_state(redis, job_id) != "INACTIVE"
+        assert manager_state(redis, job_id) != "INACTIVE"
     for part in layout.partitions:
         assert_journal_matches_eventlogs(redis, part)
 
 
-def read_view_state(redis, job_id: int) -> str:
+def manager_state(redis, job_id: int) -> str:
+    """The job's state as the manager derives it from its eventlog."""
     from jobjournal.manager.jobs import restore_job
 
     part = read_layout(redis).partition_of(job_id)
@@ -195,8 +197,13 @@ def read_view_state(redis, job_id: int) -> str:
     return State(restore_job(job_id, entries, None).state).name
 
 
-def test_a_request_for_a_partition_the_store_lacks_gets_no_backlog(redis, layout, start_manager):
+def test_a_request_for_a_partition_the_store_lacks_is_refused_by_the_consumer_and_the_manager(
+    redis, layout, start_manager, caplog
+):
     start_manager()
-    with pytest.raises(Exception, match="no partition 9"):
+    with pytest.raises(JobJournalError, match="no partition 9: the store has 4"):
         next(fj.follow_full_journal(redis, partitions=[9]))
-    assert msgspec.json.decode(msgspec.json.encode(layout)) is not None
+    fj.request_full_journal(redis, "asks-too-much", [Partition(9, "9.0")])
+    submit(redis, 1)  # a later entry: the manager has handled the request once it posts this
+    wait_for(lambda: "no partition [9]" in caplog.text, what="the manager's refusal")
+    assert not any(redis.exists(part.journal_reply("asks-too-much")) for part in layout.partitions)

@@ -1,7 +1,8 @@
 -- post_events.lua: append a batch of events, each to its job's eventlog and to the
 -- journal under the same entry id, and advance the manager's inbox cursor, atomically.
 --
--- KEYS[1] manager lease        KEYS[2] journal stream     KEYS[3] journal head (hash)
+-- KEYS[1] the partition's manager fence (the manager lease itself in the legacy layout)
+--                              KEYS[2] journal stream     KEYS[3] journal head (hash)
 -- KEYS[4] inbox cursor         KEYS[5] active job set     KEYS[6] inactive job zset
 -- KEYS[6+2i-1] job i eventlog  KEYS[6+2i] job i environment (string) (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] journal entry format version (common/formats.py)
@@ -13,7 +14,7 @@
 --         private blob (environment JSON on submit, else ''): only in the environment key
 -- Returns {last journal id, last seq}; error NOTLEADER when the lease is not ours.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('NOTLEADER the manager lease is held by another process')
+  return redis.error_reply('NOTLEADER the manager fence ' .. KEYS[1] .. ' is held by another process')
 end
 local version, n = ARGV[2], tonumber(ARGV[5])
 local E = 5  -- the arguments before the first event's

@@ -1,13 +1,14 @@
 -- purge_jobs.lua: remove inactive jobs from Redis and tell consumers with a journal entry.
 --
--- KEYS[1] manager lease   KEYS[2] journal stream   KEYS[3] journal head (hash)
+-- KEYS[1] the partition's manager fence (the manager lease in the legacy layout)
+-- KEYS[2] journal stream   KEYS[3] journal head (hash)
 -- KEYS[4] inactive job zset
 -- KEYS[4+2i-1] job i eventlog   KEYS[4+2i] job i environment (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] journal entry format version (common/formats.py)
 -- ARGV[3] journal MAXLEN (0: none)   ARGV[4] timestamp   ARGV[5..] job ids (i = 1..n)
 -- Returns the ids purged; a job that is not inactive is left alone.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('NOTLEADER the manager lease is held by another process')
+  return redis.error_reply('NOTLEADER the manager fence ' .. KEYS[1] .. ' is held by another process')
 end
 local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
 local version, maxlen, timestamp = ARGV[2], tonumber(ARGV[3]), ARGV[4]
