@@ -15,6 +15,18 @@ pack = hiredis.pack_command
 """One command in Redis' wire format, for `execute_packed`: pack(("XADD", key, "*", ...))."""
 
 
+def each(client, items: list, call) -> list:
+    """`call(c, item)` for every item, each a read of one command, in one round trip: on `client`
+    itself for one item (a pipeline costs more in Python than the round trip it saves), else in a
+    pipeline. The replies, in order."""
+    if len(items) == 1:
+        return [call(client, items[0])]
+    with client.pipeline(transaction=False) as pipe:
+        for item in items:
+            call(pipe, item)
+        return pipe.execute()
+
+
 def is_cluster(client) -> bool:
     """Whether `client` is a Redis Cluster client (a multi-key command must stay in one slot)."""
     return hasattr(client, "get_node_from_key")

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterator
 
 from jobjournal.common.keys import Partition
+from jobjournal.common.packed import each
 
 Member = tuple[Partition, bytes]
 
@@ -32,14 +33,15 @@ class SortedWalk:
         self.pending = 0
         """Members read and not yet taken off the heap."""
 
-    def ask(self, pipe, size: int) -> None:
+    def ask(self, client, size: int, scores: bool = True):
+        """Ask `client` (or a pipeline) for the next page (with the scores, to merge by)."""
         start, end = self.start, self.start + size - 1
         if self.above is not None:
-            pipe.zrevrangebyscore(self.key, "+inf", f"({self.above!r}", start=start, num=size, withscores=True)
-        elif self.descending:
-            pipe.zrevrange(self.key, start, end, withscores=True)
-        else:
-            pipe.zrange(self.key, start, end, withscores=True)
+            return client.zrevrangebyscore(self.key, "+inf", f"({self.above!r}", start=start, num=size,
+                                           withscores=scores)
+        if self.descending:
+            return client.zrevrange(self.key, start, end, withscores=scores)
+        return client.zrange(self.key, start, end, withscores=scores)
 
     def order(self, member: bytes, score: float) -> tuple:
         """The heap key: the smallest comes first."""
@@ -48,7 +50,10 @@ class SortedWalk:
 
 def merged(redis, walks: list[SortedWalk], page: int) -> Iterator[Member]:
     """Every member of every walk, in the walks' common order."""
-    size = page if len(walks) == 1 else max(1, math.ceil(2 * page / len(walks)) + 8)
+    if len(walks) == 1:
+        yield from _alone(redis, walks[0], page)
+        return
+    size = max(1, math.ceil(2 * page / len(walks)) + 8)
     heap: list = []
     _fill(redis, walks, size, heap)
     while heap:
@@ -60,12 +65,19 @@ def merged(redis, walks: list[SortedWalk], page: int) -> Iterator[Member]:
             _fill(redis, [walk], size, heap, index)
 
 
+def _alone(redis, walk: SortedWalk, size: int) -> Iterator[Member]:
+    """One walk's members, a page at a time: nothing to merge (and no scores to parse)."""
+    while not walk.done:
+        found = walk.ask(redis, size, scores=False)
+        walk.start += len(found)
+        walk.done = len(found) < size
+        for member in found:
+            yield walk.part, member
+
+
 def _fill(redis, walks: list[SortedWalk], size: int, heap: list, first_index: int | None = None) -> None:
     """Read the next page of each walk (one round trip) onto the heap."""
-    with redis.pipeline(transaction=False) as pipe:
-        for walk in walks:
-            walk.ask(pipe, size)
-        pages = pipe.execute()
+    pages = each(redis, walks, lambda client, walk: walk.ask(client, size))
     for offset, (walk, found) in enumerate(zip(walks, pages, strict=True)):
         index = first_index if first_index is not None else offset
         walk.start += len(found)

@@ -15,7 +15,8 @@ import msgspec
 from jobjournal.common import keys
 from jobjournal.common.errors import NoSuchJob
 from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS, Partition
-from jobjournal.common.layout import read_layout
+from jobjournal.common.layout import Layout, read_layout
+from jobjournal.common.packed import each
 from jobjournal.common.states import Result, State
 from jobjournal.lister.constraints import compile_constraint, parse_results, parse_states
 from jobjournal.lister.errors import QueryError, ViewNotReady
@@ -59,10 +60,7 @@ def current_generations(redis, parts: list[Partition], timeout: float = DEFAULT_
     still being built."""
     deadline = time.monotonic() + timeout
     while True:
-        with redis.pipeline(transaction=False) as pipe:
-            for part in parts:
-                pipe.get(part.view_current())
-            found = pipe.execute()
+        found = each(redis, parts, lambda client, part: client.get(part.view_current()))
         missing = [part for part, current in zip(parts, found, strict=True) if current is None]
         if not missing:
             return {part: int(current) for part, current in zip(parts, found, strict=True)}
@@ -108,28 +106,27 @@ def _consistent(redis, parts: list[Partition], timeout: float, read):
 
 
 def _seqs(redis, generations: dict[Partition, int]) -> list:
-    with redis.pipeline(transaction=False) as pipe:
-        for part, generation in generations.items():
-            pipe.hget(part.view_meta(generation), "seq")
-        return pipe.execute()
+    return each(redis, list(generations.items()), lambda client, item: client.hget(item[0].view_meta(item[1]), "seq"))
 
 
-def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT) -> list[dict]:
+def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None) -> list[dict]:
     """Jobs matching the query: pending (priority order), then running, then inactive (newest first),
-    merged over every partition."""
+    merged over every partition. A caller that queries often passes the store's `layout` (it never
+    changes once recorded), saving the round trip that reads it."""
     plan = _Plan(query)
-    parts = read_layout(redis).partitions
+    parts = (layout or read_layout(redis)).partitions
     return _consistent(redis, parts, timeout, lambda generations: plan.run(redis, generations))
 
 
 def list_id(
-    redis, job_id: int, attrs=("all",), wait_state: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    redis, job_id: int, attrs=("all",), wait_state: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+    layout: Layout | None = None,
 ) -> dict:
     """One job's attributes (from its partition alone); with `wait_state`, once it reaches that
     state (or becomes inactive)."""
     names = _attr_names(attrs)
     wanted = parse_states([wait_state]) if wait_state else None
-    part = read_layout(redis).partition_of(job_id)
+    part = (layout or read_layout(redis)).partition_of(job_id)
     deadline = time.monotonic() + timeout
     while True:
         view = _consistent(redis, [part], timeout, lambda generations: _job(redis, part, generations[part], job_id))
@@ -142,15 +139,12 @@ def list_id(
         time.sleep(POLL)
 
 
-def stats(redis, timeout: float = DEFAULT_TIMEOUT) -> dict:
+def stats(redis, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None) -> dict:
     """Counts per state and result, inactive purged, and the same per queue: every partition's summed."""
-    parts = read_layout(redis).partitions
+    parts = (layout or read_layout(redis)).partitions
 
     def read(generations: dict[Partition, int]) -> list[dict]:
-        with redis.pipeline(transaction=False) as pipe:
-            for part, generation in generations.items():
-                pipe.hgetall(part.view_stats(generation))
-            return pipe.execute()
+        return each(redis, list(generations.items()), lambda client, item: client.hgetall(item[0].view_stats(item[1])))
 
     counts: dict[str, int] = {}
     for raw in _consistent(redis, parts, timeout, read):
@@ -295,11 +289,10 @@ def _views(redis, generations: dict[Partition, int], page: list[Member]) -> list
     by_part: dict[Partition, list[int]] = {}
     for part, job_member in page:
         by_part.setdefault(part, []).append(int(job_member))
-    with redis.pipeline(transaction=False) as pipe:
-        for part, job_ids in by_part.items():
-            pipe.hmget(part.view_jobs(generations[part]), job_ids)
-        found = {}
-        for (part, job_ids), stored in zip(by_part.items(), pipe.execute(), strict=True):
-            found.update({(part, job_id): data for job_id, data in zip(job_ids, stored, strict=True)})
+    asked = list(by_part.items())
+    found = {}
+    replies = each(redis, asked, lambda client, item: client.hmget(item[0].view_jobs(generations[item[0]]), item[1]))
+    for (part, job_ids), stored in zip(asked, replies, strict=True):
+        found.update({(part, job_id): data for job_id, data in zip(job_ids, stored, strict=True)})
     documents = (found[(part, int(job_member))] for part, job_member in page)
     return [JobView.from_json(data) for data in documents if data]
