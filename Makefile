@@ -21,8 +21,15 @@ test: $(STAMP)
 
 BENCH_JOBS ?= 100000
 
+BENCH_LAYOUT ?= standalone
+BENCH_SCALE_JOBS ?= 20000
+
 bench: $(STAMP)
+ifeq ($(BENCH_LAYOUT),cluster)
+	$(BIN)/python -m bench.scale_out --jobs $(BENCH_SCALE_JOBS)
+else
 	$(BIN)/python -m bench.run --jobs $(BENCH_JOBS)
+endif
 
 faults: $(STAMP)
 	JOBJOURNAL_FAULT_ROUNDS=25 $(BIN)/python -m pytest -q tests/faults
