@@ -22,7 +22,7 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 from redis.retry import Retry
 
 from jobjournal.common.errors import JobJournalError
-from jobjournal.common.redis_server import SERVER_CONFIG, _alive, bundled_binary
+from jobjournal.common.redis_server import SERVER_CONFIG, _alive, answers, bundled_binary
 
 SCHEME = "redis+cluster://"
 NODE_CONFIG = {
@@ -117,7 +117,7 @@ class EmbeddedCluster:
         proc = subprocess.run(args, capture_output=True, text=True, cwd=node)
         if proc.returncode != 0:
             raise JobJournalError(f"redis-server on port {port} failed to start: {proc.stderr or proc.stdout}")
-        _wait(lambda: _answers(port), 10.0, f"answer on port {port}")
+        _wait(lambda: answers(_client(port)), 10.0, f"answer on port {port}")
 
 
 def _free_ports(count: int) -> list[int]:
@@ -143,16 +143,6 @@ def _client(port: int) -> redis.Redis:
     """A client of one node that does not retry (a node that shuts down closes the connection)."""
     return redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1, socket_timeout=5,
                        retry=Retry(NoBackoff(), 0))
-
-
-def _answers(port: int) -> bool:
-    client = _client(port)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 def _state_ok(port: int, nodes: int | None = None) -> bool:

@@ -64,15 +64,8 @@ class EmbeddedRedis:
     def is_running(self) -> bool:
         if not self.socket.exists():
             return False
-        client = redis.Redis(
-            unix_socket_path=str(self.socket), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
-        )
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return answers(redis.Redis(unix_socket_path=str(self.socket), socket_connect_timeout=1,
+                                   retry=Retry(NoBackoff(), 0)))
 
     def pid(self) -> int | None:
         try:
@@ -136,6 +129,16 @@ class EmbeddedRedis:
             if time.monotonic() > deadline:
                 raise JobJournalError(f"embedded Redis did not {what} in {timeout}s; see {self.logfile}")
             time.sleep(0.02)
+
+
+def answers(client: redis.Redis) -> bool:
+    """Whether a server answers PING on `client` (closed after)."""
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def _alive(pid: int | None) -> bool:
