@@ -88,9 +88,13 @@ def partition_tags(count: int) -> list[str]:
 def read_layout(redis) -> Layout:
     """The store's layout; LEGACY when it has no record. LayoutError for a record that does not
     decode or has a version this code does not know."""
+    return _recorded(redis) or LEGACY
+
+
+def _recorded(redis) -> Layout | None:
     data = redis.get(keys.layout())
     if data is None:
-        return LEGACY
+        return None
     try:
         layout = _decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as err:
@@ -103,12 +107,13 @@ def read_layout(redis) -> Layout:
 def store_layout(redis, partitions: int) -> Layout:
     """The layout every process uses: the recorded one; else, for `partitions` > 1 (the setting),
     a new one recorded now if the store is empty (legacy otherwise: `jobjournal migrate` converts)."""
-    layout = read_layout(redis)
-    if layout.legacy and partitions > 1 and not redis.exists(keys.layout()):
+    layout = _recorded(redis)
+    if layout is None and partitions > 1:
         try:
             layout = create_layout(redis, partitions)
         except LayoutError:
             layout = read_layout(redis)
+    layout = layout or LEGACY
     if layout.legacy and is_cluster(redis):
         raise LayoutError("a store on Redis Cluster must be partitioned: set JOBJOURNAL_PARTITIONS (16, say) "
                           "when it is created, or `jobjournal migrate` a legacy one into it")

@@ -14,6 +14,7 @@ import threading
 import time
 
 import msgspec
+import redis as redis_lib
 
 from jobjournal.common import events as ev
 from jobjournal.common import keys
@@ -210,6 +211,16 @@ class PartitionView:
         return sentinel
 
     def _switch_to(self, generation: int) -> None:
+        try:
+            old = self._switch(generation)
+        except redis_lib.WatchError as err:  # the lease changed hands between WATCH and EXEC
+            raise LeaseLost("lost the lister lease while switching generations") from err
+        if old is not None:
+            forget_consumer(self.redis, self.part, _consumer(int(old)))
+            delete_generation(self.redis, self.part, int(old), self._renew)
+
+    def _switch(self, generation: int) -> bytes | None:
+        """Make `generation` the one readers use, if this worker still holds the lease; the old one."""
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.watch(self.part.lister_lease())
             if pipe.get(self.part.lister_lease()) != self.lease.token.encode():
@@ -219,9 +230,7 @@ class PartitionView:
             pipe.set(self.part.view_current(), generation)
             pipe.delete(self.part.view_building())
             pipe.execute()
-        if old is not None:
-            forget_consumer(self.redis, self.part, _consumer(int(old)))
-            delete_generation(self.redis, self.part, int(old), self._renew)
+        return old
 
     def _drop_abandoned_build(self) -> list[int]:
         """Delete the build a stopped worker left; its generation, if there was one."""

@@ -54,9 +54,6 @@ class Lifecycle:
         self.pending = PendingQueue()
         self.timers = Timers()
         self._work = 0
-        self._freed = False
-        """Cores were freed by events not yet posted: in a partitioned store they are posted before
-        any allocation, so a crash between two partitions' writes never gives one core to two jobs."""
         self._dirty: OrderedDict[int, Job] = OrderedDict()
         """Jobs that may move, oldest first. An OrderedDict: taking the first of a plain dict
         skips every slot deleted before it, which made big steps quadratic."""
@@ -195,14 +192,14 @@ class Lifecycle:
         if job.R is not None and not job.released:
             self.post(job, ev.Release(timestamp=now))
             self.post(job, ev.Free(timestamp=now))
-            self._freed = True
             self.pool.release(job.allocation)
         self.post(job, ev.Clean(timestamp=now))
 
     def _schedule(self, now: float) -> None:
-        if self._freed and self.pending.first() is not None and self.poster.layout.size > 1:
-            self.post_queued()  # the frees first, with the cursor of the entries whose effects are queued
-        self._freed = False
+        if self.poster.frees_queued and self.poster.layout.size > 1 and self.pending.first() is not None:
+            # frees are posted before any allocation that may take their cores, so a crash between two
+            # partitions' writes never gives one core to two jobs (with the cursor of the entries handled)
+            self.post_queued()
         while (first := self.pending.first()) is not None:
             job_id, priority = first
             if priority == 0:

@@ -103,10 +103,11 @@ class Manager:
 
     # -- one iteration
     def _checkpoint(self) -> None:
-        """During long work: keep the lease, and write queued events (the cursor stays put)."""
+        """During long work: keep the lease, and write queued events with the inbox cursor (the
+        cursor moves only once an entry's effects are all queued, so a restart replays none of them)."""
         self._renew()
         if len(self.poster) >= FLUSH_EVENTS:
-            self.poster.flush()
+            self._post_queued()
 
     def _renew(self) -> None:
         self.lease.keep("the manager lease")

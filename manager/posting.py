@@ -51,6 +51,8 @@ class EventPoster:
         self._queued: dict[Partition, _Queued] = {}
         self._count = 0
         self.posted = 0
+        self.frees_queued = False
+        """A `free` event is queued (cores given back that a later allocation may take)."""
 
     def __len__(self) -> int:
         return self._count
@@ -68,12 +70,13 @@ class EventPoster:
         queued.keys += [part.job_eventlog(job_id), part.job_environment(job_id)]
         queued.args += [job_id, name, timestamp, context, public, private]
         self._count += 1
+        self.frees_queued = self.frees_queued or name == "free"
         self.history.record(job_id, name, timestamp, context, public, final)
 
     def flush(self, inbox_cursor: str = "") -> None:
         """Write what is queued, in batches; set every partition's inbox cursor with its last batch
         (if given)."""
-        queued, self._queued, self._count = self._queued, {}, 0
+        queued, self._queued, self._count, self.frees_queued = self._queued, {}, 0, False
         for part in self.layout.partitions if inbox_cursor else list(queued):
             events_of = queued.get(part) or _Queued()
             self._flush_partition(part, events_of.keys, events_of.args, inbox_cursor)
@@ -88,7 +91,7 @@ class EventPoster:
             self._write(part, chunk_keys, chunk_args, inbox_cursor if last else "")
 
     def discard(self) -> None:
-        self._queued, self._count = {}, 0
+        self._queued, self._count, self.frees_queued = {}, 0, False
 
     def _write(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> None:
         count = len(event_keys) // 2
