@@ -72,8 +72,9 @@ class Pending:
             raise
         self.due += len(commands)
 
-    def replies(self) -> list:
-        """Every reply due, in order; the first error reply raises once all are read."""
+    def replies(self, raise_errors: bool = True) -> list:
+        """Every reply due, in order; the first error reply raises once all are read (or, with
+        `raise_errors` False, stands in the list as its ResponseError)."""
         replies: list = []
         errors: list[redis.ResponseError] = []
         try:
@@ -88,7 +89,7 @@ class Pending:
             self._connection.disconnect()
             self.due = 0
             raise
-        if errors:
+        if errors and raise_errors:
             raise errors[0]
         return replies
 

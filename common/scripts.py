@@ -21,7 +21,7 @@ import redis as redis_lib
 from redis.exceptions import NoScriptError
 
 from jobjournal.common.errors import JobJournalError, LeaseLost, StaleView
-from jobjournal.common.packed import execute_packed, pack
+from jobjournal.common.packed import Pending, execute_packed, pack, pool_for
 
 MAPPED_ERRORS: dict[str, type[JobJournalError]] = {"NOTLEADER": LeaseLost, "STALE": StaleView}
 """An error reply's first word -> the exception it raises."""
@@ -46,6 +46,36 @@ class Script:
         return f"Script({self.package!r}, {self.name!r})"
 
 
+def run_scripts(client: redis_lib.Redis, calls: list[tuple[Script, list, list]]) -> list:
+    """Several script calls, each on its own keys' slot, in one round trip per node (in order on
+    each node): a step's calls on every partition go to their masters at once. Their replies in
+    order; errors as run_script's (the first one raised once every reply is read)."""
+    if len(calls) == 1:
+        return [run_script(client, *calls[0])]
+    by_node: dict[int, list[int]] = {}
+    for index, (_, keys, _) in enumerate(calls):
+        by_node.setdefault(id(pool_for(client, keys[0])), []).append(index)
+    replies: list = [None] * len(calls)
+    for indexes in by_node.values():
+        commands = [pack(("EVALSHA", calls[i][0].sha, len(calls[i][1]), *calls[i][1], *calls[i][2])) for i in indexes]
+        with Pending(client, calls[indexes[0]][1][0]) as pending:
+            pending.send(commands)
+            for index, reply in zip(indexes, pending.replies(raise_errors=False), strict=True):
+                replies[index] = reply
+    for index, reply in enumerate(replies):
+        if isinstance(reply, NoScriptError):  # a new or flushed node: run that call alone, loading it
+            replies[index] = run_script(client, *calls[index])
+    for reply in replies:
+        if isinstance(reply, redis_lib.ResponseError):
+            raise _mapped(reply) from reply
+    return replies
+
+
+def _mapped(err: redis_lib.ResponseError) -> Exception:
+    mapped = MAPPED_ERRORS.get(str(err).partition(" ")[0])
+    return mapped(str(err)) if mapped is not None else err
+
+
 def run_script(client: redis_lib.Redis, script: Script, keys: list, args: list):
     """Run `script` with its KEYS and ARGV; its reply. Raises LeaseLost or StaleView for their
     error replies (MAPPED_ERRORS), ResponseError for any other."""
@@ -58,8 +88,8 @@ def run_script(client: redis_lib.Redis, script: Script, keys: list, args: list):
             execute_packed(client, [pack(("SCRIPT", "LOAD", script.source))], key)
             [reply] = execute_packed(client, [command], key)
     except redis_lib.ResponseError as err:
-        mapped = MAPPED_ERRORS.get(str(err).partition(" ")[0])
-        if mapped is not None:
-            raise mapped(str(err)) from err
+        mapped = _mapped(err)
+        if mapped is not err:
+            raise mapped from err
         raise
     return reply

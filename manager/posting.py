@@ -15,7 +15,7 @@ from jobjournal.common import events
 from jobjournal.common.formats import JOURNAL_VERSION
 from jobjournal.common.keys import Partition
 from jobjournal.common.layout import Layout
-from jobjournal.common.scripts import run_script
+from jobjournal.common.scripts import run_scripts
 from jobjournal.manager.history import History
 from jobjournal.manager.scripts import POST_EVENTS
 
@@ -77,23 +77,37 @@ class EventPoster:
         """Write what is queued, in batches; set every partition's inbox cursor with its last batch
         (if given)."""
         queued, self._queued, self._count, self.frees_queued = self._queued, {}, 0, False
+        last_batches = []
         for part in self.layout.partitions if inbox_cursor else list(queued):
             events_of = queued.get(part) or _Queued()
-            self._flush_partition(part, events_of.keys, events_of.args, inbox_cursor)
-
-    def _flush_partition(self, part: Partition, queued_keys: list[str], queued_args: list, inbox_cursor: str) -> None:
-        count = len(queued_keys) // 2
-        for start in range(0, max(count, 1), BATCH_EVENTS):
-            end = min(start + BATCH_EVENTS, count)
-            last = end >= count
+            last_batches.append(self._flush_partition(part, events_of.keys, events_of.args, inbox_cursor))
+        if last_batches:
             self.renew()
-            chunk_keys, chunk_args = queued_keys[2 * start : 2 * end], queued_args[6 * start : 6 * end]
-            self._write(part, chunk_keys, chunk_args, inbox_cursor if last else "")
+            self._write_all(last_batches)
+
+    def _flush_partition(self, part: Partition, queued_keys: list[str], queued_args: list, inbox_cursor: str):
+        """Write a partition's batches but the last (a partition with more than BATCH_EVENTS
+        events); the last one's call (with the cursor), for `_write_all`."""
+        count = len(queued_keys) // 2
+        starts = range(0, max(count, 1), BATCH_EVENTS)
+        for start in starts[:-1]:
+            self.renew()
+            end = start + BATCH_EVENTS
+            self._write_all([self._call(part, queued_keys[2 * start : 2 * end], queued_args[6 * start : 6 * end], "")])
+        start = starts[-1]
+        return self._call(part, queued_keys[2 * start :], queued_args[6 * start :], inbox_cursor)
 
     def discard(self) -> None:
         self._queued, self._count, self.frees_queued = {}, 0, False
 
-    def _write(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> None:
+    def _write_all(self, calls: list) -> None:
+        """post_events.lua calls, on their partitions, in one round trip per master (LeaseLost if
+        this manager was deposed)."""
+        run_scripts(self.redis, [(POST_EVENTS, call_keys, args) for call_keys, args, _ in calls])
+        self.posted += sum(count for _, _, count in calls)
+
+    def _call(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> tuple:
+        """One post_events.lua call: (keys, args, events)."""
         count = len(event_keys) // 2
         fixed = [
             part.manager_fence(),
@@ -104,5 +118,4 @@ class EventPoster:
             part.inactive_jobs(),
         ]
         args = [self.lease_token, JOURNAL_VERSION, inbox_cursor, self.journal_maxlen, count, *event_args]
-        run_script(self.redis, POST_EVENTS, fixed + event_keys, args)  # LeaseLost if deposed
-        self.posted += count
+        return fixed + event_keys, args, count

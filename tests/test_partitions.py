@@ -148,25 +148,24 @@ def test_a_consumer_may_ask_for_some_partitions_only(redis, layout, start_manage
 
 
 class _CrashBetweenPartitions:
-    """Fails the second partition write of one flush that carries an inbox cursor, as a manager
-    killed between two partitions' script calls would."""
+    """Writes only the first partition of one flush that carries events to several, then fails, as a
+    manager killed after one master got its script call and before the others did."""
 
     def __init__(self, monkeypatch):
         self.armed = threading.Event()
         self.crashed = threading.Event()
-        self._written = 0
-        real = posting.EventPoster._flush_partition
+        real = posting.run_scripts
 
-        def flush_partition(poster, part, queued_keys, queued_args, inbox_cursor):
-            if self.armed.is_set() and inbox_cursor and queued_keys:
-                self._written += 1
-                if self._written == 2:
-                    self.armed.clear()
-                    self.crashed.set()
-                    raise redis_lib.ConnectionError("killed between two partitions")
-            return real(poster, part, queued_keys, queued_args, inbox_cursor)
+        def run_scripts(client, calls):
+            with_events = [call for call in calls if call[2][4] > 0]  # ARGV[5]: the events in the call
+            if self.armed.is_set() and len(with_events) > 1:
+                self.armed.clear()
+                real(client, with_events[:1])
+                self.crashed.set()
+                raise redis_lib.ConnectionError("killed between two partitions")
+            return real(client, calls)
 
-        monkeypatch.setattr(posting.EventPoster, "_flush_partition", flush_partition)
+        monkeypatch.setattr(posting, "run_scripts", run_scripts)
 
 
 def test_a_manager_crash_between_partitions_loses_and_repeats_nothing(redis, layout, start_manager, monkeypatch):

@@ -62,9 +62,9 @@ def test_a_poster_without_the_lease_is_fenced_off(redis, poster):
 
 def test_the_inbox_cursor_moves_with_the_last_batch(redis, poster, monkeypatch):
     cursors = []
-    real_write = poster._write
+    real_call = poster._call
     monkeypatch.setattr(
-        poster, "_write", lambda part, k, a, cursor: (cursors.append(cursor), real_write(part, k, a, cursor))
+        poster, "_call", lambda part, k, a, cursor: (cursors.append(cursor), real_call(part, k, a, cursor))[1]
     )
     for job_id in range(BATCH_EVENTS + 10):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=5, urgency=16))

@@ -52,3 +52,18 @@ def test_every_lua_script_names_its_keys_and_arguments_in_its_header(package):
     for path in resources.files(package).joinpath("lua").iterdir():
         header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("--"))
         assert "KEYS[1]" in header and "ARGV[1]" in header, path.name
+
+
+def test_several_calls_go_in_one_round_trip_each_loaded_where_missing_and_errors_map_once_all_ran(redis):
+    from jobjournal.common.scripts import run_scripts
+
+    redis.script_flush()
+    redis.set("a", "me")
+    redis.set("b", "me")
+    assert run_scripts(redis, [(RENEW_LEASE, ["a"], ["me", 60000]), (RENEW_LEASE, ["b"], ["you", 60000])]) == [1, 0]
+    redis.set(keys.manager_lease(), "someone else")
+    fixed = [keys.manager_lease(), LEGACY.journal(), LEGACY.journal_head(), LEGACY.inbox_cursor(),
+             LEGACY.active_jobs(), LEGACY.inactive_jobs()]
+    with pytest.raises(LeaseLost, match="NOTLEADER"):
+        run_scripts(redis, [(POST_EVENTS, fixed, ["me", 2, "", 0, 0]), (RENEW_LEASE, ["a"], ["me", 50000])])
+    assert 0 < redis.pttl("a") <= 50000, "the call after the refused one still ran"
