@@ -120,10 +120,15 @@ def store_layout(redis, partitions: int) -> Layout:
     return layout
 
 
+def new_layout(count: int) -> Layout:
+    """A layout of `count` partitions (not recorded)."""
+    return Layout(version=LAYOUT_VERSION, tags=partition_tags(count))
+
+
 def create_layout(redis, count: int) -> Layout:
     """Record a layout of `count` partitions in an empty store (or return the same one already
     recorded). LayoutError if the store already has another layout, or legacy data."""
-    wanted = Layout(version=LAYOUT_VERSION, tags=partition_tags(count))
+    wanted = new_layout(count)
     if redis.set(keys.layout(), msgspec.json.encode(wanted), nx=True):
         if _has_legacy_data(redis):
             redis.delete(keys.layout())

@@ -16,7 +16,7 @@ import time
 from jobjournal.common.errors import LeaseLost
 from jobjournal.common.layout import Layout
 from jobjournal.common.lease import RENEW_LEASE, Lease
-from jobjournal.common.scripts import run_script
+from jobjournal.common.scripts import run_scripts
 from jobjournal.common.throttle import Throttle
 
 
@@ -45,6 +45,8 @@ class Fences:
         """Renew the fences once a third of the TTL has passed; LeaseLost if one is another's."""
         if not self.needed or not self._renewal.due():
             return
-        for part in self.layout.partitions:
-            if not run_script(self.redis, RENEW_LEASE, [part.manager_fence()], [self.lease.token, self.lease.ttl_ms]):
+        parts = self.layout.partitions
+        calls = [(RENEW_LEASE, [part.manager_fence()], [self.lease.token, self.lease.ttl_ms]) for part in parts]
+        for part, renewed in zip(parts, run_scripts(self.redis, calls), strict=True):  # one round trip a master
+            if not renewed:
                 raise LeaseLost(f"the fence of partition {part.index} is another manager's")

@@ -24,7 +24,7 @@ from jobjournal.common.events import entry_attachments
 from jobjournal.common.formats import JOURNAL_VERSION
 from jobjournal.common.journal import stream_order, text
 from jobjournal.common.keys import LEGACY
-from jobjournal.common.layout import LAYOUT_VERSION, Layout, create_layout, partition_tags, read_layout
+from jobjournal.common.layout import Layout, create_layout, new_layout, read_layout
 
 log = logging.getLogger("jobjournal.migrate")
 
@@ -39,7 +39,7 @@ def migrate(source, target, partitions: int, report=lambda done, total: None) ->
     """Copy the legacy store `source` into the empty store `target` with `partitions` partitions;
     what was copied (jobs, events, inbox entries). `report(done, total)` follows the jobs."""
     _check(source, target)
-    layout = Layout(version=LAYOUT_VERSION, tags=partition_tags(partitions))  # recorded last
+    layout = new_layout(partitions)  # recorded last, by create_layout
     inactive = source.zrange(LEGACY.inactive_jobs(), 0, -1, withscores=True)
     active = sorted(int(job_id) for job_id in source.smembers(LEGACY.active_jobs()))
     job_ids = [int(job_id) for job_id, _ in inactive] + active

@@ -8,20 +8,16 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from jobjournal.common import events as ev
 from jobjournal.common import keys
 from jobjournal.common.ids import IdGenerator
-from jobjournal.common.layout import LAYOUT_VERSION, LEGACY, Layout, LayoutError, partition_tags, splitmix64
+from jobjournal.common.layout import LEGACY, LayoutError, new_layout, partition_tags, splitmix64
 from jobjournal.common.lease import Lease
 from jobjournal.lister.model import JobView
 from jobjournal.lister.view import Changes
 from jobjournal.manager import backlog, posting, purge
 
 
-def _layout(count: int) -> Layout:
-    return Layout(version=LAYOUT_VERSION, tags=partition_tags(count))
-
-
 @pytest.mark.parametrize("count", [1, 3, 16, 64])
 def test_partition_p_is_tagged_in_the_pth_of_p_equal_slot_ranges(count):
-    for index, part in enumerate(_layout(count).partitions):
+    for index, part in enumerate(new_layout(count).partitions):
         slot = key_slot(part.journal().encode())
         assert index * REDIS_CLUSTER_HASH_SLOTS // count <= slot < (index + 1) * REDIS_CLUSTER_HASH_SLOTS // count
 
@@ -30,7 +26,7 @@ def test_sixteen_partitions_spread_evenly_over_three_masters_with_equal_slot_ran
     ranges = [(0, 5461), (5461, 10923), (10923, 16384)]
     per_master = Counter(
         next(m for m, (low, high) in enumerate(ranges) if low <= key_slot(part.journal().encode()) < high)
-        for part in _layout(16).partitions
+        for part in new_layout(16).partitions
     )
     assert sorted(per_master.values()) == [5, 5, 6]
 
@@ -38,7 +34,7 @@ def test_sixteen_partitions_spread_evenly_over_three_masters_with_equal_slot_ran
 def test_jobs_of_one_generator_spread_over_every_partition_not_only_the_first():
     clock = iter(range(10**6)).__next__
     generator = IdGenerator(7, clock=lambda: 1.8e9 + clock() / 1000)  # one id per millisecond: seq 0
-    layout = _layout(16)
+    layout = new_layout(16)
     counts = Counter(layout.partition_of(generator.next_id()).index for _ in range(16000))
     assert len(counts) == 16 and min(counts.values()) > 800, counts  # `id mod 16` would put all in 0
 
@@ -90,7 +86,7 @@ def test_every_script_call_of_a_partitioned_store_keeps_its_keys_in_one_slot(mon
 
     monkeypatch.setattr(lease_module, "run_script", recorder)
     monkeypatch.setattr(view_module, "run_script", recorder)
-    layout = _layout(16)
+    layout = new_layout(16)
     poster = posting.EventPoster(None, layout, "token", 0, renew=lambda: None)
     for job_id in range(1000, 1200):
         poster.add(job_id, ev.Submit(timestamp=1.0, userid=1, urgency=16))
