@@ -1,22 +1,27 @@
 """Walking one sorted set of every partition's view in one order: a lazy k-way merge.
 
 Each partition's view has its own pending, running and inactive sets; a query wants them as if
-they were one. Each partition is read a page at a time (all first pages in one round trip), and
-the members are merged by (score, id) with a heap; a partition is read again only when its page
-is used up and it may hold more. For the newest k of P partitions, pages of ceil(2k/P) + 8 are
-usually enough: about 2k members read, not P*k. With one partition this is a plain paged walk.
+they were one. Each partition is read a page at a time (all first pages in one round trip, and
+a query sends the first pages of all its lists together: `first_commands`), and the members are
+merged by (score, id) with a heap; a partition is read again only when its page is used up and
+it may hold more. For the newest k of P partitions, pages of ceil(2k/P) + 8 are usually enough:
+about 2k members read, not P*k. With one partition this is a plain paged walk.
+
+Reads go through `read`: a function that runs a list of read commands (`packed.reads` on a client,
+or a query's reader that sends more with its first round trip) and returns their raw replies.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from jobjournal.common.keys import Partition
-from jobjournal.common.packed import each
+from jobjournal.common.packed import pairs
 
 Member = tuple[Partition, bytes]
+Read = Callable[[list[tuple]], list]
 
 
 class SortedWalk:
@@ -33,55 +38,66 @@ class SortedWalk:
         self.pending = 0
         """Members read and not yet taken off the heap."""
 
-    def ask(self, client, size: int, scores: bool = True):
-        """Ask `client` (or a pipeline) for the next page (with the scores, to merge by)."""
+    def command(self, size: int, scores: bool = True) -> tuple:
+        """The read of the next page (with the scores, to merge by)."""
         start, end = self.start, self.start + size - 1
+        withscores = ("WITHSCORES",) if scores else ()
         if self.above is not None:
-            return client.zrevrangebyscore(self.key, "+inf", f"({self.above!r}", start=start, num=size,
-                                           withscores=scores)
-        if self.descending:
-            return client.zrevrange(self.key, start, end, withscores=scores)
-        return client.zrange(self.key, start, end, withscores=scores)
+            return ("ZREVRANGEBYSCORE", self.key, "+inf", f"({self.above!r}", *withscores, "LIMIT", start, size)
+        return ("ZREVRANGE" if self.descending else "ZRANGE", self.key, start, end, *withscores)
 
-    def order(self, member: bytes, score: float) -> tuple:
+    def order(self, member: bytes, score: bytes | float) -> tuple:
         """The heap key: the smallest comes first."""
-        return (-score, -int(member)) if self.descending else (score, int(member))
+        return (-float(score), -int(member)) if self.descending else (float(score), int(member))
 
 
-def merged(redis, walks: list[SortedWalk], page: int) -> Iterator[Member]:
-    """Every member of every walk, in the walks' common order."""
-    if len(walks) == 1:
-        yield from _alone(redis, walks[0], page)
-        return
-    size = max(1, math.ceil(2 * page / len(walks)) + 8)
-    heap: list = []
-    _fill(redis, walks, size, heap)
-    while heap:
-        _, index, member = heapq.heappop(heap)
-        walk = walks[index]
-        yield walk.part, member
-        walk.pending -= 1
-        if walk.pending == 0 and not walk.done:
-            _fill(redis, [walk], size, heap, index)
+class Merge:
+    """The walks of one list over every partition, merged: `members` in the walks' common order."""
 
+    def __init__(self, walks: list[SortedWalk], page: int):
+        self.walks = walks
+        self.alone = len(walks) == 1
+        """One walk: nothing to merge (and no scores to read)."""
+        self.size = page if self.alone else max(1, math.ceil(2 * page / len(walks)) + 8)
 
-def _alone(redis, walk: SortedWalk, size: int) -> Iterator[Member]:
-    """One walk's members, a page at a time: nothing to merge (and no scores to parse)."""
-    while not walk.done:
-        found = walk.ask(redis, size, scores=False)
-        walk.start += len(found)
-        walk.done = len(found) < size
-        for member in found:
+    def first_commands(self) -> list[tuple]:
+        """The reads of every walk's first page, to send with other reads (replies to `members`)."""
+        return [walk.command(self.size, scores=not self.alone) for walk in self.walks]
+
+    def members(self, read: Read, first: list | None = None) -> Iterator[Member]:
+        """Every member of every walk, in order; `first`: the replies to `first_commands`, if sent."""
+        first = first if first is not None else read(self.first_commands())
+        if self.alone:
+            yield from self._alone(read, first[0])
+            return
+        heap: list = []
+        self._push(self.walks, first, heap)
+        while heap:
+            _, index, member = heapq.heappop(heap)
+            walk = self.walks[index]
             yield walk.part, member
+            walk.pending -= 1
+            if walk.pending == 0 and not walk.done:
+                self._push([walk], read([walk.command(self.size)]), heap, index)
 
+    def _alone(self, read: Read, found: list) -> Iterator[Member]:
+        walk = self.walks[0]
+        while True:
+            walk.start += len(found)
+            walk.done = len(found) < self.size
+            for member in found:
+                yield walk.part, member
+            if walk.done:
+                return
+            (found,) = read([walk.command(self.size, scores=False)])
 
-def _fill(redis, walks: list[SortedWalk], size: int, heap: list, first_index: int | None = None) -> None:
-    """Read the next page of each walk (one round trip) onto the heap."""
-    pages = each(redis, walks, lambda client, walk: walk.ask(client, size))
-    for offset, (walk, found) in enumerate(zip(walks, pages, strict=True)):
-        index = first_index if first_index is not None else offset
-        walk.start += len(found)
-        walk.done = len(found) < size
-        walk.pending = len(found)
-        for member, score in found:
-            heapq.heappush(heap, (walk.order(member, score), index, member))
+    def _push(self, walks: list[SortedWalk], pages: list, heap: list, first_index: int | None = None) -> None:
+        """Put a page of each walk onto the heap."""
+        for offset, (walk, found) in enumerate(zip(walks, pages, strict=True)):
+            index = first_index if first_index is not None else offset
+            found = pairs(found)
+            walk.start += len(found)
+            walk.done = len(found) < self.size
+            walk.pending = len(found)
+            for member, score in found:
+                heapq.heappush(heap, (walk.order(member, score), index, member))

@@ -16,11 +16,11 @@ from jobjournal.common import keys
 from jobjournal.common.errors import NoSuchJob
 from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS, Partition
 from jobjournal.common.layout import Layout, read_layout
-from jobjournal.common.packed import each
+from jobjournal.common.packed import pairs, reads
 from jobjournal.common.states import Result, State
 from jobjournal.lister.constraints import compile_constraint, parse_results, parse_states
 from jobjournal.lister.errors import QueryError, ViewNotReady
-from jobjournal.lister.merge import Member, SortedWalk, merged
+from jobjournal.lister.merge import Member, Merge, Read, SortedWalk
 from jobjournal.lister.model import ATTRIBUTES, JobView
 
 DEFAULT_TIMEOUT = 30.0
@@ -60,7 +60,7 @@ def current_generations(redis, parts: list[Partition], timeout: float = DEFAULT_
     still being built."""
     deadline = time.monotonic() + timeout
     while True:
-        found = each(redis, parts, lambda client, part: client.get(part.view_current()))
+        found = reads(redis, [("GET", part.view_current()) for part in parts])
         missing = [part for part, current in zip(parts, found, strict=True) if current is None]
         if not missing:
             return {part: int(current) for part, current in zip(parts, found, strict=True)}
@@ -86,13 +86,13 @@ def _consistent(redis, parts: list[Partition], timeout: float, read):
     whole = None  # the last answer read from generations that all stayed in place
     for attempt in range(5):
         generations = current_generations(redis, parts, timeout)
-        before = _seqs(redis, generations)
-        answer = read(generations)
-        with redis.pipeline(transaction=False) as pipe:  # one round trip for both checks
-            for part, generation in generations.items():
-                pipe.get(part.view_current())
-                pipe.hget(part.view_meta(generation), "seq")
-            checks = pipe.execute()
+        reader = _Reader(redis, [("HGET", part.view_meta(generation), "seq")
+                                 for part, generation in generations.items()])
+        answer = read(reader, generations)
+        before = reader.first()
+        checks = reads(redis, [command for part, generation in generations.items()  # both checks at once
+                               for command in (("GET", part.view_current()),
+                                               ("HGET", part.view_meta(generation), "seq"))])
         currents, after = checks[::2], checks[1::2]
         if any(current != str(generation).encode() for current, generation in zip(currents, generations.values(),
                                                                                  strict=True)):
@@ -105,8 +105,27 @@ def _consistent(redis, parts: list[Partition], timeout: float, read):
     return whole
 
 
-def _seqs(redis, generations: dict[Partition, int]) -> list:
-    return each(redis, list(generations.items()), lambda client, item: client.hget(item[0].view_meta(item[1]), "seq"))
+class _Reader:
+    """A query's reads (a `merge.Read`): its first round trip also sends `first` (each partition's
+    batch seq, compared after the answer), so that check costs no round trip of its own."""
+
+    def __init__(self, redis, first: list[tuple]):
+        self.redis = redis
+        self._first = first
+        self._first_replies: list | None = None
+
+    def __call__(self, commands: list[tuple]) -> list:
+        if self._first_replies is not None:
+            return reads(self.redis, commands)
+        replies = reads(self.redis, self._first + commands)
+        self._first_replies = replies[: len(self._first)]
+        return replies[len(self._first):]
+
+    def first(self) -> list:
+        """The replies to `first` (read now if the query read nothing)."""
+        if self._first_replies is None:
+            self([])
+        return self._first_replies
 
 
 def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None) -> list[dict]:
@@ -115,7 +134,7 @@ def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT, layout:
     changes once recorded), saving the round trip that reads it."""
     plan = _Plan(query)
     parts = (layout or read_layout(redis)).partitions
-    return _consistent(redis, parts, timeout, lambda generations: plan.run(redis, generations))
+    return _consistent(redis, parts, timeout, plan.run)
 
 
 def list_id(
@@ -129,7 +148,7 @@ def list_id(
     part = (layout or read_layout(redis)).partition_of(job_id)
     deadline = time.monotonic() + timeout
     while True:
-        view = _consistent(redis, [part], timeout, lambda generations: _job(redis, part, generations[part], job_id))
+        view = _consistent(redis, [part], timeout, lambda read, gens: _job(read, part, gens[part], job_id))
         if view is None:
             raise NoSuchJob(f"no such job: {job_id}")
         if wanted is None or _reached(view, wanted):
@@ -143,12 +162,12 @@ def stats(redis, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None)
     """Counts per state and result, inactive purged, and the same per queue: every partition's summed."""
     parts = (layout or read_layout(redis)).partitions
 
-    def read(generations: dict[Partition, int]) -> list[dict]:
-        return each(redis, list(generations.items()), lambda client, item: client.hgetall(item[0].view_stats(item[1])))
+    def read(reader: Read, generations: dict[Partition, int]) -> list:
+        return reader([("HGETALL", part.view_stats(generation)) for part, generation in generations.items()])
 
     counts: dict[str, int] = {}
     for raw in _consistent(redis, parts, timeout, read):
-        for key, value in raw.items():
+        for key, value in pairs(raw):
             counts[key.decode()] = counts.get(key.decode(), 0) + int(value)
     return _shape_stats(counts)
 
@@ -164,8 +183,8 @@ def _attr_names(attrs) -> list[str]:
     return ["id", *[name for name in attrs if name != "id"]]
 
 
-def _job(redis, part: Partition, generation: int, job_id: int) -> JobView | None:
-    data = redis.hget(part.view_jobs(generation), job_id)
+def _job(read: Read, part: Partition, generation: int, job_id: int) -> JobView | None:
+    (data,) = read([("HGET", part.view_jobs(generation), job_id)])
     return JobView.from_json(data) if data else None
 
 
@@ -194,25 +213,24 @@ class _Plan:
         self.results = parse_results(query.results) if query.results else None
         self.constraint = compile_constraint(query.constraint) if query.constraint is not None else None
 
-    def run(self, redis, generations: dict[Partition, int]) -> list[dict]:
+    def run(self, read: Read, generations: dict[Partition, int]) -> list[dict]:
         rows: list[dict] = []
         seen: set[int] = set()
         examined = 0
         limit = self.query.max_entries or None
-        for list_name in self._lists():
-            for views in self._pages(redis, generations, list_name):
-                examined += len(views)
-                if examined > self.query.max_work:
-                    raise QueryError(
-                        f"query examined more than {self.query.max_work} jobs; narrow it "
-                        "(user, states, since, max entries) or raise max_work"
-                    )
-                for view in views:
-                    if view.id not in seen and self._matches(view):
-                        seen.add(view.id)  # a job moving between lists mid-query is listed once
-                        rows.append(_row(view, self.names))
-                if limit and len(rows) >= limit:
-                    return rows[:limit]
+        for views in self._pages(read, generations):
+            examined += len(views)
+            if examined > self.query.max_work:
+                raise QueryError(
+                    f"query examined more than {self.query.max_work} jobs; narrow it "
+                    "(user, states, since, max entries) or raise max_work"
+                )
+            for view in views:
+                if view.id not in seen and self._matches(view):
+                    seen.add(view.id)  # a job moving between lists mid-query is listed once
+                    rows.append(_row(view, self.names))
+            if limit and len(rows) >= limit:
+                return rows[:limit]
         return rows
 
     def _lists(self) -> list[str]:
@@ -235,15 +253,23 @@ class _Plan:
             return part.view_user_list(generation, query.userid, list_name)
         return part.view_list(generation, list_name)
 
-    def _pages(self, redis, generations: dict[Partition, int], list_name: str):
-        """The list's jobs, merged over the partitions in the list's order, a page of views at a time."""
+    def _pages(self, read: Read, generations: dict[Partition, int]):
+        """The lists' jobs, list after list, each merged over the partitions in the list's order, a
+        page of views at a time. The first pages of every list are read in one round trip."""
         size = min(PAGE, max(self.query.max_entries, 50)) if self.query.max_entries else PAGE
+        merges = [self._merge(generations, list_name, size) for list_name in self._lists()]
+        commands = [merge.first_commands() for merge in merges]
+        replies = read([command for first in commands for command in first])
+        for merge, first in zip(merges, commands, strict=True):
+            members = merge.members(read, replies[: len(first)])
+            replies = replies[len(first):]
+            while page := list(itertools.islice(members, size)):
+                yield _views(read, generations, page)
+
+    def _merge(self, generations: dict[Partition, int], list_name: str, size: int) -> Merge:
         above = self.query.since if list_name == "inactive" and self.query.since else None
-        walks = [SortedWalk(part, self._source(part, generation, list_name), list_name != "pending", above)
-                 for part, generation in generations.items()]
-        members = merged(redis, walks, size)
-        while page := list(itertools.islice(members, size)):
-            yield _views(redis, generations, page)
+        return Merge([SortedWalk(part, self._source(part, generation, list_name), list_name != "pending", above)
+                      for part, generation in generations.items()], size)
 
     def _matches(self, view: JobView) -> bool:
         query = self.query
@@ -284,14 +310,14 @@ def _shape_stats(counts: dict[str, int]) -> dict:
     }
 
 
-def _views(redis, generations: dict[Partition, int], page: list[Member]) -> list[JobView]:
+def _views(read: Read, generations: dict[Partition, int], page: list[Member]) -> list[JobView]:
     """The stored views of a page of members, in the page's order (one round trip)."""
     by_part: dict[Partition, list[int]] = {}
     for part, job_member in page:
         by_part.setdefault(part, []).append(int(job_member))
     asked = list(by_part.items())
     found = {}
-    replies = each(redis, asked, lambda client, item: client.hmget(item[0].view_jobs(generations[item[0]]), item[1]))
+    replies = read([("HMGET", part.view_jobs(generations[part]), *job_ids) for part, job_ids in asked])
     for (part, job_ids), stored in zip(asked, replies, strict=True):
         found.update({(part, job_id): data for job_id, data in zip(job_ids, stored, strict=True)})
     documents = (found[(part, int(job_member))] for part, job_member in page)

@@ -2,8 +2,8 @@
 
 One loop iteration reads a batch of inbox requests, handles them, lets jobs settle, posts
 every resulting event together with the new inbox cursor (one atomic step per batch),
-then does the side effects (replies, exec tasks), one chunk of each full journal being
-written, and purging. A restarted manager rebuilds everything from Redis.
+answers the requests whose effects it wrote, then does the side effects (exec tasks), one
+chunk of each full journal being written, and purging. A restarted manager rebuilds everything from Redis.
 """
 
 from __future__ import annotations
@@ -158,21 +158,26 @@ class Manager:
 
     def _post_queued(self) -> None:
         """Post queued events with the inbox cursor (every handled entry's effects are queued by
-        then: a restart replays none of them)."""
+        then: a restart replays none of them), then answer the handled requests: their effects are
+        written, and a restart will not read them again to answer."""
         self.poster.flush(self.inbox_cursor if self._cursor_moved else "")
         self._cursor_moved = False
+        self._send_replies()
+
+    def _send_replies(self) -> None:
+        if not self.replies:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for reply_to, reply in self.replies:
+            pipe.rpush(keys.reply(reply_to), messages.encode(reply))
+            pipe.expire(keys.reply(reply_to), REPLY_TTL)
+        pipe.execute()
+        self.replies = []
 
     def flush(self) -> None:
-        """Post queued events with the inbox cursor, then do the side effects."""
+        """Post queued events with the inbox cursor and answer, then do the side effects."""
         self._post_queued()
         self.life.run_after_flush()
-        if self.replies:
-            pipe = self.redis.pipeline(transaction=False)
-            for reply_to, reply in self.replies:
-                pipe.rpush(keys.reply(reply_to), messages.encode(reply))
-                pipe.expire(keys.reply(reply_to), REPLY_TTL)
-            pipe.execute()
-            self.replies = []
         for request in self.journal_requests:
             for part in self._asked(request):
                 self.backlogs.append(start_backlog(self.redis, part, request, self.history))

@@ -16,11 +16,13 @@ from jobjournal.common.states import State
 from jobjournal.lister import query as q
 from jobjournal.lister.membership import owner
 from jobjournal.manager import client, posting
+from tests.faults.checks import assert_no_core_held_twice
 from tests.helpers import (
     assert_journal_matches_eventlogs,
     current_view,
     eventlog,
     naive_view,
+    names,
     submit,
     wait_caught_up,
     wait_for,
@@ -147,29 +149,42 @@ def test_a_consumer_may_ask_for_some_partitions_only(redis, layout, start_manage
     assert sorted(seen) == sorted(j for j in job_ids if layout.partition_of(j).index in (1, 3))
 
 
-class _CrashBetweenPartitions:
-    """Writes only the first partition of one flush that carries events to several, then fails, as a
-    manager killed after one master got its script call and before the others did."""
+class _CrashMidFlush:
+    """Writes some of one flush's script calls (`keep` picks them, or says None: not this flush),
+    then fails, as a manager killed after some masters got their script call and before the others
+    did."""
 
-    def __init__(self, monkeypatch):
+    def __init__(self, monkeypatch, keep):
         self.armed = threading.Event()
         self.crashed = threading.Event()
         real = posting.run_scripts
 
         def run_scripts(client, calls):
-            with_events = [call for call in calls if call[2][4] > 0]  # ARGV[5]: the events in the call
-            if self.armed.is_set() and len(with_events) > 1:
-                self.armed.clear()
-                real(client, with_events[:1])
-                self.crashed.set()
-                raise redis_lib.ConnectionError("killed between two partitions")
-            return real(client, calls)
+            kept = keep(calls) if self.armed.is_set() else None
+            if kept is None:
+                return real(client, calls)
+            self.armed.clear()
+            real(client, kept)
+            self.crashed.set()
+            raise redis_lib.ConnectionError("killed between two partitions")
 
         monkeypatch.setattr(posting, "run_scripts", run_scripts)
 
 
+def _first_of_several(calls):
+    """The first call of a flush that carries events to several partitions."""
+    with_events = [call for call in calls if call[2][4] > 0]  # ARGV[5]: the events in the call
+    return with_events[:1] if len(with_events) > 1 else None
+
+
+def _allocations(calls):
+    """The calls of a flush that allocate (ARGV[6..]: six per event, the name second)."""
+    kept = [call for call in calls if "alloc" in call[2][6::6]]
+    return kept or None
+
+
 def test_a_manager_crash_between_partitions_loses_and_repeats_nothing(redis, layout, start_manager, monkeypatch):
-    crash = _CrashBetweenPartitions(monkeypatch)
+    crash = _CrashMidFlush(monkeypatch, _first_of_several)
     start_manager()
     held = submit(redis, 40, urgency=0)  # held: they wait in SCHED until the urgency comes
     wait_for(lambda: all(eventlog(redis, j)[-1].__struct_config__.tag == "priority" for j in held),
@@ -183,6 +198,30 @@ def test_a_manager_crash_between_partitions_loses_and_repeats_nothing(redis, lay
         assert names.count("exception") == 1, (job_id, names)
     for job_id in held[20:]:
         assert manager_state(redis, job_id) != "INACTIVE"
+    for part in layout.partitions:
+        assert_journal_matches_eventlogs(redis, part)
+
+
+def test_cores_freed_in_a_step_are_posted_before_an_allocation_that_takes_them(
+    redis, layout, start_manager, monkeypatch
+):
+    """A job canceled and the job waiting for its core, in two partitions: killed after the
+    allocation's partition was written, the restarted manager must not find the core held twice."""
+    crash = _CrashMidFlush(monkeypatch, _allocations)
+    start_manager(nodes=1, cores_per_node=1)
+    [first] = submit(redis, sim={"runtime": 3600})
+    wait_for(lambda: "alloc" in names(redis, first), what="the first job to hold the only core")
+    while True:  # the next job to take the core, in another partition than the first
+        [second] = submit(redis)
+        if layout.partition_of(second) != layout.partition_of(first):
+            break
+        assert client.cancel(redis, [second], timeout=60) == {}
+    wait_for(lambda: names(redis, second)[-1] == "priority", what="the second job to wait for the core")
+    crash.armed.set()
+    assert client.cancel(redis, [first], note="crash test", timeout=60) == {}
+    wait_inactive(redis, [first, second])
+    assert crash.crashed.is_set()
+    assert_no_core_held_twice(redis, [first, second])
     for part in layout.partitions:
         assert_journal_matches_eventlogs(redis, part)
 

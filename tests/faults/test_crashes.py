@@ -10,10 +10,21 @@ import time
 import pytest
 
 from jobjournal.common import keys
+from jobjournal.common.connection import connect
 from jobjournal.common.keys import LEGACY
+from jobjournal.common.layout import create_layout
+from jobjournal.common.settings import Settings
 from jobjournal.lister.view import delete_generation
-from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
-from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
+from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once, assert_no_core_held_twice
+from tests.helpers import (
+    assert_journal_matches_eventlogs,
+    current_view,
+    naive_view,
+    submit,
+    wait_caught_up,
+    wait_for,
+    wait_inactive,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -59,7 +70,40 @@ def test_a_manager_killed_again_and_again_loses_and_repeats_nothing(redis, spawn
     wait_inactive(redis, burst.acknowledged, timeout=120)
     wait_caught_up(redis, timeout=60)
     assert_each_job_lived_once(redis, burst.acknowledged)
+    assert_no_core_held_twice(redis, burst.acknowledged)
     assert_all_records_agree(redis)
+
+
+def test_a_manager_killed_again_and_again_on_a_partitioned_cluster_store_loses_and_repeats_nothing(
+    cluster_url, redis_url, spawn, rounds
+):
+    """P = 16 on a 3-master cluster, 3 lister workers, 8 cores for jobs that free and reuse them all
+    the time: each kill may fall between two partitions' writes of a step."""
+    redis = connect(Settings(redis_url=cluster_url))
+    try:
+        redis.flushall()
+        layout = create_layout(redis, 16)
+        env = {"JOBJOURNAL_REDIS_URL": cluster_url, "JOBJOURNAL_QUEUE_REDIS_URL": redis_url,
+               "JOBJOURNAL_PARTITIONS": "16", "JOBJOURNAL_NODES": "2", "JOBJOURNAL_CORES_PER_NODE": "4"}
+        manager = spawn("manager", env=env)
+        for _ in range(3):
+            spawn("lister", env=env)
+        rng = random.Random(7)
+        with Burst(redis, 2000) as burst:
+            for _ in range(rounds):
+                time.sleep(rng.uniform(0.05, 0.4))
+                _kill(manager)
+                redis.delete(keys.manager_lease())  # as if its lease had run out
+                manager = spawn("manager", env=env)
+        wait_inactive(redis, burst.acknowledged, timeout=120)
+        wait_caught_up(redis, timeout=60)
+        assert_each_job_lived_once(redis, burst.acknowledged)
+        assert_no_core_held_twice(redis, burst.acknowledged)
+        for part in layout.partitions:
+            assert_journal_matches_eventlogs(redis, part)
+            assert current_view(redis, part) == naive_view(redis, part), f"partition {part.index}"
+    finally:
+        redis.close()
 
 
 def test_a_lister_killed_while_applying_and_while_rebuilding_leaves_a_correct_view(redis, spawn, rounds):
