@@ -1,9 +1,10 @@
 """Commands packed by hand, in Redis' wire format, for bulk work.
 
 redis-py packs and tracks every command in Python. For bulk work (a rebuild's writes, a
-backlog's appends, a script with thousands of arguments: common/scripts.py) that costs more than Redis' own work,
-so here commands are packed with hiredis and sent in one write, and their replies are read
-at once (`execute_packed`) or later (`Pending`: Redis works while the caller goes on).
+backlog's appends, a script with thousands of arguments: common/scripts.py) and for a query's
+hundred small reads (`reads`) that costs more than Redis' own work, so here commands are packed
+with hiredis and sent in one write, and their replies are read at once (`execute_packed`) or
+later (`Pending`: Redis works while the caller goes on).
 """
 
 from __future__ import annotations
@@ -26,10 +27,19 @@ def reads(client, commands: list[tuple]) -> list:
     try:
         return _reads(client, commands)
     except redis.ResponseError as err:
-        if not (is_cluster(client) and isinstance(err, redis.exceptions.MovedError | redis.exceptions.AskError)):
+        if not refreshed_after(client, err, redis.exceptions.AskError):
             raise
-        client.nodes_manager.initialize()
         return _reads(client, commands)
+
+
+def refreshed_after(client, err: Exception, *also: type[Exception]) -> bool:
+    """Whether `err` is a MOVED reply (or one of `also`) from a Redis Cluster node: the slot moved
+    since the client read the slot table, and the command did not run. Then the table is read
+    again (the caller may send the command once more)."""
+    if not (is_cluster(client) and isinstance(err, (redis.exceptions.MovedError, *also))):
+        return False
+    client.nodes_manager.initialize()
+    return True
 
 
 def _reads(client, commands: list[tuple]) -> list:

@@ -8,7 +8,9 @@ errors every writing script shares to one exception each:
 - `NOTLEADER ...`: the caller's lease token is not the lease's -> `LeaseLost`;
 - `STALE ...`: the view is not at the seq the batch follows -> `StaleView`.
 
-Any other error reply stays a redis ResponseError (its first word names it).
+On Redis Cluster a `MOVED` reply (the slot moved since the client read the slot table; the script
+did not run) refreshes the table and runs the call once more on the slot's node. Any other error
+reply stays a redis ResponseError (its first word names it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import redis as redis_lib
 from redis.exceptions import NoScriptError
 
 from jobjournal.common.errors import JobJournalError, LeaseLost, StaleView
-from jobjournal.common.packed import Pending, execute_packed, pack, pool_for
+from jobjournal.common.packed import Pending, execute_packed, pack, pool_for, refreshed_after
 
 MAPPED_ERRORS: dict[str, type[JobJournalError]] = {"NOTLEADER": LeaseLost, "STALE": StaleView}
 """An error reply's first word -> the exception it raises."""
@@ -65,6 +67,8 @@ def run_scripts(client: redis_lib.Redis, calls: list[tuple[Script, list, list]])
     for index, reply in enumerate(replies):
         if isinstance(reply, NoScriptError):  # a new or flushed node: run that call alone, loading it
             replies[index] = run_script(client, *calls[index])
+        elif isinstance(reply, redis_lib.ResponseError) and refreshed_after(client, reply):
+            replies[index] = run_script(client, *calls[index])  # on the node that holds its slot now
     for reply in replies:
         if isinstance(reply, redis_lib.ResponseError):
             raise _mapped(reply) from reply
@@ -83,13 +87,22 @@ def run_script(client: redis_lib.Redis, script: Script, keys: list, args: list):
     key = keys[0] if keys else None
     try:
         try:
-            [reply] = execute_packed(client, [command], key)
-        except NoScriptError:  # a new or flushed Redis (or, on a cluster, a node that lacks it)
-            execute_packed(client, [pack(("SCRIPT", "LOAD", script.source))], key)
-            [reply] = execute_packed(client, [command], key)
+            return _run_loading(client, script, command, key)
+        except redis_lib.ResponseError as err:
+            if not refreshed_after(client, err):
+                raise
+            return _run_loading(client, script, command, key)
     except redis_lib.ResponseError as err:
         mapped = _mapped(err)
         if mapped is not err:
             raise mapped from err
         raise
+
+
+def _run_loading(client: redis_lib.Redis, script: Script, command: bytes, key: str | None):
+    try:
+        [reply] = execute_packed(client, [command], key)
+    except NoScriptError:  # a new or flushed Redis (or, on a cluster, a node that lacks it)
+        execute_packed(client, [pack(("SCRIPT", "LOAD", script.source))], key)
+        [reply] = execute_packed(client, [command], key)
     return reply

@@ -173,10 +173,10 @@ def stats(redis, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None)
 
 
 # -- internals
-def _attr_names(attrs) -> list[str]:
+def _attr_names(attrs) -> tuple[str, ...] | list[str]:
     attrs = list(attrs)
     if attrs == ["all"]:
-        return list(ATTRIBUTES)
+        return ATTRIBUTES
     unknown = [name for name in attrs if name not in ATTRIBUTES]
     if unknown:
         raise QueryError(f"unknown attribute {unknown[0]!r} (see list-attrs)")
@@ -197,7 +197,9 @@ def _lowest(mask: State) -> State:
     return min(state for state in State if state & mask)
 
 
-def _row(view: JobView, names: list[str]) -> dict:
+def _row(view: JobView, names: tuple[str, ...] | list[str]) -> dict:
+    if names is ATTRIBUTES:  # every attribute, in the struct's order (id first), at C speed
+        return msgspec.structs.asdict(view)
     return {name: getattr(view, name) for name in names}
 
 

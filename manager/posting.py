@@ -3,12 +3,16 @@
 Events are gathered, then written per partition in batches by one Lua script call per batch
 (post_events.lua); one event's two writes are never split. The manager's inbox cursor travels
 with each partition's last batch, and the lease is renewed before each batch, so a long flush
-never outlives the lease. Every call checks the partition's fence (in the legacy layout, the
-manager lease itself), so a deposed manager writes nowhere.
+never outlives the lease. A partition no event of a flush touches gets the cursor alone (a call
+with no events) at most every CURSOR_EVERY seconds: a restart replays the inbox from the lowest
+cursor, and entries after an untouched partition's cursor have no effects there. Every call
+checks the partition's fence (in the legacy layout, the manager lease itself), so a deposed
+manager writes nowhere.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from jobjournal.common import events
@@ -16,10 +20,14 @@ from jobjournal.common.formats import JOURNAL_VERSION
 from jobjournal.common.keys import Partition
 from jobjournal.common.layout import Layout
 from jobjournal.common.scripts import run_scripts
+from jobjournal.common.throttle import Throttle
 from jobjournal.manager.history import History
 from jobjournal.manager.scripts import POST_EVENTS
 
 BATCH_EVENTS = 2000
+CURSOR_EVERY = 1.0
+"""Seconds between cursor writes to the partitions a flush does not touch (with one partition:
+every flush)."""
 
 
 class _Queued:
@@ -34,12 +42,12 @@ class _Queued:
 
 class EventPoster:
     """Gathers events, then posts them: per partition, one script call per batch; the inbox cursor
-    goes with each partition's last batch (every partition's, so each cursor says how far that
-    partition has the inbox's effects)."""
+    goes with each touched partition's last batch, so each cursor says how far that partition has
+    the inbox's effects (and, every CURSOR_EVERY seconds, to the untouched ones)."""
 
     def __init__(
         self, redis, layout: Layout, lease_token: str, journal_maxlen: int, renew: Callable[[], None],
-        history: History | None = None,
+        history: History | None = None, clock: Callable[[], float] = time.monotonic,
     ):
         self.redis = redis
         self.layout = layout
@@ -53,6 +61,7 @@ class EventPoster:
         self.posted = 0
         self.frees_queued = False
         """A `free` event is queued (cores given back that a later allocation may take)."""
+        self._cursor_everywhere = Throttle(0 if layout.size == 1 else CURSOR_EVERY, clock)
 
     def __len__(self) -> int:
         return self._count
@@ -78,7 +87,8 @@ class EventPoster:
         (if given)."""
         queued, self._queued, self._count, self.frees_queued = self._queued, {}, 0, False
         last_batches = []
-        for part in self.layout.partitions if inbox_cursor else list(queued):
+        everywhere = inbox_cursor and self._cursor_everywhere.due()
+        for part in self.layout.partitions if everywhere else list(queued):
             events_of = queued.get(part) or _Queued()
             last_batches.append(self._flush_partition(part, events_of.keys, events_of.args, inbox_cursor))
         if last_batches:

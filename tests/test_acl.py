@@ -8,11 +8,14 @@ import redis as redis_lib
 from rq import Queue
 
 from jobjournal.common import keys, tasks
-from jobjournal.common.keys import LEGACY
+from jobjournal.common.keys import LEGACY, Partition
 from jobjournal.common.redis_server import EmbeddedRedis
 from tests.conftest import ROOT, TEST_REDIS_URL_VAR, external_redis_url
 
 USERS = ROOT / "deploy" / "users.acl"
+TAGGED = Partition(3, "3.7")
+"""A partition of a partitioned store: its keys are jj:{3.7}:..."""
+LAYOUTS = pytest.mark.parametrize("part", [LEGACY, TAGGED], ids=["legacy", "partitioned"])
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +29,11 @@ def acl_server():
     for line in USERS.read_text().splitlines():
         if line.startswith("user "):
             admin.execute_command("ACL", "SETUSER", *line.split()[1:])
-    admin.xadd(LEGACY.journal(), {"name": "submit"})
-    admin.xadd(LEGACY.job_eventlog(1), {"name": "submit"})
-    admin.set(LEGACY.job_environment(1), '{"SECRET":"x"}')
-    admin.set(LEGACY.view_current(), 1)
+    for part in (LEGACY, TAGGED):
+        admin.xadd(part.journal(), {"name": "submit"})
+        admin.xadd(part.job_eventlog(1), {"name": "submit"})
+        admin.set(part.job_environment(1), '{"SECRET":"x"}')
+        admin.set(part.view_current(), 1)
     yield server
     admin.close()
     server.stop()
@@ -62,13 +66,15 @@ def _refused(call) -> None:
         call()
 
 
-def test_a_reader_can_only_read_the_view(login):
+@LAYOUTS
+def test_a_reader_can_only_read_the_view(login, part):
     reader = login("reader")
-    assert reader.get(LEGACY.view_current()) == b"1"
-    _refused(lambda: reader.set(LEGACY.view_current(), 2))
-    _refused(lambda: reader.xrange(LEGACY.job_eventlog(1)))
-    _refused(lambda: reader.get(LEGACY.job_environment(1)))
-    _refused(lambda: reader.xrange(LEGACY.journal()))
+    assert reader.get(part.view_current()) == b"1"
+    _refused(lambda: reader.set(part.view_current(), 2))
+    _refused(lambda: reader.xrange(part.job_eventlog(1)))
+    _refused(lambda: reader.get(part.job_environment(1)))
+    _refused(lambda: reader.xrange(part.journal()))
+    _refused(lambda: reader.set(keys.layout(), "{}"))
 
 
 def test_a_submitter_can_only_enqueue(login):
@@ -89,14 +95,17 @@ def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_ser
     assert len(ids) == 2 and login("admin").xlen(keys.manager_inbox()) == 1
 
 
-def test_a_lister_reads_the_journal_and_writes_the_view_but_nothing_private(login):
+@LAYOUTS
+def test_a_lister_reads_the_journal_and_writes_the_view_but_nothing_private(login, part):
     lister = login("lister")
-    assert lister.xrange(LEGACY.journal())
-    lister.hset(LEGACY.view_jobs(1), 1, b"{}")
-    _refused(lambda: lister.xrange(LEGACY.job_eventlog(1)))
-    _refused(lambda: lister.get(LEGACY.job_environment(1)))
+    assert lister.xrange(part.journal())
+    lister.hset(part.view_jobs(1), 1, b"{}")
+    _refused(lambda: lister.xrange(part.job_eventlog(1)))
+    _refused(lambda: lister.get(part.job_environment(1)))
     _refused(lambda: lister.set(keys.manager_lease(), "mine"))
-    _refused(lambda: lister.get(LEGACY.inbox_cursor()))
+    _refused(lambda: lister.get(part.inbox_cursor()))
+    _refused(lambda: lister.set(part.manager_fence(), "mine"))
+    _refused(lambda: lister.xadd(part.job_eventlog(2), {"name": "forged"}))
 
 
 def test_the_manager_writes_events_but_cannot_wipe_or_reconfigure_redis(login):
@@ -107,10 +116,52 @@ def test_the_manager_writes_events_but_cannot_wipe_or_reconfigure_redis(login):
     _refused(lambda: manager.keys("*"))
 
 
-def test_a_worker_hands_jobs_over_but_cannot_touch_events_or_the_view(login):
+@LAYOUTS
+def test_a_worker_hands_jobs_over_but_cannot_touch_events_or_the_view(login, part):
     worker = login("worker")
     worker.xadd(keys.manager_inbox(), {"msg": b"{}"})
     worker.incr(keys.id_generator())
-    _refused(lambda: worker.xadd(LEGACY.journal(), {"name": "forged"}))
-    _refused(lambda: worker.get(LEGACY.view_current()))
-    _refused(lambda: worker.xrange(LEGACY.job_eventlog(1)))
+    _refused(lambda: worker.xadd(part.journal(), {"name": "forged"}))
+    _refused(lambda: worker.get(part.view_current()))
+    _refused(lambda: worker.xrange(part.job_eventlog(1)))
+
+
+@pytest.mark.parametrize("partitions", [1, 4], ids=["legacy", "partitioned"])
+def test_every_role_does_its_work_logged_in_as_itself(partitions, spawn):
+    """A manager, a lister and queries, each logged in with its own role, on a store of its own."""
+    from jobjournal.common.layout import create_layout
+    from jobjournal.lister import query as q
+    from tests.helpers import submit, wait_caught_up, wait_inactive
+
+    home = tempfile.mkdtemp(prefix="jj-acl-", dir="/tmp")
+    server = EmbeddedRedis(home)
+    server.start()
+    admin = redis_lib.Redis(unix_socket_path=str(server.socket))
+    reader = None
+    try:
+        for line in USERS.read_text().splitlines():
+            if line.startswith("user "):
+                admin.execute_command("ACL", "SETUSER", *line.split()[1:])
+        if partitions > 1:
+            create_layout(admin, partitions)
+
+        def url(user: str) -> str:
+            return f"unix://{user}:{_password(user)}@{server.socket}"
+
+        env = {"JOBJOURNAL_PARTITIONS": str(partitions)}
+        spawn("manager", env={**env, "JOBJOURNAL_REDIS_URL": url("manager")})
+        spawn("lister", env={**env, "JOBJOURNAL_REDIS_URL": url("lister")})
+        job_ids = submit(admin, 12)  # as an ingest worker would (its role is tested above)
+        wait_inactive(admin, job_ids)
+        wait_caught_up(admin)
+        reader = redis_lib.Redis.from_url(url("reader"))
+        listed = q.list_jobs(reader, q.ListQuery(attrs=["id", "state"]))
+        assert sorted(row["id"] for row in listed) == sorted(job_ids)
+        assert q.list_id(reader, job_ids[0])["state"] == "INACTIVE"
+        assert q.stats(reader)["inactive"] == len(job_ids)
+    finally:
+        if reader is not None:
+            reader.close()
+        admin.close()
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -107,3 +107,39 @@ def test_an_eventlog_ahead_of_the_journal_is_refused_before_anything_is_written(
         poster.flush("7-0")
     assert redis.xlen(LEGACY.journal()) == 1 and redis.hget(LEGACY.journal_head(), "seq") == b"1"
     assert not redis.exists(LEGACY.job_eventlog(2), LEGACY.inbox_cursor())
+
+
+def test_a_flush_writes_the_touched_partitions_and_the_cursor_to_the_others_now_and_then(redis, monkeypatch):
+    from jobjournal.common.layout import create_layout
+    from jobjournal.manager import posting
+    from jobjournal.manager.fences import Fences
+    from tests.helpers import SettableClock
+
+    layout = create_layout(redis, 4)
+    lease = Lease(redis, keys.manager_lease(), ttl=30)
+    assert lease.try_acquire()
+    Fences(redis, layout, lease).take()
+    clock = SettableClock(100.0)
+    poster = EventPoster(redis, layout, lease.token, journal_maxlen=0, renew=lambda: None, clock=clock)
+    written = []
+    real = posting.run_scripts
+    monkeypatch.setattr(posting, "run_scripts", lambda client, calls: written.append(len(calls)) or real(client, calls))
+    job = next(job_id for job_id in range(1, 100) if layout.partition_of(job_id).index == 2)
+
+    def cursors() -> list:
+        return [redis.get(part.inbox_cursor()) for part in layout.partitions]
+
+    poster.add(job, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.flush("1-0")  # the first flush with a cursor writes it everywhere
+    assert written == [4] and cursors() == [b"1-0"] * 4
+    poster.add(job, ev.Validate(timestamp=1.0))
+    poster.flush("2-0")
+    assert written[-1] == 1, "one script call: the touched partition's"
+    assert cursors() == [b"1-0", b"1-0", b"2-0", b"1-0"]
+    poster.flush("3-0")  # nothing touched, too soon: nothing written
+    assert written[-1] == 1 and cursors()[0] == b"1-0"
+    clock.advance(posting.CURSOR_EVERY)
+    poster.flush("4-0")
+    assert written[-1] == 4 and cursors() == [b"4-0"] * 4
+    logged = redis.xrange(layout.partitions[2].job_eventlog(job))
+    assert [fields[b"name"] for _, fields in logged] == [b"submit", b"validate"]

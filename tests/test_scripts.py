@@ -67,3 +67,26 @@ def test_several_calls_go_in_one_round_trip_each_loaded_where_missing_and_errors
     with pytest.raises(LeaseLost, match="NOTLEADER"):
         run_scripts(redis, [(POST_EVENTS, fixed, ["me", 2, "", 0, 0]), (RENEW_LEASE, ["a"], ["me", 50000])])
     assert 0 < redis.pttl("a") <= 50000, "the call after the refused one still ran"
+
+
+def test_script_calls_on_a_stale_slot_table_follow_moved_and_run_once_each(cluster_url):
+    from jobjournal.common.connection import connect_url
+    from jobjournal.common.scripts import run_scripts
+
+    store = connect_url(cluster_url)
+    try:
+        store.flushall()
+        leases = [f"{{t{index}}}:lease" for index in range(6)]  # tags on every master
+        for lease in leases:
+            store.set(lease, "me")
+        manager = store.nodes_manager
+        nodes = [node for node in manager.nodes_cache.values() if node.server_type == "primary"]
+        for slot, holders in list(manager.slots_cache.items()):  # every slot mapped to a wrong node
+            manager.slots_cache[slot] = [next(node for node in nodes if node is not holders[0])]
+        assert run_script(store, RENEW_LEASE, [leases[0]], ["me", 60000]) == 1
+        for slot, holders in list(manager.slots_cache.items()):
+            manager.slots_cache[slot] = [next(node for node in nodes if node is not holders[0])]
+        assert run_scripts(store, [(RENEW_LEASE, [lease], ["me", 50000]) for lease in leases]) == [1] * 6
+        assert all(40000 < store.pttl(lease) <= 50000 for lease in leases[1:])
+    finally:
+        store.close()
