@@ -39,16 +39,17 @@ def connect(settings: Settings, start: bool = True) -> redis.Redis:
     """A checked client of the store (bytes responses); RedisUnavailable with a one-line reason
     otherwise. A URL `redis+cluster://host:port` names a node of a Redis Cluster: the client is
     redis-py's cluster client, which finds the others."""
-    return connect_url(redis_url(settings, start=start))
+    return connect_url(redis_url(settings, start=start), "JOBJOURNAL_REDIS_URL" if settings.redis_url else "")
 
 
 def connect_queues(settings: Settings, start: bool = True) -> redis.Redis:
     """A checked client of rq's Redis (see queue_url)."""
-    return connect_url(queue_url(settings, start=start))
+    named = "JOBJOURNAL_QUEUE_REDIS_URL" if settings.queue_redis_url else ""
+    return connect_url(queue_url(settings, start=start), named)
 
 
-def connect_url(url: str) -> redis.Redis:
-    """A checked client of the Redis at `url`."""
+def connect_url(url: str, setting: str = "") -> redis.Redis:
+    """A checked client of the Redis at `url` (`setting`: the variable it came from, named in errors)."""
     options = dict(
         socket_connect_timeout=5,
         socket_timeout=SOCKET_TIMEOUT,
@@ -61,6 +62,10 @@ def connect_url(url: str) -> redis.Redis:
             client = redis.Redis.from_url(url, health_check_interval=30, **options)
     except redis.RedisError as err:  # the cluster client asks a node for the slots at once
         raise RedisUnavailable(f"cannot reach Redis at {url}: {err}") from err
+    except ValueError as err:  # not a URL redis-py knows
+        named = f" ({setting})" if setting else ""
+        raise RedisUnavailable(f"{url!r}{named} is not a Redis URL: {err}; use redis://HOST:PORT/DB, rediss://, "
+                               f"unix:///PATH or {CLUSTER_SCHEME}HOST:PORT") from err
     try:
         client.ping()
     except redis.RedisError as err:

@@ -63,7 +63,9 @@ class Jobspec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw
 
     @property
     def job_name(self) -> str:
-        return self.name or self.command[0].rsplit("/", 1)[-1]
+        """The name given, else the command's basename, else (a path ending in '/') the whole
+        first argument, as Flux's job-list names jobs."""
+        return self.name or self.command[0].rsplit("/", 1)[-1] or self.command[0]
 
     @property
     def ncores(self) -> int:

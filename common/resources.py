@@ -78,11 +78,18 @@ def encode_idset(ids) -> str:
 
 
 def decode_idset(text: str) -> list[int]:
-    out: list[int] = []
+    return [value for low, high in idset_ranges(text) for value in range(low, high + 1)]
+
+
+def idset_ranges(text: str) -> list[tuple[int, int]]:
+    """An RFC 22 idset as (low, high) ranges, without expanding it; ValueError if it is not one."""
+    ranges = []
     for part in filter(None, text.split(",")):
         low, _, high = part.partition("-")
-        out.extend(range(int(low), int(high or low) + 1))
-    return out
+        ranges.append((int(low), int(high or low)))
+    if any(low < 0 or high < low for low, high in ranges):
+        raise ValueError(f"{text!r:.60} is not an idset")
+    return ranges
 
 
 @lru_cache(maxsize=4096)

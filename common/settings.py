@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -94,4 +95,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as err:
-        raise JobJournalError(f"bad setting: {err} (environment variable {ENV_PREFIX}<FIELD>)") from err
+        field = re.search(r"at `\$\.(\w+)`", str(err))
+        where = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"{ENV_PREFIX}<FIELD>"
+        raise JobJournalError(f"bad setting {where}: {str(err).partition(' - at ')[0]}") from err

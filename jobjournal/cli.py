@@ -8,7 +8,8 @@ from jobjournal import cli_jobs, cli_lister, cli_migrate, cli_redis, cli_service
 from jobjournal.context import Group, make_app
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(package_name="jobjournal", prog_name="jobjournal")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """A job manager and job lister that share one truth, kept in Redis Streams."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import math
 
 import click
 
 from jobjournal.common import journal as jr
 from jobjournal.common.events import event_context, event_name
 from jobjournal.common.ids import f58
-from jobjournal.common.jobspec import make_jobspec
-from jobjournal.context import DURATION, JOB_ID, App, pass_app
+from jobjournal.common.jobspec import URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, make_jobspec
+from jobjournal.context import DURATION, FINITE_DURATION, JOB_ID, App, pass_app
 from jobjournal.manager import client
 
 
@@ -18,14 +19,15 @@ from jobjournal.manager import client
 @click.option("-n", "--ntasks", default=1, type=click.IntRange(1), show_default=True)
 @click.option("-N", "--nodes", type=click.IntRange(1), help="Spread the tasks over exactly N nodes.")
 @click.option("-c", "--cores-per-task", default=1, type=click.IntRange(1), show_default=True)
-@click.option("-t", "--time-limit", type=DURATION, default="0", help="e.g. 30s, 5m, 2h (0: none).")
+@click.option("-t", "--time-limit", type=DURATION, default="0", show_default=True,
+              help="RFC 23 duration, e.g. 30s, 1.5m, 2h (0 or inf: none).")
 @click.option("--name", default="", help="Job name (default: the command's basename).")
 @click.option("-q", "--queue", default="default", show_default=True)
 @click.option("--urgency", default=16, type=click.IntRange(0, 31), show_default=True)
 @click.option("--cwd", default="", help="Working directory (default: the current one).")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Set an environment variable (repeatable).")
 @click.option("--cc", default=1, type=click.IntRange(1, 10000), help="Submit N copies in one request.")
-@click.option("--sim-runtime", type=DURATION, help="sim backend: how long the job runs.")
+@click.option("--sim-runtime", type=FINITE_DURATION, help="sim backend: how long the job runs.")
 @click.option("--sim-exit-code", type=click.IntRange(0, 255), help="sim backend: its exit code.")
 @click.argument("command", nargs=-1, required=True)
 @pass_app
@@ -46,7 +48,7 @@ def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_lim
         command=list(command),
         environment=environment,
         cwd=cwd or os.getcwd(),
-        duration=time_limit,
+        duration=0.0 if math.isinf(time_limit) else time_limit,
         sim=sim,
         **fields,
     )
@@ -70,12 +72,29 @@ def cancel(app: App, ids, message) -> None:
     _report(client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout))
 
 
+class UrgencyType(click.ParamType):
+    """An urgency, 0-31, or one of Flux's words for 0, 16 and 31."""
+
+    name = "URGENCY"
+    WORDS = {"hold": URGENCY_HOLD, "default": URGENCY_DEFAULT, "expedite": URGENCY_EXPEDITE}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        word = value.strip().lower()
+        if word in self.WORDS:
+            return self.WORDS[word]
+        if word.isdigit() and 0 <= int(word) <= 31:
+            return int(word)
+        self.fail(f"{value!r} is not an urgency: 0-31, hold (0), default (16) or expedite (31)", param, ctx)
+
+
 @click.command()
 @click.argument("job_id", type=JOB_ID)
-@click.argument("value", type=click.IntRange(0, 31))
+@click.argument("value", type=UrgencyType())
 @pass_app
 def urgency(app: App, job_id, value) -> None:
-    """Set a pending job's urgency (0 holds, 16 default, 31 expedites)."""
+    """Set a pending job's urgency: 0-31, or hold (0), default (16), expedite (31)."""
     _report(client.set_urgency(app.redis, job_id, value, timeout=app.settings.request_timeout))
 
 
@@ -94,20 +113,26 @@ def raise_(app: App, ids, type_, severity, message) -> None:
 
 
 @click.command()
-@click.option("--age-limit", type=DURATION, help="Purge inactive jobs older than this.")
+@click.option("--age-limit", type=FINITE_DURATION, help="Purge inactive jobs older than this.")
 @click.option("--num-limit", type=click.IntRange(0), help="Keep at most this many inactive jobs.")
 @click.option("--force", is_flag=True, help="Purge; without it, only count what would go.")
 @click.argument("ids", nargs=-1, type=JOB_ID)
 @pass_app
 def purge(app: App, ids, age_limit, num_limit, force) -> None:
-    """Remove inactive jobs from Redis: the given IDs, or those beyond the limits."""
+    """Remove inactive jobs from Redis: the given IDs, or those beyond the limits. Without --force
+    only say how many would go (as `flux job purge`)."""
     if not ids and age_limit is None and num_limit is None:
         raise click.UsageError("give job IDs, --age-limit or --num-limit")
+    if ids and (age_limit is not None or num_limit is not None):
+        raise click.UsageError("give job IDs or limits (--age-limit, --num-limit), not both")
     errors, data = client.purge(app.redis, ids, age_limit, num_limit, force, timeout=app.settings.request_timeout)
-    if ids or force:
-        click.echo(f"purged {data['purged']} inactive jobs")
+    inactive = data.get("inactive")
+    if force:
+        remaining = "" if inactive is None else f", {inactive} remaining"
+        click.echo(f"purged {data['purged']} inactive jobs{remaining}")
     else:
-        click.echo(f"{data['would_purge']} inactive jobs would be purged (use --force)")
+        of = "" if inactive is None else f" of {inactive}"
+        click.echo(f"use --force to purge {data['would_purge']}{of} inactive jobs")
     _report(errors)
 
 

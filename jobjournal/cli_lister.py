@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import pwd
 import re
@@ -13,6 +14,7 @@ import click
 
 from jobjournal import jobs_format
 from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
+from jobjournal.common.durations import parse_duration
 from jobjournal.common.ids import f58
 from jobjournal.context import DURATION, JOB_ID, App, pass_app
 from jobjournal.lister import query as q
@@ -41,14 +43,27 @@ def _userid(text: str) -> int | None:
         raise click.BadParameter(f"no such user {text!r}", param_hint="-u") from err
 
 
-def _since(text: str) -> float:
-    """WHEN: seconds since the epoch, an ISO date/time, or a duration ago ('1h', '-30m')."""
+def _since(text: str, now: float) -> float:
+    """WHEN: seconds since the epoch, an ISO date/time, or an RFC 23 duration ago ('-1h', '30m');
+    a time in the future is an error, as in Flux."""
+    when = _when(text, now)
+    if when > now:
+        raise click.BadParameter(f"{text!r} appears to be in the future", param_hint="--since")
+    return when
+
+
+def _when(text: str, now: float) -> float:
     try:
-        return float(text)
+        when = float(text)
     except ValueError:
         pass
-    if re.fullmatch(r"-?\s*[\d.]+\s*[smhd]?", text):
-        return time.time() - DURATION.convert(text.lstrip("-"), None, None)
+    else:
+        if math.isfinite(when):
+            return when
+    try:
+        return now - parse_duration(text.removeprefix("-"))
+    except ValueError:
+        pass
     try:
         return datetime.datetime.fromisoformat(text).timestamp()
     except ValueError as err:
@@ -72,16 +87,20 @@ def _filters(text: str) -> tuple[list[str], list[str]]:
 @click.option("-A", "all_users", is_flag=True, help="Jobs of every user.")
 @click.option("-u", "--user", help="Jobs of USER (name, uid, or 'all').")
 @click.option("-f", "--filter", "filters", help="STATES|RESULTS to show, e.g. 'pending,failed'.")
-@click.option("--since", help="Inactive jobs that ended after WHEN (implies -a): a time, date or '1h'.")
+@click.option("--since", help="Jobs active since WHEN: pending, running, or inactive after WHEN (implies -a "
+              "without -f). WHEN: a time, an ISO date, or a duration ago ('-1h', '30m').")
 @click.option("--name", help="Only jobs with this name.")
 @click.option("--queue", help="Only jobs in this queue.")
 @click.option("--constraint", help="A JSON constraint, e.g. '{\"or\":[{\"name\":[\"a\"]},{\"queue\":[\"b\"]}]}'.")
 @click.option("-c", "--count", default=0, type=click.IntRange(0), help="At most N jobs (0: all).")
 @click.option("-o", "--format", "fmt", default="default", help=f"A format string or {'/'.join(jobs_format.FORMATS)}.")
 @click.option("-n", "--no-header", is_flag=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, one job per line.")
+@click.option("--json", "as_json", flag_value="lines", default=None,
+              help="Print JSON, one job per line.")
+@click.option("--json-document", "as_json", flag_value="document", help="Print one JSON document {\"jobs\": [...]}.")
 @click.option("--stats", "show_stats", is_flag=True, help="Print job counts instead of jobs.")
-@click.option("--timeout", default=30.0, type=float, help="Seconds to wait for a view that is still initializing.")
+@click.option("--timeout", default="30s", type=DURATION, show_default=True,
+              help="How long to wait for a view that is still initializing (RFC 23 duration).")
 @pass_app
 def jobs(app: App, all_states, all_users, user, filters, since, name, queue, constraint, count, fmt, no_header,
          as_json, show_stats, timeout) -> None:
@@ -100,11 +119,14 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
         results=results,
         name=name,
         queue=queue,
-        since=_since(since) if since else 0.0,
+        since=_since(since, time.time()) if since else 0.0,
         constraint=_constraint(constraint),
         max_work=app.settings.query_max_work,
     )
     rows = q.list_jobs(app.redis, query, timeout=timeout)
+    if as_json == "document":
+        click.echo(json.dumps({"jobs": rows}))
+        return
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -150,7 +172,7 @@ def _print_stats(stats: dict, as_json: bool) -> None:
 
 @click.command()
 @click.option("--wait-state", help="Wait until the job reaches this state (or becomes inactive).")
-@click.option("--timeout", default=30.0, type=float, show_default=True)
+@click.option("--timeout", default="30s", type=DURATION, show_default=True, help="How long to wait (RFC 23 duration).")
 @click.option("--json", "as_json", is_flag=True)
 @click.argument("job_id", type=JOB_ID)
 @pass_app

@@ -34,10 +34,18 @@ def start(app: App, masters) -> None:
         click.echo(url)
         click.echo(f"use it with: export JOBJOURNAL_REDIS_URL={url} JOBJOURNAL_PARTITIONS={4 * masters}", err=True)
         return
-    if app.settings.redis_url:
-        click.echo(f"using {app.settings.redis_url} (JOBJOURNAL_REDIS_URL); nothing to start")
-        return
+    _only_embedded(app, "start")
     click.echo(EmbeddedRedis(app.settings.home).start())
+
+
+def _only_embedded(app: App, verb: str) -> None:
+    """`redis start` and `redis stop` act on the embedded server only: refuse while the settings
+    name another."""
+    if app.settings.redis_url:
+        raise click.ClickException(
+            f"JOBJOURNAL_REDIS_URL names {app.settings.redis_url}: `redis {verb}` acts only on the embedded "
+            "server (unset JOBJOURNAL_REDIS_URL to use it)"
+        )
 
 
 @redis.command()
@@ -45,6 +53,8 @@ def start(app: App, masters) -> None:
 @pass_app
 def stop(app: App, cluster) -> None:
     """Stop the embedded Redis server, saving its data (or the local cluster, keeping nothing)."""
+    if not cluster:
+        _only_embedded(app, "stop")
     stopped = _cluster(app).stop() if cluster else EmbeddedRedis(app.settings.home).stop()
     click.echo("stopped" if stopped else "not running")
 

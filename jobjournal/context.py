@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import math
 
 import click
 
 from jobjournal.common.connection import connect, connect_queues, queue_url, redis_url
+from jobjournal.common.durations import parse_duration
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.ids import parse_job_id
 from jobjournal.common.settings import Settings, load_settings
@@ -68,21 +69,25 @@ class JobIdType(click.ParamType):
 
 JOB_ID = JobIdType()
 
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 class DurationType(click.ParamType):
-    """A duration like '30', '30s', '1.5m', '2h' or '1d' (Flux Standard Duration)."""
+    """A Flux Standard Duration (RFC 23, `common/durations.py`): '30', '250ms', '1.5m', '2h', '1d', 'inf'."""
 
     name = "DURATION"
+
+    def __init__(self, finite: bool = False):
+        self.finite = finite
 
     def convert(self, value, param, ctx):
         if isinstance(value, int | float):
             return float(value)
-        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*", value)
-        if not match:
-            self.fail(f"{value!r} is not a duration such as 30s, 5m, 2h or 1d", param, ctx)
-        return float(match.group(1)) * _UNITS[match.group(2)]
+        try:
+            seconds = parse_duration(value)
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+        if self.finite and math.isinf(seconds):
+            self.fail(f"{value!r}: this duration must be finite", param, ctx)
+        return seconds
 
 
+FINITE_DURATION = DurationType(finite=True)
 DURATION = DurationType()

@@ -45,7 +45,8 @@ class ListQuery(msgspec.Struct, kw_only=True):
     name: str | None = None
     queue: str | None = None
     since: float = 0.0
-    """Only inactive jobs with t_inactive strictly after this time."""
+    """Inactive jobs only if t_inactive is strictly after this time (active jobs are all listed:
+    Flux's `--since`, jobs active since then)."""
     constraint: dict | None = None
     max_work: int = DEFAULT_MAX_WORK
     """The most jobs one query may examine before it gives up with an error."""
@@ -242,8 +243,6 @@ class _Plan:
             wanted = {name for name in VIEW_LISTS if self.states and self.states & LIST_STATES[name]}
             if self.results:
                 wanted.add("inactive")
-        if self.query.since:
-            wanted &= {"inactive"}
         return [name for name in VIEW_LISTS if name in wanted]
 
     def _source(self, part: Partition, generation: int, list_name: str) -> str:

@@ -156,18 +156,26 @@ class RequestHandler:
 
     # -- purge
     def _purge(self, request: messages.Purge) -> Reply:
+        """Purge the given inactive jobs, or those beyond the limits, only with `force` (as `flux job
+        purge`): without it, say how many would go. `inactive`: how many remain."""
         errors = {}
         if request.ids:
             active = [job_id for job_id in request.ids if job_id in self.life.jobs]
             errors = {str(job_id): "cannot purge active job" for job_id in active}
             reasons = self._why_unknown([j for j in request.ids if j not in self.life.jobs])
             errors.update({str(j): reason for j, reason in reasons.items() if reason == "no such job"})
-            eligible = [j for j, reason in reasons.items() if reason == "job is inactive"]
-            purged = self.purge(eligible)
-            return Reply(errors=errors, data={"purged": len(purged), "would_purge": len(purged)})
-        candidates = self._limit_candidates(request)
+            candidates = [j for j, reason in reasons.items() if reason == "job is inactive"]
+        else:
+            candidates = self._limit_candidates(request)
         purged = self.purge(candidates) if request.force else []
-        return Reply(data={"purged": len(purged), "would_purge": len(candidates)})
+        data = {"purged": len(purged), "would_purge": len(candidates), "inactive": self._inactive_count()}
+        return Reply(errors=errors, data=data)
+
+    def _inactive_count(self) -> int:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for part in self.layout.partitions:
+                pipe.zcard(part.inactive_jobs())
+            return sum(pipe.execute())
 
     def _limit_candidates(self, request: messages.Purge) -> list[int]:
         return purge_candidates(self.redis, self.layout, request.age_limit, request.num_limit, self.life.now())

@@ -75,7 +75,7 @@ def test_a_purged_job_is_forgotten_and_left_out_of_the_next_backlog(redis, start
     job_ids = submit(redis, 4)
     wait_inactive(redis, job_ids)
     wait_for(lambda: len(manager.history) == 4, what="the jobs to be remembered")
-    client.purge(redis, job_ids[:2])
+    client.purge(redis, job_ids[:2], force=True)
     assert sorted(_raw_backlog(redis)) == sorted(job_ids[2:])
     assert [manager.history.sealed(j) is None for j in job_ids] == [True, True, False, False]
 

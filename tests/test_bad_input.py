@@ -69,7 +69,23 @@ def _reason(stderr: str) -> str:
 def test_a_bad_setting_is_named_in_a_one_line_error(tmp_path):
     result = _run_cli("redis", "status", env={"JOBJOURNAL_NODES": "many", "JOBJOURNAL_HOME": str(tmp_path)})
     assert result.returncode == 1
-    assert "bad setting" in result.stderr and "$.nodes" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["Error: bad setting JOBJOURNAL_NODES: Expected `int`, got `str`"]
+
+
+def test_a_malformed_redis_url_is_a_one_line_error_naming_its_variable(tmp_path):
+    result = _run_cli("jobs", env={"JOBJOURNAL_REDIS_URL": "localhost:6379", "JOBJOURNAL_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: 'localhost:6379' (JOBJOURNAL_REDIS_URL) is not a Redis URL")
+
+
+def test_redis_start_and_stop_refuse_a_server_they_do_not_run(tmp_path):
+    env = {"JOBJOURNAL_REDIS_URL": "redis://127.0.0.1:1/0", "JOBJOURNAL_HOME": str(tmp_path)}
+    for verb in ("start", "stop"):
+        result = _run_cli("redis", verb, env=env)
+        assert result.returncode == 1, verb
+        assert f"`redis {verb}` acts only on the embedded server" in result.stderr
+        assert not (tmp_path / "redis.sock").exists()
 
 
 def test_the_manager_waits_out_a_redis_outage_and_carries_on(redis, start_manager, redis_server):

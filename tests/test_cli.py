@@ -3,10 +3,11 @@
 import threading
 import time
 
+from jobjournal.common import events as ev
 from jobjournal.common.ids import f58
 from jobjournal.common.keys import LEGACY
 from jobjournal.manager import client
-from tests.helpers import DEADLINE, names, recording, submit, wait_for, wait_inactive
+from tests.helpers import DEADLINE, eventlog, names, recording, submit, wait_for, wait_inactive
 
 
 def test_eventlog_prints_one_line_per_event(redis, start_manager, cli):
@@ -67,8 +68,44 @@ def test_raise_and_purge_report_per_job_errors(redis, start_manager, cli):
     wait_inactive(redis, [running])
     assert "node-failure" in cli("eventlog", str(running)).output
     result = cli("purge", "--num-limit", "0")
-    assert "2 inactive jobs would be purged (use --force)" in result.output
+    assert "use --force to purge 2 of 2 inactive jobs" in result.output
+    result = cli("purge", f58(done))  # as `flux job purge ID`: nothing goes without --force
+    assert result.exit_code == 0 and "use --force to purge 1 of 2 inactive jobs" in result.output
+    assert redis.exists(LEGACY.job_eventlog(done))
+    result = cli("purge", f58(done), "--num-limit", "1")
+    assert result.exit_code == 2 and "not both" in result.output
     result = cli("purge", "--num-limit", "0", "--force")
-    assert "purged 2 inactive jobs" in result.output
+    assert "purged 2 inactive jobs, 0 remaining" in result.output
     result = cli("purge", str(done))
     assert result.exit_code == 1 and f"{f58(done)}: no such job" in result.output
+
+
+def test_urgency_takes_flux_s_words_as_well_as_numbers(redis, start_manager, cli):
+    start_manager(nodes=1, cores_per_node=1)
+    submit(redis, sim={"runtime": 60})  # holds the only core: the job below stays pending
+    [job_id] = submit(redis)
+    wait_for(lambda: "priority" in names(redis, job_id))
+
+    def urgency() -> int:
+        return [event for event in eventlog(redis, job_id) if isinstance(event, ev.Urgency)][-1].urgency
+
+    for word, value in (("expedite", 31), ("hold", 0), ("DEFAULT", 16)):
+        result = cli("urgency", f58(job_id), word)
+        assert result.exit_code == 0, result.output
+        wait_for(lambda value=value: urgency() == value)
+    result = cli("urgency", f58(job_id), "soon")
+    assert result.exit_code == 2 and "'soon' is not an urgency: 0-31, hold (0), default (16)" in result.output
+
+
+def test_version_and_short_help_are_there():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    version = subprocess.run([sys.executable, "-m", "jobjournal", "--version"], capture_output=True, text=True,
+                             cwd=ROOT, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("jobjournal, version ")
+    short = subprocess.run([sys.executable, "-m", "jobjournal", "jobs", "-h"], capture_output=True, text=True,
+                           cwd=ROOT, timeout=60)
+    assert short.returncode == 0 and "--since" in short.stdout and "[default: 30s]" in short.stdout

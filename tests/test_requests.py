@@ -121,9 +121,12 @@ def test_purging_by_id_removes_every_key_and_tells_the_journal(redis, start_mana
     [running] = submit(redis, sim={"runtime": 30})
     wait_inactive(redis, done)
     wait_for(lambda: "start" in names(redis, running))
-    errors, data = client.purge(redis, [done[0], running, 4242])
+    errors, data = client.purge(redis, [done[0], running, 4242])  # without force: only counted
     assert errors == {running: "cannot purge active job", 4242: "no such job"}
-    assert data["purged"] == 1
+    assert data == {"purged": 0, "would_purge": 1, "inactive": 3} and redis.exists(LEGACY.job_eventlog(done[0]))
+    errors, data = client.purge(redis, [done[0], running, 4242], force=True)
+    assert errors == {running: "cannot purge active job", 4242: "no such job"}
+    assert data == {"purged": 1, "would_purge": 1, "inactive": 2}
     assert not redis.exists(LEGACY.job_eventlog(done[0]), LEGACY.job_environment(done[0]))
     assert redis.zscore(LEGACY.inactive_jobs(), done[0]) is None
     purges = [e for e in journal_entries(redis) if e.is_purge]
@@ -138,7 +141,7 @@ def test_purging_by_limits_needs_force_and_removes_the_oldest_first(redis, start
         job_ids += submit(redis)
         wait_inactive(redis, job_ids)
     errors, data = client.purge(redis, num_limit=2)
-    assert (errors, data) == ({}, {"purged": 0, "would_purge": 3})
+    assert (errors, data) == ({}, {"purged": 0, "would_purge": 3, "inactive": 5})
     assert redis.zcard(LEGACY.inactive_jobs()) == 5
     errors, data = client.purge(redis, num_limit=2, force=True)
     assert data["purged"] == 3
@@ -157,7 +160,7 @@ def test_a_full_journal_never_shows_a_purged_job(redis, start_manager):
     start_manager()
     job_ids = submit(redis, 4)
     wait_inactive(redis, job_ids)
-    client.purge(redis, job_ids[:2])
+    client.purge(redis, job_ids[:2], force=True)
     for item in fj.follow_full_journal(redis, block_ms=50):
         if isinstance(item, rf.Sentinel):
             assert item.jobs == 2

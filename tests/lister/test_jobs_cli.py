@@ -50,12 +50,19 @@ def test_flags_widen_and_narrow_the_listing(jobs, cli):
     assert _ids(cli("jobs", "-f", "failed|sched").output) == [f58(j) for j in jobs["held"] + jobs["failed"]]
     assert _ids(cli("jobs", "-a", "--name", "done").output) == [f58(j) for j in jobs["done"][::-1]]
     assert _ids(cli("jobs", "-a", "--queue", "batch", "-c", "1").output) == [f58(jobs["done"][1])]
-    assert _ids(cli("jobs", "--since", "1h").output) == [f58(j) for j in jobs["failed"] + jobs["done"][::-1]]
-    assert _ids(cli("jobs", "--since", str(time.time() + 5)).output) == []
+    assert _ids(cli("jobs", "--since", "-1h").output) == mine_all, "--since lists active jobs and implies -a"
+    assert _ids(cli("jobs", "--since", "1h", "-f", "running").output) == [f58(j) for j in jobs["running"]]
+    assert _ids(cli("jobs", "--since", "-1h", "-f", "inactive").output) == [
+        f58(j) for j in jobs["failed"] + jobs["done"][::-1]]
+    after_all_ended = str(time.time())
+    assert _ids(cli("jobs", "--since", after_all_ended).output) == [f58(j) for j in jobs["held"] + jobs["running"]]
+    future = cli("jobs", "--since", str(time.time() + 60))
+    assert future.exit_code == 2 and "appears to be in the future" in future.output
     no_header = cli("jobs", "-n", "-o", "{id.dec} {status} {ncores}").output.splitlines()
     assert no_header == [f"{jobs['held'][0]} SCHED 1", f"{jobs['running'][0]} RUN 1"]
     rows = [json.loads(line) for line in cli("jobs", "-a", "--json").output.splitlines()]
     assert rows[2]["result"] == "FAILED" and rows[2]["waitstatus"] == 3 << 8
+    assert json.loads(cli("jobs", "-a", "--json-document").output) == {"jobs": rows}, "Flux's one-document form"
 
 
 def test_stats_count_states_results_and_queues(jobs, cli):
@@ -93,3 +100,11 @@ def test_job_shows_one_job_and_can_wait_for_a_state(jobs, redis, cli):
 def test_attrs_lists_every_attribute(cli):
     names_ = cli("attrs").output.split()
     assert {"state", "result", "t_inactive", "nodelist", "exception_note"} <= set(names_)
+
+
+def test_durations_follow_rfc_23_wherever_one_is_taken(jobs, cli):
+    assert _ids(cli("jobs", "--since", "-0.5h").output)[-1] == f58(jobs["done"][0])
+    assert _ids(cli("jobs", "--since", "-90000ms", "--timeout", "2.5s").output)[-1] == f58(jobs["done"][0])
+    for bad in ("5M", "1 hour", "-", "ms"):
+        result = cli("jobs", "--timeout", bad)
+        assert result.exit_code == 2 and "RFC 23" in result.output, bad

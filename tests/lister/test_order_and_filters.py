@@ -24,10 +24,12 @@ def synthetic(redis):
         JobView(id=10, userid=1, state="SCHED", priority=16, t_submit=1.0),
         JobView(id=11, userid=2, state="SCHED", priority=20, t_submit=1.0),
         JobView(id=12, userid=1, state="SCHED", priority=16, t_submit=1.0),
-        JobView(id=13, userid=1, state="RUN", priority=16, t_run=5.0),
-        JobView(id=14, userid=2, state="CLEANUP", priority=16, t_run=6.0),
-        JobView(id=15, userid=1, state="INACTIVE", result="COMPLETED", t_inactive=9.0, name="a", queue="q1"),
-        JobView(id=16, userid=1, state="INACTIVE", result="FAILED", t_inactive=9.0, name="b", queue="q2"),
+        JobView(id=13, userid=1, state="RUN", priority=16, t_run=5.0, ranks="0-1", nodelist="node[0-1]"),
+        JobView(id=14, userid=2, state="CLEANUP", priority=16, t_run=6.0, ranks="2", nodelist="node2"),
+        JobView(id=15, userid=1, state="INACTIVE", result="COMPLETED", t_inactive=9.0, name="a", queue="q1",
+                ranks="3", nodelist="node3"),
+        JobView(id=16, userid=1, state="INACTIVE", result="FAILED", t_inactive=9.0, name="b", queue="q2",
+                ranks="10", nodelist="node10"),
         JobView(id=17, userid=2, state="INACTIVE", result="CANCELED", t_inactive=8.0, name="a", queue="q1"),
         JobView(id=18, userid=2, state="INACTIVE", result="TIMEOUT", t_inactive=10.0, name="c", queue="q2"),
     ]
@@ -56,8 +58,9 @@ def test_filters_by_user_state_result_name_queue_and_since(synthetic):
     assert _ids(redis, states=["sched"], results=["canceled"]) == [11, 10, 12, 17], "states OR results"
     assert _ids(redis, name="a") == [15, 17]
     assert _ids(redis, queue="q2") == [18, 16]
-    assert _ids(redis, since=9.0) == [18], "since is strictly after"
-    assert _ids(redis, since=8.5, userid=1) == [16, 15]
+    assert _ids(redis, since=9.0) == [11, 10, 12, 14, 13, 18], "active jobs, and inactive ones strictly after"
+    assert _ids(redis, since=8.5, userid=1) == [10, 12, 13, 16, 15]
+    assert _ids(redis, since=8.5, states=["inactive"]) == [18, 16, 15]
     assert _ids(redis, max_entries=4) == [11, 10, 12, 14]
 
 
@@ -72,6 +75,19 @@ def test_filters_by_user_state_result_name_queue_and_since(synthetic):
         ({"t_inactive": ["<9", ">9.5"]}, [18, 17]),
         ({"and": [{"t_run": [">5"]}, {"queue": ["default"]}]}, [14]),
         ({"and": []}, [11, 10, 12, 14, 13, 18, 16, 15, 17]),
+        ({}, [11, 10, 12, 14, 13, 18, 16, 15, 17]),
+        ({"or": []}, [11, 10, 12, 14, 13, 18, 16, 15, 17]),
+        ({"not": []}, []),
+        ({"not": [{"userid": [1]}, {"states": ["inactive"]}]}, [11, 10, 12, 14, 13, 18, 17]),
+        ({"not": [{"userid": [1]}, {"userid": [2]}]}, [11, 10, 12, 14, 13, 18, 16, 15, 17]),
+        ({"hostlist": ["node[1-2]"]}, [14, 13]),
+        ({"hostlist": ["node3,node[10-11]"]}, [16, 15]),
+        ({"hostlist": ["node[01-03]"]}, []),
+        ({"hostlist": ["login1"]}, []),
+        ({"ranks": ["0"]}, [13]),
+        ({"ranks": ["2-3", 10]}, [14, 16, 15]),
+        ({"ranks": ["0-4294967295"]}, [14, 13, 16, 15]),
+        ({"and": [{"hostlist": ["node[0-99]"]}, {"not": [{"states": ["active"]}]}]}, [16, 15]),
     ],
 )
 def test_the_constraint_language_selects_jobs(synthetic, constraint, expected):
@@ -94,7 +110,13 @@ def _nested(depth: int) -> dict:
         ({"results": ["great"]}, "unknown result 'great'"),
         ({"t_submit": ["soon"]}, "'soon' is not a comparison"),
         ({"t_submit": [">=nan"]}, "is not a comparison"),
-        ({"not": [{"userid": [1]}, {"userid": [2]}]}, "'not' takes exactly one term"),
+        ({"hostlist": ["node[3-1]"]}, "runs backwards"),
+        ({"hostlist": ["node[1-2"]}, "unbalanced brackets"),
+        ({"hostlist": ["a[1]b[2]"]}, "bad entry"),
+        ({"hostlist": [7]}, "is not a hostlist"),
+        ({"ranks": ["two"]}, "'two' is not an idset"),
+        ({"ranks": [1.5]}, "1.5 is not an idset"),
+        ({"x" * 5000: []}, "unknown constraint operator 'xxxx"),
         ({"userid": 1}, "takes a list of values"),
         ({"a": [], "b": []}, "one operator"),
         ([1, 2], "one operator"),
@@ -102,8 +124,9 @@ def _nested(depth: int) -> dict:
     ],
 )
 def test_a_bad_constraint_gets_an_error_naming_the_problem(synthetic, constraint, message):
-    with pytest.raises(QueryError, match=message.replace("(", r"\(")):
+    with pytest.raises(QueryError, match=message.replace("(", r"\(").replace("[", r"\[")) as caught:
         q.list_jobs(synthetic, q.ListQuery(constraint=constraint), timeout=1)
+    assert len(str(caught.value)) < 200 and "\n" not in str(caught.value), "bounded, one line"
 
 
 def test_an_unknown_attribute_is_an_error_naming_it(synthetic):

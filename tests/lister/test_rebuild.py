@@ -65,7 +65,7 @@ def test_a_view_built_from_a_full_journal_equals_the_naive_walk(redis, start_man
     start_manager()
     ids = _mixed_workload(redis)
     _settle_and_cancel(redis, ids)
-    client.purge(redis, ids[:3])
+    client.purge(redis, ids[:3], force=True)
     start_lister()
     wait_caught_up(redis)
     view = current_view(redis)
@@ -79,7 +79,7 @@ def test_a_view_kept_live_under_load_equals_the_naive_walk(redis, start_manager,
     start_lister()
     ids = _mixed_workload(redis, 120)
     _settle_and_cancel(redis, ids)
-    client.purge(redis, ids[:5])
+    client.purge(redis, ids[:5], force=True)
     client.cancel(redis, ids[4::5], userid=0)  # held ones, canceled while pending
     wait_inactive(redis, ids[4::5])
     wait_caught_up(redis)
@@ -160,7 +160,7 @@ def test_a_live_view_whose_user_had_every_job_purged_still_equals_a_rebuild(redi
     gone = submit(redis, 2, userid=3000)
     kept = submit(redis, 2)
     wait_inactive(redis, gone + kept)
-    client.purge(redis, gone)
+    client.purge(redis, gone, force=True)
     wait_caught_up(redis)
     assert current_view(redis) == naive_view(redis)
 

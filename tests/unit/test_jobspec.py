@@ -244,3 +244,12 @@ def test_an_encoded_jobspec_parses_back_to_an_equal_one():
         sim={"runtime": 1.5, "exit_code": 3},
     )
     assert parse_jobspec(encode(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "expected"),
+    [(["/usr/bin/sleep", "1"], "", "sleep"), (["sleep"], "", "sleep"), (["/opt/app/"], "", "/opt/app/"),
+     (["/"], "", "/"), (["/usr/bin/sleep"], "nap", "nap")],
+)
+def test_a_job_is_named_by_its_name_else_the_basename_else_the_whole_first_argument(command, name, expected):
+    assert make_jobspec(command=command, name=name).job_name == expected
