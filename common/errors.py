@@ -29,6 +29,15 @@ class RequestFailed(JobJournalError):
     """The manager refused or could not answer a request."""
 
 
+class Queued(RequestFailed):
+    """The request is in the manager's inbox, but no manager runs: it takes effect when one starts
+    (the CLI exits with QUEUED_EXIT)."""
+
+
+QUEUED_EXIT = 3
+"""The CLI's exit status when a request was queued and no manager runs to carry it out."""
+
+
 class LeaseLost(JobJournalError):
     """Another process holds the lease (the manager's or the lister's): this one must stop writing."""
 

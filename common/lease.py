@@ -66,11 +66,17 @@ def run_while_holding(lease: Lease, stop: threading.Event, work, *, active: thre
     when another holder moved on). Redis trouble is waited out: a process under a lease never
     dies of it. `active` is cleared whenever `work` is not running.
     """
+    waiting_for = None
     while not stop.is_set():
         try:
             if not lease.try_acquire():
+                holder = lease.holder()
+                if holder != waiting_for and holder is not None:
+                    log.info("standing by: %s is held by %s", lease.key, holder)
+                waiting_for = holder
                 stop.wait(lease.ttl_ms / 4000)
                 continue
+            waiting_for = None
             work(stop)
         except (LeaseLost, StaleView) as err:
             log.warning("standing by: %s", err)

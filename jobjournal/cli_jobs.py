@@ -8,6 +8,7 @@ import math
 import click
 
 from jobjournal.common import journal as jr
+from jobjournal.common.errors import Queued
 from jobjournal.common.events import event_context, event_name
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, make_jobspec
@@ -54,6 +55,8 @@ def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_lim
     )
     for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout, queues=app.queue_redis):
         click.echo(f58(job_id))
+    if not client.manager_running(app.redis):
+        raise Queued(client.NO_MANAGER.format(what=f"{'the job waits' if cc == 1 else f'the {cc} jobs wait'}"))
 
 
 def _report(errors: dict[int, str]) -> None:

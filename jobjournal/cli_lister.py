@@ -16,8 +16,10 @@ from jobjournal import jobs_format
 from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
 from jobjournal.common.durations import parse_duration
 from jobjournal.common.ids import f58
+from jobjournal.common.layout import Layout, read_layout
 from jobjournal.context import DURATION, JOB_ID, App, pass_app
 from jobjournal.lister import query as q
+from jobjournal.lister.freshness import freshness
 
 
 @click.command()
@@ -105,8 +107,9 @@ def _filters(text: str) -> tuple[list[str], list[str]]:
 def jobs(app: App, all_states, all_users, user, filters, since, name, queue, constraint, count, fmt, no_header,
          as_json, show_stats, timeout) -> None:
     """List jobs: by default your own pending and running ones."""
+    layout = _trusted_layout(app)
     if show_stats:
-        _print_stats(q.stats(app.redis, timeout=timeout), as_json)
+        _print_stats(q.stats(app.redis, timeout=timeout, layout=layout), as_json)
         return
     states, results = _filters(filters) if filters else ([], [])
     if not filters and not (all_states or since):
@@ -123,7 +126,7 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
         constraint=_constraint(constraint),
         max_work=app.settings.query_max_work,
     )
-    rows = q.list_jobs(app.redis, query, timeout=timeout)
+    rows = q.list_jobs(app.redis, query, timeout=timeout, layout=layout)
     if as_json == "document":
         click.echo(json.dumps({"jobs": rows}))
         return
@@ -140,6 +143,19 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
             click.echo(jobs_format.format_row(template, row, now))
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="-o") from err
+
+
+def _trusted_layout(app: App) -> Layout:
+    """The store's layout, once the view is known to be worth reading: an error at once when no
+    view can come (none, and no lister to build it); a warning on stderr when the answer may be
+    out of date (no lister applies it, or it lags the journal)."""
+    layout = read_layout(app.redis)
+    health = freshness(app.redis, layout, time.time())
+    if (fatal := health.fatal()) is not None:
+        raise click.ClickException(fatal)
+    for warning in health.warnings():
+        click.echo(f"warning: {warning}", err=True)
+    return layout
 
 
 def _constraint(text: str | None):
@@ -178,7 +194,8 @@ def _print_stats(stats: dict, as_json: bool) -> None:
 @pass_app
 def job(app: App, job_id, wait_state, timeout, as_json) -> None:
     """Show one job's attributes."""
-    row = q.list_id(app.redis, job_id, wait_state=wait_state, timeout=timeout)
+    layout = _trusted_layout(app)
+    row = q.list_id(app.redis, job_id, wait_state=wait_state, timeout=timeout, layout=layout)
     if as_json:
         click.echo(json.dumps(row))
         return

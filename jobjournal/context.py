@@ -8,7 +8,7 @@ import click
 
 from jobjournal.common.connection import connect, connect_queues, queue_url, redis_url
 from jobjournal.common.durations import parse_duration
-from jobjournal.common.errors import JobJournalError
+from jobjournal.common.errors import QUEUED_EXIT, JobJournalError, Queued
 from jobjournal.common.ids import parse_job_id
 from jobjournal.common.settings import Settings, load_settings
 
@@ -41,8 +41,16 @@ class Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except Queued as err:
+            raise QueuedException(str(err)) from err
         except JobJournalError as err:
             raise click.ClickException(str(err)) from err
+
+
+class QueuedException(click.ClickException):
+    """A request left queued (no manager runs): its own exit status, so scripts can tell."""
+
+    exit_code = QUEUED_EXIT
 
 
 pass_app = click.make_pass_decorator(App)

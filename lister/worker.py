@@ -50,6 +50,8 @@ class ListerWorker:
         self.layout: Layout | None = None
         self._beats = Throttle(settings.lease_ttl / 3)
         self._assigned: set[int] = set()
+        self._said: str | None = None
+        """What this worker last logged it was doing (`_say`)."""
 
     # -- the process
     def run(self, stop: threading.Event | None = None) -> None:
@@ -107,17 +109,29 @@ class ListerWorker:
             self.applying.set()
         else:
             self.applying.clear()
+        if not self._assigned:
+            others = ", ".join(member for member in members if member != self.name)
+            self._say(f"standing by: every partition is assigned to the other workers ({others})")
+        elif self.views:
+            self._say(f"applying partitions {sorted(self.views)}" if self.layout.size > 1 else "applying the view")
 
     def _take(self, part: Partition, stop: threading.Event) -> None:
         lease = Lease(self.redis, part.lister_lease(), self.settings.lease_ttl)
-        if not lease.try_acquire():
-            return  # its last holder has not let go yet: again at the next beat
+        if not lease.try_acquire():  # its last holder has not let go yet: again at the next beat
+            self._say(f"standing by for partition {part.index}: {part.lister_lease()} is held by {lease.holder()}")
+            return
         view = PartitionView(self.redis, self.settings, part, lease, self.helpers, keepalive=self._keepalive)
         self.views[part.index] = view
         if not self._guarded(view, view.start, stop):
             return
         if stop.is_set():
             self._drop(part.index)
+
+    def _say(self, what: str) -> None:
+        """Log what this worker is doing, once each time it changes."""
+        if what != self._said:
+            log.info("%s", what)
+            self._said = what
 
     def _keepalive(self) -> None:
         """During one partition's long work: keep this worker a member and its other leases held."""

@@ -7,9 +7,11 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import redis as redis_lib
+
 from jobjournal.common import events as ev
 from jobjournal.common import inbox, keys, messages, tasks
-from jobjournal.common.errors import InvalidJobspec, NoSuchJob, RequestFailed
+from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestFailed
 from jobjournal.common.jobspec import Jobspec, encode
 from jobjournal.common.layout import read_layout
 
@@ -52,14 +54,29 @@ def submit(
     return value["ids"]
 
 
+NO_MANAGER = "no manager is running: {what} in the inbox until `jobjournal manager` starts"
+
+
 def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT) -> messages.Reply:
-    """Send a request to the manager and wait for its reply."""
+    """Send a request to the manager and wait for its reply; Queued at once when no manager runs
+    (the request stays in the inbox and takes effect when one starts)."""
     message.reply_to = uuid.uuid4().hex
     inbox.send(redis, message)
+    if not manager_running(redis):
+        raise Queued(NO_MANAGER.format(what="the request waits"))
     answer = redis.blpop([keys.reply(message.reply_to)], timeout=timeout)
     if answer is None:
-        raise RequestFailed(f"the manager did not answer within {timeout:g}s: is `jobjournal manager` running?")
+        raise RequestFailed(f"the manager did not answer within {timeout:g}s; the request is in its inbox and may "
+                            "still take effect")
     return messages.decode_reply(answer[1])
+
+
+def manager_running(redis) -> bool:
+    """Whether a manager holds the lease (True when this client may not read it: it cannot tell)."""
+    try:
+        return bool(redis.exists(keys.manager_lease()))
+    except redis_lib.exceptions.NoPermissionError:
+        return True
 
 
 def cancel(redis, job_ids: list[int], note: str = "", userid: int | None = None, timeout=DEFAULT_TIMEOUT):

@@ -94,3 +94,24 @@ def test_submissions_sent_while_no_manager_runs_are_taken_on_restart(redis, spaw
     _wait_leader(redis, manager)
     wait_inactive(redis, job_ids)
     assert all(names(redis, job_id).count("submit") == 1 for job_id in job_ids)
+
+
+def test_standby_managers_and_listers_say_that_they_stand_by_and_for_whom(redis, spawn):
+    from pathlib import Path
+
+    leader = spawn("manager")
+    _wait_leader(redis, leader)
+    standby = spawn("manager")
+    holder = redis.get(keys.manager_lease()).decode()
+    wait_for(lambda: f"standing by: {keys.manager_lease()} is held by {holder}" in Path(standby.log_path).read_text(),
+             what="the standby manager to say whom it waits for")
+    first = spawn("lister")
+    wait_for(lambda: "applying the view" in Path(first.log_path).read_text(), what="the first lister to apply")
+    second = spawn("lister")
+
+    def says_it_stands_by() -> bool:
+        text = Path(second.log_path).read_text()
+        return "standing by: every partition is assigned to the other workers" in text or (
+            "standing by for partition 0" in text and " is held by " in text)
+
+    wait_for(says_it_stands_by, what="the second lister to say it stands by, and for whom")

@@ -4,8 +4,9 @@ import pytest
 
 from jobjournal.common import events as ev
 from jobjournal.common import full_journal as fj
+from jobjournal.common import keys
 from jobjournal.common import reply_format as rf
-from jobjournal.common.errors import RequestFailed
+from jobjournal.common.errors import Queued
 from jobjournal.common.keys import LEGACY
 from jobjournal.common.states import PRIORITY_MAX
 from jobjournal.manager import client
@@ -110,9 +111,10 @@ def test_a_non_fatal_exception_is_recorded_and_the_job_goes_on(redis, start_mana
     assert finish.status == 0
 
 
-def test_a_request_with_no_manager_running_times_out_with_a_clear_error(redis):
-    with pytest.raises(RequestFailed, match="is `jobjournal manager` running"):
-        client.cancel(redis, [1], timeout=0.2)
+def test_a_request_with_no_manager_running_says_at_once_that_it_is_queued(redis):
+    with pytest.raises(Queued, match="no manager is running: the request waits in the inbox"):
+        client.cancel(redis, [1], timeout=3600)  # waiting for it would outlive the test's own timeout
+    assert redis.xlen(keys.manager_inbox()) == 1, "the request is queued"
 
 
 def test_purging_by_id_removes_every_key_and_tells_the_journal(redis, start_manager):

@@ -121,3 +121,32 @@ def test_the_ingest_worker_enforces_its_configured_jobspec_size_limit(redis, spa
     with pytest.raises(InvalidJobspec, match="more than the limit of 100"):
         client.submit(redis, [make_jobspec(command=["echo", "x" * 200])])
     assert redis.xlen(keys.manager_inbox()) == 0
+
+
+def test_with_no_manager_submit_and_cancel_say_the_request_is_queued_and_exit_3(redis, redis_url, ingest_worker,
+                                                                                  spawn, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "JOBJOURNAL_REDIS_URL": redis_url, "JOBJOURNAL_HOME": str(tmp_path),
+               "JOBJOURNAL_REQUEST_TIMEOUT": "3600"}  # waiting for a reply would outlive the test's timeout
+        return subprocess.run([sys.executable, "-m", "jobjournal", *args], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
+    submitted = run("submit", "--sim-runtime", "600", "--", "app")
+    assert submitted.returncode == 3, submitted.stderr
+    [short_id] = submitted.stdout.split()
+    assert "no manager is running: the job waits in the inbox until `jobjournal manager` starts" in submitted.stderr
+    canceled = run("cancel", short_id)
+    assert canceled.returncode == 3
+    assert canceled.stderr.strip() == (
+        "Error: no manager is running: the request waits in the inbox until `jobjournal manager` starts")
+    spawn("manager")  # both requests take effect, in order
+    job_id = parse_job_id(short_id)
+    wait_inactive(redis, [job_id])
+    assert [e.__struct_config__.tag for e in eventlog(redis, job_id)][-1] == "clean"
+    assert any(getattr(e, "type", None) == "cancel" for e in eventlog(redis, job_id))
