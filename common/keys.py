@@ -39,6 +39,13 @@ def manager_lease() -> str:
     return f"{PREFIX}:manager:lease"
 
 
+def manager_resources() -> str:
+    """Hash: the leading manager's resource pool as it is now (`nodes`, `cores_per_node`,
+    `exec_backend`, `free`: RFC 22 idset of ranks with every core free, `partial`:
+    'rank:free_cores,...' of ranks with some, `updated`, `token`), for `jobjournal resources`."""
+    return f"{PREFIX}:manager:resources"
+
+
 def lister_members() -> str:
     """Sorted set: lister worker name -> the time of its last heartbeat (who divides the partitions)."""
     return f"{PREFIX}:lister:members"

@@ -73,6 +73,7 @@ def main() -> None:
         procs += [start(home, f"worker-{i}", "worker") for i in range(3)]
         procs.append(start(home, "lister", "lister"))
         redis = connect(load_settings())
+        wait_leading(redis)
 
         print("\n== submitting")
         done = submit("--name", "hello", "--", "echo", "hello from jobjournal")
@@ -118,6 +119,15 @@ def wait_listed(count: int, timeout: float = 20) -> None:
         if time.monotonic() > deadline:
             sys.exit("demo: the lister did not catch up")
         time.sleep(0.1)
+
+
+def wait_leading(redis, timeout: float = 30) -> None:
+    """Wait until the manager leads (a submission before that is queued: `submit` exits 3)."""
+    deadline = time.monotonic() + timeout
+    while not client.manager_running(redis):
+        if time.monotonic() > deadline:
+            sys.exit("demo: the manager did not take its lease")
+        time.sleep(0.05)
 
 
 def wait_started(redis, job_id: int, timeout: float = 20) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 
 import click
 
@@ -34,8 +35,6 @@ from jobjournal.manager import client
 @pass_app
 def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_limit, **fields) -> None:
     """Submit a job: jobjournal submit [OPTIONS] -- COMMAND ARGS... (prints the ids)."""
-    import os
-
     environment = {}
     for item in env:
         name, sep, value = item.partition("=")
@@ -68,11 +67,36 @@ def _report(errors: dict[int, str]) -> None:
 
 @click.command()
 @click.option("-m", "--message", default="", help="A note for the cancel exception.")
-@click.argument("ids", nargs=-1, required=True, type=JOB_ID)
+@click.option("--all", "every", is_flag=True, help="Cancel all your active jobs (with -u, USER's).")
+@click.option("-u", "--user", help="With --all: this user's jobs (name, uid, or 'all'; owner rules apply).")
+@click.option("-n", "--dry-run", is_flag=True, help="With --all: only say how many jobs would be canceled.")
+@click.argument("ids", nargs=-1, type=JOB_ID)
 @pass_app
-def cancel(app: App, ids, message) -> None:
-    """Cancel jobs."""
-    _report(client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout))
+def cancel(app: App, ids, message, every, user, dry_run) -> None:
+    """Cancel jobs: the IDs given, or with --all every active job of yours (or of -u USER)."""
+    if bool(ids) == every:
+        raise click.UsageError("give job IDs or --all")
+    if (user or dry_run) and not every:
+        raise click.UsageError("-u and --dry-run go with --all")
+    if every:
+        ids = _active_jobs(app, user)
+        if dry_run or not ids:
+            click.echo(f"{'would cancel' if dry_run else 'canceled'} {len(ids)} jobs")
+            return
+    errors = client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout)
+    if every:
+        click.echo(f"canceled {len(ids) - len(errors)} jobs")
+    _report(errors)
+
+
+def _active_jobs(app: App, user: str | None) -> list[int]:
+    """The active jobs of `user` (default: the caller's; 'all': everyone's), from the view."""
+    from jobjournal.cli_lister import _userid
+    from jobjournal.lister import query as q
+
+    userid = _userid(user) if user else os.getuid()
+    query = q.ListQuery(attrs=["id"], states=["active"], userid=userid, max_work=app.settings.query_max_work)
+    return [row["id"] for row in q.list_jobs(app.redis, query)]
 
 
 class UrgencyType(click.ParamType):

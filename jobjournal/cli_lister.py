@@ -95,7 +95,8 @@ def _filters(text: str) -> tuple[list[str], list[str]]:
 @click.option("--queue", help="Only jobs in this queue.")
 @click.option("--constraint", help="A JSON constraint, e.g. '{\"or\":[{\"name\":[\"a\"]},{\"queue\":[\"b\"]}]}'.")
 @click.option("-c", "--count", default=0, type=click.IntRange(0), help="At most N jobs (0: all).")
-@click.option("-o", "--format", "fmt", default="default", help=f"A format string or {'/'.join(jobs_format.FORMATS)}.")
+@click.option("-o", "--format", "fmt", default="default",
+              help=f"A template like '{{id}} {{state}}', or {'/'.join(jobs_format.FORMATS)}; 'help' lists the fields.")
 @click.option("-n", "--no-header", is_flag=True)
 @click.option("--json", "as_json", flag_value="lines", default=None,
               help="Print JSON, one job per line.")
@@ -107,6 +108,10 @@ def _filters(text: str) -> tuple[list[str], list[str]]:
 def jobs(app: App, all_states, all_users, user, filters, since, name, queue, constraint, count, fmt, no_header,
          as_json, show_stats, timeout) -> None:
     """List jobs: by default your own pending and running ones."""
+    if fmt == "help":
+        click.echo(jobs_format.help_text(q.list_attrs()))
+        return
+    template = _format(fmt)
     layout = _trusted_layout(app)
     if show_stats:
         _print_stats(q.stats(app.redis, timeout=timeout, layout=layout), as_json)
@@ -134,14 +139,17 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
         for row in rows:
             click.echo(json.dumps(row))
         return
-    template = jobs_format.resolve_format(fmt)
     if not no_header:
         click.echo(jobs_format.header(template))
     now = time.time()
+    for row in rows:
+        click.echo(jobs_format.format_row(template, row, now))
+
+
+def _format(fmt: str) -> str:
     try:
-        for row in rows:
-            click.echo(jobs_format.format_row(template, row, now))
-    except ValueError as err:
+        return jobs_format.resolve_format(fmt, q.sample_row())
+    except jobs_format.FormatError as err:
         raise click.BadParameter(str(err), param_hint="-o") from err
 
 

@@ -14,17 +14,24 @@ FORMATS = {
     "{runtime:>8} {info}",
     "long": "{id.f58:>14} {username:<8.8} {name:<10.10} {queue:<8.8} {status:<9} {ntasks:>6} {nnodes:>6} "
     "{runtime:>8} {t_submit_iso:<19} {info}",
+    "deps": "{id.f58:>14} {queue:<8.8} {name:<10.10} {urgency:<3} {priority:<12} {state:<8.8} {dependencies}",
+    "endreason": "{id.f58:>14} {queue:<8.8} {username:<8.8} {name:<10.10} {status_abbrev:>2} "
+    "{t_inactive_iso:<19} {inactive_reason}",
     "ids": "{id.f58}",
 }
+"""Named formats, after flux jobs' (deps has no dependencies to show: jobjournal has none)."""
 HEADERS = {
     "id": "JOBID", "id.f58": "JOBID", "id.dec": "JOBID", "id.hex": "JOBID", "username": "USER",
-    "status_abbrev": "ST", "t_submit_iso": "SUBMITTED", "runtime": "TIME",
+    "status_abbrev": "ST", "t_submit_iso": "SUBMITTED", "runtime": "TIME", "t_inactive_iso": "INACTIVE",
+    "inactive_reason": "INACTIVE-REASON",
 }
 ABBREV = {
     "NEW": "N", "DEPEND": "D", "PRIORITY": "P", "SCHED": "S", "RUN": "R", "CLEANUP": "C",
     "COMPLETED": "CD", "FAILED": "F", "CANCELED": "CA", "TIMEOUT": "TO",
 }
-ROW_FIELDS = ("username", "status", "status_abbrev", "runtime", "t_submit_iso", "info")
+ROW_FIELDS = ("username", "status", "status_abbrev", "runtime", "t_submit_iso", "t_inactive_iso", "info",
+              "inactive_reason", "dependencies")
+"""Fields derived from a job's attributes (besides the attributes themselves, and id.f58/.dec/.hex)."""
 
 
 class JobIdText:
@@ -37,8 +44,31 @@ class JobIdText:
         return format(self.f58, spec)
 
 
-def resolve_format(text: str) -> str:
-    return FORMATS.get(text, text)
+class FormatError(ValueError):
+    """An `-o` format that cannot print a job: an unknown name or field, a bad spec."""
+
+
+def resolve_format(text: str, sample: dict) -> str:
+    """The template of a named format, or the template given, checked against a `sample` row (so a
+    bad field is an error before any output)."""
+    template = FORMATS.get(text, text)
+    if "{" not in template:
+        raise FormatError(f"unknown format {text!r}: give one of {', '.join(FORMATS)}, or a template like "
+                          "'{id} {state}' (-o help lists the fields)")
+    try:
+        format_row(template, sample, 0.0)
+    except ValueError as err:
+        raise FormatError(f"{err} (-o help lists the fields)") from err
+    return template
+
+
+def help_text(attributes) -> str:
+    """What `-o help` prints: the named formats, then every field."""
+    lines = ["named formats:"] + [f"  {name:<10} {template}" for name, template in FORMATS.items()]
+    lines += ["fields:", "  id (also id.f58, id.dec, id.hex)"]
+    lines += [f"  {name}" for name in attributes if name != "id"]
+    lines += [f"  {name} (derived)" for name in ROW_FIELDS]
+    return "\n".join(lines)
 
 
 def header(fmt: str) -> str:
@@ -80,8 +110,26 @@ def derived(job: dict, now: float) -> dict:
         "status_abbrev": ABBREV.get(status, "?"),
         "runtime": duration_text(runtime(job, now)),
         "t_submit_iso": _iso(job.get("t_submit")),
+        "t_inactive_iso": _iso(job.get("t_inactive")),
         "info": info(job),
+        "inactive_reason": inactive_reason(job),
+        "dependencies": "",
     }
+
+
+def inactive_reason(job: dict) -> str:
+    """Why an inactive job ended, as flux jobs' endreason says it."""
+    if job.get("state") != "INACTIVE":
+        return ""
+    if job.get("exception_occurred") and job.get("exception_severity") == 0:
+        note = job.get("exception_note") or ""
+        kind = job.get("exception_type") or "exception"
+        reason = {"cancel": "Canceled", "timeout": "Timeout"}.get(kind, f"Exception: {kind}")
+        return f"{reason}: {note}" if note else reason
+    status = job.get("waitstatus") or 0
+    if status & 0x7F:
+        return f"Killed by signal {status & 0x7F}"
+    return f"Exit {status >> 8}"
 
 
 def runtime(job: dict, now: float) -> float:

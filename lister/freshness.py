@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from jobjournal.common import keys
 from jobjournal.common.layout import Layout
 from jobjournal.common.packed import reads
 from jobjournal.common.resources import encode_idset
@@ -26,11 +27,14 @@ class Freshness(msgspec.Struct, frozen=True):
     behind_s: float
     """At least this long behind: the age of the newest entry not applied (0: caught up)."""
     partitioned: bool = False
+    listers: int = 0
+    """Lister workers registered (beating, or gone less than two lease TTLs ago): one that has just
+    started holds no lease yet, but will build the views."""
 
     def fatal(self) -> str | None:
         """Why no answer can come at all (no view, and no lister to build it), or None."""
         hopeless = [index for index in self.unbuilt if index in self.unserved]
-        if not hopeless:
+        if not hopeless or self.listers:
             return None
         where = f" of partition{'s' if len(hopeless) > 1 else ''} {_indexes(hopeless)}" if self.partitioned else ""
         return f"no job view{where} and no lister to build it: start `jobjournal lister`"
@@ -50,7 +54,7 @@ class Freshness(msgspec.Struct, frozen=True):
 def freshness(redis, layout: Layout, now: float) -> Freshness:
     """The view's freshness, measured against `now` (seconds since the epoch)."""
     parts = layout.partitions
-    found = reads(redis, [command for part in parts for command in (
+    [listers, *found] = reads(redis, [("ZCARD", keys.lister_members())] + [command for part in parts for command in (
         ("GET", part.view_current()), ("EXISTS", part.lister_lease()),
         ("HMGET", part.journal_head(), "seq", "last_id"))])
     currents, leases, heads = found[0::3], found[1::3], found[2::3]
@@ -69,6 +73,7 @@ def freshness(redis, layout: Layout, now: float) -> Freshness:
         behind_events=behind_events,
         behind_s=max(0.0, now - newest_ms / 1000) if behind_events else 0.0,
         partitioned=layout.size > 1,
+        listers=listers,
     )
 
 

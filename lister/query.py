@@ -14,6 +14,7 @@ import msgspec
 
 from jobjournal.common import keys
 from jobjournal.common.errors import NoSuchJob
+from jobjournal.common.ids import f58
 from jobjournal.common.keys import INDEXED_RESULTS, LIST_STATES, VIEW_LISTS, Partition
 from jobjournal.common.layout import Layout, read_layout
 from jobjournal.common.packed import pairs, reads
@@ -54,6 +55,11 @@ class ListQuery(msgspec.Struct, kw_only=True):
 
 def list_attrs() -> list[str]:
     return list(ATTRIBUTES)
+
+
+def sample_row() -> dict:
+    """A row as `list_jobs` returns it with every attribute (a new job's), e.g. to check a format."""
+    return _row(JobView(id=1), ATTRIBUTES)
 
 
 def current_generations(redis, parts: list[Partition], timeout: float = DEFAULT_TIMEOUT) -> dict[Partition, int]:
@@ -151,11 +157,11 @@ def list_id(
     while True:
         view = _consistent(redis, [part], timeout, lambda read, gens: _job(read, part, gens[part], job_id))
         if view is None:
-            raise NoSuchJob(f"no such job: {job_id}")
+            raise NoSuchJob(f"no such job: {f58(job_id)}")
         if wanted is None or _reached(view, wanted):
             return _row(view, names)
         if time.monotonic() >= deadline:
-            raise QueryError(f"job {job_id} did not reach {wait_state} within {timeout:g}s (state {view.state})")
+            raise QueryError(f"job {f58(job_id)} did not reach {wait_state} within {timeout:g}s (state {view.state})")
         time.sleep(POLL)
 
 

@@ -12,6 +12,7 @@ import redis as redis_lib
 from jobjournal.common import events as ev
 from jobjournal.common import inbox, keys, messages, tasks
 from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestFailed
+from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
 from jobjournal.common.layout import read_layout
 
@@ -113,7 +114,7 @@ def purge(redis, job_ids=(), age_limit=None, num_limit=None, force=False, timeou
 def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
     entries = redis.xrange(read_layout(redis).partition_of(job_id).job_eventlog(job_id))
     if not entries:
-        raise NoSuchJob(f"no such job: {job_id}")
+        raise NoSuchJob(f"no such job: {f58(job_id)}")
     return [ev.decode_entry(fields) for _, fields in entries]
 
 
@@ -121,14 +122,14 @@ def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterato
     """Yield a job's events as they are posted, until the job is inactive (clean)."""
     key = read_layout(redis).partition_of(job_id).job_eventlog(job_id)
     if not redis.exists(key):
-        raise NoSuchJob(f"no such job: {job_id}")
+        raise NoSuchJob(f"no such job: {f58(job_id)}")
     cursor = "0-0"
     block = 1000 if timeout is None else max(1, int(timeout * 1000))
     while True:
         response = redis.xread({key: cursor}, block=block)
         if not response:
             if timeout is not None:
-                raise RequestFailed(f"job {job_id} did not become inactive within {timeout:g}s")
+                raise RequestFailed(f"job {f58(job_id)} did not become inactive within {timeout:g}s")
             if not redis.exists(key):
                 return  # purged meanwhile
             continue

@@ -20,6 +20,7 @@ from jobjournal.common.layout import store_layout
 from jobjournal.common.lease import Lease, run_while_holding
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
+from jobjournal.manager import resource_report
 from jobjournal.manager.backlog import Backlog, start_backlog
 from jobjournal.manager.fences import Fences
 from jobjournal.manager.history import History
@@ -83,6 +84,7 @@ class Manager:
         self._cursor_moved = False
         self._purges = Throttle(PURGE_EVERY, self.clock)
         self._inbox_trims = Throttle(INBOX_TRIM_EVERY)
+        self._resource_reports = Throttle(resource_report.REPORT_EVERY)
         self._journal_trims = Throttle(JOURNAL_TRIM_EVERY)
 
     # -- the process
@@ -131,6 +133,9 @@ class Manager:
         self._write_backlogs()
         self._purge_if_due()
         self._trim_inbox_if_due()
+        if self._resource_reports.due():
+            resource_report.publish(self.redis, self.life.pool, self.settings.exec_backend, self.lease.token,
+                                    self.clock())
         self._trim_journal_if_due()
 
     def _step_events(self) -> int:

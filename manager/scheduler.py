@@ -22,6 +22,12 @@ class Pool:
     def size(self) -> int:
         return len(self.free)
 
+    def free_by_rank(self) -> tuple[list[int], dict[int, int]]:
+        """The ranks with every core free, and {rank: free cores} of those with some but not all."""
+        whole = [rank for rank, cores in enumerate(self.free) if len(cores) == self.cores_per_node]
+        partial = {rank: len(cores) for rank, cores in enumerate(self.free) if 0 < len(cores) < self.cores_per_node}
+        return whole, partial
+
     def satisfiable(self, spec: Jobspec) -> str | None:
         """None if the pool could ever run the job, else why not."""
         per_node = self.cores_per_node // spec.cores_per_task

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from jobjournal.common import keys
+from jobjournal.common.ids import f58
 from jobjournal.common.keys import LEGACY
 from tests.conftest import ROOT
 from tests.helpers import submit, wait_for, wait_inactive
@@ -39,7 +40,9 @@ def test_unknown_and_malformed_job_ids_get_clear_errors_from_the_cli(redis, star
     result = cli("cancel", "not-an-id")
     assert result.exit_code == 2 and "invalid job id 'not-an-id'" in result.output
     result = cli("eventlog", "12345")
-    assert result.exit_code == 1 and "Error: no such job: 12345" in result.output
+    assert result.exit_code == 1 and f"Error: no such job: {f58(12345)}" in result.output, "named by its short form"
+    result = cli("eventlog", "--follow", f58(12345))
+    assert result.exit_code == 1 and f"Error: no such job: {f58(12345)}" in result.output
     assert redis.xlen(LEGACY.journal()) == 0
 
 

@@ -7,11 +7,13 @@ import sys
 
 import pytest
 
+from jobjournal.common import keys
 from jobjournal.common.connection import connect
 from jobjournal.common.layout import read_layout
 from jobjournal.common.settings import Settings
 
 from .conftest import ROOT
+from .helpers import wait_for
 
 
 def _cli(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -29,6 +31,7 @@ def test_jobs_run_and_list_with_the_store_on_a_cluster_and_the_queues_on_a_stand
     spawn("manager", env=env)
     spawn("worker", env=env)
     spawn("lister", env=env)
+    wait_for(lambda: store.exists(keys.manager_lease()), what="the manager to lead")  # else submit says queued
     cli_env = {**os.environ, "JOBJOURNAL_HOME": str(tmp_path), "JOBJOURNAL_REQUEST_TIMEOUT": "30", **env}
     submitted = _cli(cli_env, "submit", "--cc", "5", "--", "true")
     assert submitted.returncode == 0, submitted.stderr

@@ -16,6 +16,7 @@ from jobjournal.common import keys, tasks
 from jobjournal.common.jobspec import encode, make_jobspec
 
 from .conftest import ROOT
+from .helpers import wait_for
 
 pytestmark = pytest.mark.timeout(120)  # the first test to use it builds and installs the wheel (pip)
 
@@ -92,6 +93,7 @@ def test_the_installed_package_runs_a_job_from_a_directory_holding_common_and_ma
     assert where.stdout.startswith(str(installed))
     services = [jobjournal("manager"), jobjournal("worker"), jobjournal("lister")]
     try:
+        wait_for(lambda: redis.exists(keys.manager_lease()), what="the manager to lead")  # else submit says queued
         submitted = jobjournal("submit", "--sim-runtime", "0", "--", "true").communicate(timeout=60)[0]
         assert submitted.strip().startswith("f"), submitted
         shown = jobjournal("job", "--wait-state", "inactive", submitted.strip()).communicate(timeout=60)[0]

@@ -85,7 +85,7 @@ def test_job_shows_one_job_and_can_wait_for_a_state(jobs, redis, cli):
     [held] = jobs["held"]
     shown = cli("job", f58(held)).output
     assert f"id                   {f58(held)}" in shown and "priority             0" in shown
-    assert "no such job: 99" in cli("job", "99").output
+    assert f"no such job: {f58(99)}" in cli("job", "99").output
     # released while `job --wait-state` waits, most likely; it sees the state it waits for either way
     release = threading.Timer(0.3, lambda: client.set_urgency(redis, held, 16, userid=ME))
     release.start()
@@ -108,3 +108,39 @@ def test_durations_follow_rfc_23_wherever_one_is_taken(jobs, cli):
     for bad in ("5M", "1 hour", "-", "ms"):
         result = cli("jobs", "--timeout", bad)
         assert result.exit_code == 2 and "RFC 23" in result.output, bad
+
+
+def test_a_bad_format_is_an_error_before_any_output_and_help_lists_every_field(redis, cli):
+    # no lister, no view: a bad -o is refused before the view is even looked at
+    for fmt, message in (("lng", "unknown format 'lng'"), ("{colour}", "'colour'"), ("{id.oct}", "oct"),
+                         ("{ntasks:Q}", "bad format")):
+        result = cli("jobs", "-o", fmt)
+        assert result.exit_code == 2 and message in result.output and "-o help lists the fields" in result.output
+    listing = cli("jobs", "-o", "help").output
+    assert "deps" in listing and "endreason" in listing and "inactive_reason (derived)" in listing
+    assert all(f"  {name}" in listing for name in ("t_inactive", "nodelist", "status_abbrev")) and "id.f58" in listing
+
+
+def test_flux_s_named_formats_show_what_their_header_says(jobs, cli):
+    lines = cli("jobs", "-a", "-o", "endreason").output.splitlines()
+    assert lines[0].split() == ["JOBID", "QUEUE", "USER", "NAME", "ST", "INACTIVE", "INACTIVE-REASON"]
+    failed = next(line for line in lines if line.split()[0] == f58(jobs["failed"][0]))
+    assert failed.endswith("Exit 3")
+    done = next(line for line in lines if line.split()[0] == f58(jobs["done"][0]))
+    assert done.endswith("Exit 0")
+    deps = cli("jobs", "-o", "deps").output.splitlines()
+    assert deps[0].split() == ["JOBID", "QUEUE", "NAME", "URGENCY", "PRIORITY", "STATE", "DEPENDENCIES"]
+    assert deps[1].split()[:2] == [f58(jobs["held"][0]), "default"]
+
+
+def test_cancel_all_cancels_my_active_jobs_only_and_dry_run_only_counts(jobs, redis, cli):
+    dry = cli("cancel", "--all", "--dry-run")
+    assert dry.exit_code == 0 and dry.output.strip() == "would cancel 2 jobs"
+    assert cli("cancel", "--all", "-u", str(ME + 1), "--dry-run").output.strip() == "would cancel 1 jobs"
+    done = cli("cancel", "--all", "-m", "clearing up")
+    assert done.exit_code == 0 and done.output.strip() == "canceled 2 jobs"
+    wait_inactive(redis, jobs["held"] + jobs["running"])
+    assert all("exception" in names(redis, j) for j in jobs["held"] + jobs["running"])
+    assert "exception" not in names(redis, jobs["other"][0]), "another user's job is left alone"
+    assert cli("cancel").exit_code == 2 and "give job IDs or --all" in cli("cancel").output
+    assert "go with --all" in cli("cancel", "-u", "all", f58(jobs["other"][0])).output
