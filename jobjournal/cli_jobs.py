@@ -18,14 +18,16 @@ from jobjournal.manager import client
 
 
 @click.command(context_settings={"allow_interspersed_args": False})
-@click.option("-n", "--ntasks", default=1, type=click.IntRange(1), show_default=True)
+@click.option("-n", "--ntasks", default=1, type=click.IntRange(1), show_default=True, help="Tasks to run.")
 @click.option("-N", "--nodes", type=click.IntRange(1), help="Spread the tasks over exactly N nodes.")
-@click.option("-c", "--cores-per-task", default=1, type=click.IntRange(1), show_default=True)
+@click.option("-c", "--cores-per-task", default=1, type=click.IntRange(1), show_default=True,
+              help="Cores each task needs.")
 @click.option("-t", "--time-limit", type=DURATION, default="0", show_default=True,
               help="RFC 23 duration, e.g. 30s, 1.5m, 2h (0 or inf: none).")
 @click.option("--name", default="", help="Job name (default: the command's basename).")
-@click.option("-q", "--queue", default="default", show_default=True)
-@click.option("--urgency", default=16, type=click.IntRange(0, 31), show_default=True)
+@click.option("-q", "--queue", default="default", show_default=True, help="The queue to submit to.")
+@click.option("--urgency", default=16, type=click.IntRange(0, 31), show_default=True,
+              help="0 holds the job, 31 expedites it.")
 @click.option("--cwd", default="", help="Working directory (default: the current one).")
 @click.option("--env", "env", multiple=True, metavar="K=V", help="Set an environment variable (repeatable).")
 @click.option("--cc", default=1, type=click.IntRange(1, 10000), help="Submit N copies in one request.")
@@ -126,9 +128,10 @@ def urgency(app: App, job_id, value) -> None:
 
 
 @click.command("raise")
-@click.option("-t", "--type", "type_", default="cancel", show_default=True)
-@click.option("-s", "--severity", default=0, type=click.IntRange(0, 7), show_default=True)
-@click.option("-m", "--message", default="")
+@click.option("-t", "--type", "type_", default="cancel", show_default=True, help="The exception type (one word).")
+@click.option("-s", "--severity", default=0, type=click.IntRange(0, 7), show_default=True,
+              help="0 ends the job; 1-7 only note it.")
+@click.option("-m", "--message", default="", help="A note for the exception.")
 @click.argument("ids", nargs=-1, required=True, type=JOB_ID)
 @pass_app
 def raise_(app: App, ids, type_, severity, message) -> None:

@@ -8,6 +8,7 @@ import math
 import os
 import pwd
 import re
+import shlex
 import time
 
 import click
@@ -23,7 +24,7 @@ from jobjournal.lister.freshness import freshness
 
 
 @click.command()
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
 @pass_app
 def lister(app: App, verbose) -> None:
     """Run a lister worker (several may run: one applies, the others stand by)."""
@@ -97,7 +98,7 @@ def _filters(text: str) -> tuple[list[str], list[str]]:
 @click.option("-c", "--count", default=0, type=click.IntRange(0), help="At most N jobs (0: all).")
 @click.option("-o", "--format", "fmt", default="default",
               help=f"A template like '{{id}} {{state}}', or {'/'.join(jobs_format.FORMATS)}; 'help' lists the fields.")
-@click.option("-n", "--no-header", is_flag=True)
+@click.option("-n", "--no-header", is_flag=True, help="Leave out the header line.")
 @click.option("--json", "as_json", flag_value="lines", default=None,
               help="Print JSON, one job per line.")
 @click.option("--json-document", "as_json", flag_value="document", help="Print one JSON document {\"jobs\": [...]}.")
@@ -197,19 +198,43 @@ def _print_stats(stats: dict, as_json: bool) -> None:
 @click.command()
 @click.option("--wait-state", help="Wait until the job reaches this state (or becomes inactive).")
 @click.option("--timeout", default="30s", type=DURATION, show_default=True, help="How long to wait (RFC 23 duration).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (the jobspec too).")
 @click.argument("job_id", type=JOB_ID)
 @pass_app
 def job(app: App, job_id, wait_state, timeout, as_json) -> None:
     """Show one job's attributes."""
+    from jobjournal.manager.client import redacted_jobspec
+
     layout = _trusted_layout(app)
     row = q.list_id(app.redis, job_id, wait_state=wait_state, timeout=timeout, layout=layout)
+    jobspec = redacted_jobspec(app.redis, job_id)
     if as_json:
-        click.echo(json.dumps(row))
+        click.echo(json.dumps({**row, "jobspec": jobspec}))
         return
+    now = time.time()
+    click.echo(f"{'id':<20} {f58(row['id'])} ({row['id']})")
+    click.echo(f"{'user':<20} {jobs_format.username(row['userid'])} ({row['userid']})")
+    if jobspec is not None:
+        click.echo(f"{'command':<20} {shlex.join(jobspec.get('command', []))}")
     for name, value in row.items():
-        shown = f58(value) if name == "id" else ("-" if value is None else value)
-        click.echo(f"{name:<20} {shown}")
+        if name in ("id", "userid"):
+            continue
+        click.echo(f"{name:<20} {_shown(name, value, now)}")
+    click.echo(f"{'jobspec':<20} {json.dumps(jobspec) if jobspec is not None else '(not readable with this role)'}")
+
+
+def _shown(name: str, value, now: float) -> str:
+    """An attribute as a person reads it: times as ISO and how long ago, None as '-'."""
+    if value is None:
+        return "-"
+    if name.startswith("t_") or name == "expiration":
+        if not value:
+            return "-"
+        when = datetime.datetime.fromtimestamp(value).isoformat(timespec="seconds")
+        return f"{when} ({jobs_format.ago(now - value)})"
+    if name == "duration":
+        return jobs_format.duration_text(value) if value else "none"
+    return str(value)
 
 
 @click.command()

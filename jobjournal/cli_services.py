@@ -45,7 +45,7 @@ def _stop_on_signals() -> threading.Event:
 @click.option("--exec", "exec_backend", type=click.Choice(["sim", "rq"]), help="Exec backend (default: settings).")
 @click.option("--nodes", type=click.IntRange(1), help="Nodes in the resource pool.")
 @click.option("--cores-per-node", type=click.IntRange(1), help="Cores on each node.")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
 @pass_app
 def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
     """Run the job manager (a second one waits as a standby and takes over)."""
@@ -72,7 +72,7 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
     help="Queues to serve (default: both).",
 )
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
 @pass_app
 def worker(app: App, queues, burst, verbose) -> None:
     """Run an rq worker: ingest validates submissions, exec runs commands."""

@@ -167,6 +167,18 @@ def duration_text(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
+def ago(seconds: float) -> str:
+    """'12s ago', '3m ago', '2h ago', '5d ago' ('in 3m' for the future)."""
+    future, seconds = seconds < 0, abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{int(seconds // size)}{unit}"
+            break
+    else:
+        text = f"{int(seconds)}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
 def username(userid: int) -> str:
     try:
         return pwd.getpwuid(userid).pw_name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import uuid
@@ -116,6 +117,18 @@ def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
     if not entries:
         raise NoSuchJob(f"no such job: {f58(job_id)}")
     return [ev.decode_entry(fields) for _, fields in entries]
+
+
+def redacted_jobspec(redis, job_id: int) -> dict | None:
+    """The job's jobspec as its submit entry keeps it (no environment), or None when this client
+    may not read eventlogs (a reader role) or the job has none."""
+    key = read_layout(redis).partition_of(job_id).job_eventlog(job_id)
+    try:
+        entries = redis.xrange(key, count=1)
+    except redis_lib.exceptions.NoPermissionError:
+        return None
+    jobspec, _ = ev.eventlog_attachments(fields for _, fields in entries)
+    return json.loads(jobspec) if jobspec else None
 
 
 def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterator[ev.AnyEvent]:

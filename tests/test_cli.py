@@ -109,3 +109,21 @@ def test_version_and_short_help_are_there():
     short = subprocess.run([sys.executable, "-m", "jobjournal", "jobs", "-h"], capture_output=True, text=True,
                            cwd=ROOT, timeout=60)
     assert short.returncode == 0 and "--since" in short.stdout and "[default: 30s]" in short.stdout
+
+
+def test_every_command_and_option_says_what_it_is_for():
+    import click
+
+    from jobjournal.cli import main
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name), command
+
+    silent = [(" ".join(path), option.opts[0]) for path, command in commands(main) for option in command.params
+              if isinstance(option, click.Option) and not option.help]
+    assert silent == []
+    assert all(command.help for _, command in commands(main))

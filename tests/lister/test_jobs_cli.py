@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import threading
 import time
 
 import pytest
 
+from jobjournal import jobs_format
 from jobjournal.common.ids import f58
 from jobjournal.manager import client
 from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
@@ -84,7 +86,12 @@ def test_bad_arguments_get_clear_errors(jobs, cli):
 def test_job_shows_one_job_and_can_wait_for_a_state(jobs, redis, cli):
     [held] = jobs["held"]
     shown = cli("job", f58(held)).output
-    assert f"id                   {f58(held)}" in shown and "priority             0" in shown
+    assert f"id                   {f58(held)} ({held})" in shown and "priority             0" in shown
+    assert f"user                 {jobs_format.username(ME)} ({ME})" in shown
+    assert "command              true" in shown and '"command": ["true"]' in shown, "the redacted jobspec"
+    t_submit = next(line for line in shown.splitlines() if line.startswith("t_submit"))
+    assert re.fullmatch(r"t_submit +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d \(\d+[smhd] ago\)", t_submit)
+    assert "environment" not in shown or '"environment": {}' in shown
     assert f"no such job: {f58(99)}" in cli("job", "99").output
     # released while `job --wait-state` waits, most likely; it sees the state it waits for either way
     release = threading.Timer(0.3, lambda: client.set_urgency(redis, held, 16, userid=ME))
