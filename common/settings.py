@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from jobjournal.common.durations import parse_duration
 from jobjournal.common.errors import JobJournalError
 
 ENV_PREFIX = "JOBJOURNAL_"
@@ -78,6 +79,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     the record wins over this setting from then on."""
 
 
+DURATIONS = frozenset({"lease_ttl", "purge_age_limit", "journal_keep_s", "journal_consumer_ttl", "request_timeout"})
+"""Settings that are durations: an RFC 23 duration ('30s', '1.5m', '2d') or plain seconds."""
+
+
+def _seconds(value):
+    """An RFC 23 duration text as seconds; anything else as it is (the Struct then says what is wrong)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Settings:
     """Read Settings from the environment (os.environ by default), then apply overrides."""
     environ = os.environ if environ is None else environ
@@ -92,6 +107,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
         and name[len(ENV_PREFIX) :].lower() in fields
     }
     raw.update(overrides)
+    for name in DURATIONS.intersection(raw):
+        raw[name] = _seconds(raw[name])
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as err:

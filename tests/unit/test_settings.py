@@ -80,7 +80,7 @@ def test_settings_are_frozen():
         ("JOBJOURNAL_NODES", "", "$.nodes"),
         ("JOBJOURNAL_CORES_PER_NODE", "8 cores", "$.cores_per_node"),
         ("JOBJOURNAL_LEASE_TTL", "fast", "$.lease_ttl"),
-        ("JOBJOURNAL_PURGE_AGE_LIMIT", "1d", "$.purge_age_limit"),
+        ("JOBJOURNAL_PURGE_AGE_LIMIT", "1 day", "$.purge_age_limit"),
         ("JOBJOURNAL_MAX_JOBSPEC_BYTES", "64k", "$.max_jobspec_bytes"),
         ("JOBJOURNAL_REQUEST_TIMEOUT", "", "$.request_timeout"),
     ],
@@ -109,3 +109,19 @@ def test_a_bad_override_raises_naming_the_variable_it_stands_for():
 def test_an_out_of_range_value_raises_naming_its_variable(variable, value, field):
     with pytest.raises(JobJournalError, match=f"^bad setting {variable}: "):
         load_settings({variable: value})
+
+
+def test_duration_settings_take_rfc_23_durations_or_seconds():
+    settings = load_settings({"JOBJOURNAL_LEASE_TTL": "1500ms", "JOBJOURNAL_PURGE_AGE_LIMIT": "2d",
+                              "JOBJOURNAL_JOURNAL_KEEP_S": "30", "JOBJOURNAL_REQUEST_TIMEOUT": "1.5m"})
+    assert (settings.lease_ttl, settings.purge_age_limit, settings.journal_keep_s, settings.request_timeout) == (
+        1.5, 172800.0, 30.0, 90.0)
+    with pytest.raises(JobJournalError, match="^bad setting JOBJOURNAL_PURGE_AGE_LIMIT: "):
+        load_settings({"JOBJOURNAL_PURGE_AGE_LIMIT": "inf"})  # parsed, then out of range
+
+
+def test_every_duration_setting_is_read_as_a_duration():
+    from jobjournal.common.settings import DURATIONS, PositiveSeconds, Seconds
+
+    hints = __import__("typing").get_type_hints(Settings, include_extras=True)
+    assert DURATIONS == {name for name, hint in hints.items() if hint in (Seconds, PositiveSeconds)}
