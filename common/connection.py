@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
@@ -48,6 +50,11 @@ def connect_queues(settings: Settings, start: bool = True) -> redis.Redis:
     return connect_url(queue_url(settings, start=start), named)
 
 
+def redacted(url: str) -> str:
+    """`url` without its password (user:password@ -> user:***@), for messages and logs."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
 def connect_url(url: str, setting: str = "") -> redis.Redis:
     """A checked client of the Redis at `url` (`setting`: the variable it came from, named in errors)."""
     options = dict(
@@ -61,14 +68,14 @@ def connect_url(url: str, setting: str = "") -> redis.Redis:
         else:
             client = redis.Redis.from_url(url, health_check_interval=30, **options)
     except redis.RedisError as err:  # the cluster client asks a node for the slots at once
-        raise RedisUnavailable(f"cannot reach Redis at {url}: {err}") from err
+        raise RedisUnavailable(f"cannot reach Redis at {redacted(url)}: {err}") from err
     except ValueError as err:  # not a URL redis-py knows
         named = f" ({setting})" if setting else ""
-        raise RedisUnavailable(f"{url!r}{named} is not a Redis URL: {err}; use redis://HOST:PORT/DB, rediss://, "
-                               f"unix:///PATH or {CLUSTER_SCHEME}HOST:PORT") from err
+        raise RedisUnavailable(f"{redacted(url)!r}{named} is not a Redis URL: {err}; use redis://HOST:PORT/DB, "
+                               f"rediss://, unix:///PATH or {CLUSTER_SCHEME}HOST:PORT") from err
     try:
         client.ping()
     except redis.RedisError as err:
         client.close()
-        raise RedisUnavailable(f"cannot reach Redis at {url}: {err}") from err
+        raise RedisUnavailable(f"cannot reach Redis at {redacted(url)}: {err}") from err
     return client

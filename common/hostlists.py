@@ -13,7 +13,7 @@ import re
 
 MAX_ENTRIES = 1024
 _ENTRY = re.compile(r"([^\[\]]*)(?:\[([0-9,\-]+)\]([^\[\]]*))?")
-_RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+_RANGE = re.compile(r"(\d{1,18})(?:-(\d{1,18}))?")
 
 
 class HostlistError(ValueError):
@@ -48,8 +48,8 @@ class Pattern:
 
 
 def _width_fits(digits: str, width: int) -> bool:
-    """width 0: no zero padding (the number as written); else exactly that many digits."""
-    return len(digits) == width if width else digits == str(int(digits))
+    """Written as `hosts` writes the number: zero-padded to `width` (0: not padded)."""
+    return digits == f"{int(digits):0{width}d}"
 
 
 def parse(text: str) -> list[Pattern]:

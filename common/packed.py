@@ -22,21 +22,22 @@ def reads(client, commands: list[tuple]) -> list:
     reads both), in order. redis-py's pipelines cost more in Python than Redis' own
     work for a query's hundred small reads, on Redis Cluster most of all.
 
-    An error reply raises once every reply is read. On Redis Cluster a MOVED or ASK reply (a slot
-    moved since the client read the slot table) refreshes the table and reads once more."""
+    An error reply raises once every reply is read. On Redis Cluster a MOVED reply (a slot moved
+    since the client read the slot table) refreshes the table and reads once more; ASK (a slot in
+    the middle of a migration) raises."""
     try:
         return _reads(client, commands)
     except redis.ResponseError as err:
-        if not refreshed_after(client, err, redis.exceptions.AskError):
+        if not refreshed_after(client, err):
             raise
         return _reads(client, commands)
 
 
-def refreshed_after(client, err: Exception, *also: type[Exception]) -> bool:
-    """Whether `err` is a MOVED reply (or one of `also`) from a Redis Cluster node: the slot moved
-    since the client read the slot table, and the command did not run. Then the table is read
-    again (the caller may send the command once more)."""
-    if not (is_cluster(client) and isinstance(err, (redis.exceptions.MovedError, *also))):
+def refreshed_after(client, err: Exception) -> bool:
+    """Whether `err` is a MOVED reply from a Redis Cluster node: the slot moved since the client read
+    the slot table, and the command did not run. Then the table is read again (the caller may send
+    the command once more)."""
+    if not (is_cluster(client) and isinstance(err, redis.exceptions.MovedError)):
         return False
     client.nodes_manager.initialize()
     return True

@@ -64,11 +64,13 @@ def run_scripts(client: redis_lib.Redis, calls: list[tuple[Script, list, list]])
             pending.send(commands)
             for index, reply in zip(indexes, pending.replies(raise_errors=False), strict=True):
                 replies[index] = reply
+    moved = [index for index, reply in enumerate(replies) if isinstance(reply, redis_lib.exceptions.MovedError)]
+    if moved and refreshed_after(client, replies[moved[0]]):  # one refresh of the slot table for the batch
+        for index in moved:
+            replies[index] = run_script(client, *calls[index])  # on the node that holds its slot now
     for index, reply in enumerate(replies):
         if isinstance(reply, NoScriptError):  # a new or flushed node: run that call alone, loading it
             replies[index] = run_script(client, *calls[index])
-        elif isinstance(reply, redis_lib.ResponseError) and refreshed_after(client, reply):
-            replies[index] = run_script(client, *calls[index])  # on the node that holds its slot now
     for reply in replies:
         if isinstance(reply, redis_lib.ResponseError):
             raise _mapped(reply) from reply

@@ -86,7 +86,8 @@ def cancel(app: App, ids, message, every, user, dry_run) -> None:
             click.echo(f"{'would cancel' if dry_run else 'canceled'} {len(ids)} jobs")
             return
     errors = client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout)
-    if every:
+    if every:  # a job that ended between the listing and the cancel is no error of --all's
+        errors = {job_id: error for job_id, error in errors.items() if error != "job is inactive"}
         click.echo(f"canceled {len(ids) - len(errors)} jobs")
     _report(errors)
 
@@ -97,6 +98,8 @@ def _active_jobs(app: App, user: str | None) -> list[int]:
     from jobjournal.lister import query as q
 
     userid = _userid(user) if user else os.getuid()
+    if userid != os.getuid() and os.getuid() != 0:  # as flux cancel: only the instance owner cancels others'
+        raise click.UsageError("only root may cancel other users' jobs", ctx=None)
     query = q.ListQuery(attrs=["id"], states=["active"], userid=userid, max_work=app.settings.query_max_work)
     return [row["id"] for row in q.list_jobs(app.redis, query)]
 

@@ -159,7 +159,7 @@ def _trusted_layout(app: App) -> Layout:
     view can come (none, and no lister to build it); a warning on stderr when the answer may be
     out of date (no lister applies it, or it lags the journal)."""
     layout = read_layout(app.redis)
-    health = freshness(app.redis, layout, time.time())
+    health = freshness(app.redis, layout, time.time(), app.settings.lease_ttl)
     if (fatal := health.fatal()) is not None:
         raise click.ClickException(fatal)
     for warning in health.warnings():

@@ -55,7 +55,7 @@ def _status(app: App, now: float) -> dict:
     for part, holder in zip(layout.partitions, holders, strict=True):
         if holder is not None:  # a worker's leases and its member name share its host:pid
             by_holder.setdefault(_process(holder), []).append(part.index)
-    health = freshness(redis, layout, now)
+    health = freshness(redis, layout, now, app.settings.lease_ttl)
     return {
         "manager": manager.decode() if manager else None,
         "listers": {name: encode_idset(parts) for name, parts in sorted(by_holder.items())},

@@ -97,7 +97,7 @@ def format_row(fmt: str, job: dict, now: float | None = None) -> str:
     fields["id"] = JobIdText(job["id"])
     try:
         return fmt.format(**{k: ("" if v is None else v) for k, v in fields.items()}).rstrip()
-    except (KeyError, AttributeError, ValueError) as err:
+    except (KeyError, AttributeError, ValueError, IndexError, TypeError) as err:
         raise ValueError(f"bad format {fmt!r}: {err}") from err
 
 

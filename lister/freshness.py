@@ -51,18 +51,21 @@ class Freshness(msgspec.Struct, frozen=True):
         return said
 
 
-def freshness(redis, layout: Layout, now: float) -> Freshness:
-    """The view's freshness, measured against `now` (seconds since the epoch)."""
+def freshness(redis, layout: Layout, now: float, lease_ttl: float) -> Freshness:
+    """The view's freshness, measured against `now` (seconds since the epoch); a lister that beat
+    within two `lease_ttl`s counts as one to come."""
     parts = layout.partitions
-    [listers, *found] = reads(redis, [("ZCARD", keys.lister_members())] + [command for part in parts for command in (
+    live = ("ZCOUNT", keys.lister_members(), repr(now - 2 * lease_ttl), "+inf")
+    [listers, *found] = reads(redis, [live] + [command for part in parts for command in (
         ("GET", part.view_current()), ("EXISTS", part.lister_lease()),
         ("HMGET", part.journal_head(), "seq", "last_id"))])
     currents, leases, heads = found[0::3], found[1::3], found[2::3]
     built = [(part, int(current)) for part, current in zip(parts, currents, strict=True) if current is not None]
     metas = reads(redis, [("HGET", part.view_meta(generation), "seq") for part, generation in built])
     behind_events, newest_ms = 0, 0
+    head_of = dict(zip(parts, heads, strict=True))
     for (part, _), view_seq in zip(built, metas, strict=True):
-        head_seq, last_id = heads[parts.index(part)]
+        head_seq, last_id = head_of[part]
         missing = int(head_seq or 0) - int(view_seq or 0)
         if missing > 0:
             behind_events += missing

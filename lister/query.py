@@ -58,8 +58,10 @@ def list_attrs() -> list[str]:
 
 
 def sample_row() -> dict:
-    """A row as `list_jobs` returns it with every attribute (a new job's), e.g. to check a format."""
-    return _row(JobView(id=1), ATTRIBUTES)
+    """A row as `list_jobs` returns it with every attribute, every time set (an inactive job's), e.g.
+    to check a format."""
+    times = {name: 1.0 for name in ATTRIBUTES if name.startswith("t_") or name == "expiration"}
+    return _row(JobView(id=1, state="INACTIVE", result="COMPLETED", **times), ATTRIBUTES)
 
 
 def current_generations(redis, parts: list[Partition], timeout: float = DEFAULT_TIMEOUT) -> dict[Partition, int]:

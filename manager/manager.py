@@ -157,6 +157,8 @@ class Manager:
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
             return
+        if isinstance(request, messages.Purge | messages.JournalRequest):
+            self.poster.cursor_everywhere()  # their effects bypass the poster: no partition may replay them
         reply = self.handler.handle(request, entry_id)
         if request.reply_to and reply is not None:
             self.replies.append((request.reply_to, reply))

@@ -66,6 +66,11 @@ class EventPoster:
     def __len__(self) -> int:
         return self._count
 
+    def cursor_everywhere(self) -> None:
+        """Write the next cursor to every partition: an effect written outside the poster (a purge,
+        a full journal started) touched partitions it does not know of."""
+        self._cursor_everywhere.reset()
+
     def add(
         self, job_id: int, event: events.Event, public: bytes = b"", private: bytes = b"", final: bool = False
     ) -> None:

@@ -151,3 +151,9 @@ def test_a_large_backlog_of_submissions_is_worked_through_without_losing_the_lea
     term = manager.life
     wait_inactive(redis, job_ids, timeout=50)
     assert manager.life is term and "standing by" not in caplog.text, "the manager lost its lease"
+
+
+def test_a_password_in_a_redis_url_never_reaches_an_error_message(tmp_path):
+    for url in ("redis://app:s3cret-pw@127.0.0.1:1/0", "redis+nope://app:s3cret-pw@host:1"):
+        result = _run_cli("jobs", env={"JOBJOURNAL_REDIS_URL": url, "JOBJOURNAL_HOME": str(tmp_path)})
+        assert result.returncode == 1 and "s3cret-pw" not in result.stderr and "app:***@" in result.stderr

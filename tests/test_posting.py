@@ -141,5 +141,8 @@ def test_a_flush_writes_the_touched_partitions_and_the_cursor_to_the_others_now_
     clock.advance(posting.CURSOR_EVERY)
     poster.flush("4-0")
     assert written[-1] == 4 and cursors() == [b"4-0"] * 4
+    poster.cursor_everywhere()  # an effect outside the poster (a purge) touched every partition
+    poster.flush("5-0")
+    assert written[-1] == 4 and cursors() == [b"5-0"] * 4, "at once, not a second later"
     logged = redis.xrange(layout.partitions[2].job_eventlog(job))
     assert [fields[b"name"] for _, fields in logged] == [b"submit", b"validate"]

@@ -49,14 +49,14 @@ def test_a_view_behind_its_journal_is_measured_and_named_in_the_warning(redis, s
     start_manager()
     wait_inactive(redis, submit(redis, 2))
     _view_of_now(redis)
-    assert freshness(redis, LEGACY_LAYOUT, time.time()).behind_events == 0
+    assert freshness(redis, LEGACY_LAYOUT, time.time(), 1.0).behind_events == 0
     later = submit(redis, 3)
     wait_inactive(redis, later)
     posted = time.time()
-    health = freshness(redis, LEGACY_LAYOUT, posted + LAG_WARNING_S + 30)  # a clock of the test's: half a minute on
+    health = freshness(redis, LEGACY_LAYOUT, posted + LAG_WARNING_S + 30, 1.0)  # a clock of the test's
     assert health.behind_events == 3 * 10 and health.behind_s >= LAG_WARNING_S + 29
     assert f"the view is at least {health.behind_s:.0f}s (30 events) behind the journal" in health.warnings()
-    assert freshness(redis, LEGACY_LAYOUT, posted).warnings() == [
+    assert freshness(redis, LEGACY_LAYOUT, posted, 1.0).warnings() == [
         "no lister is applying the view: this answer may be out of date"]
 
 
@@ -66,9 +66,19 @@ def test_partitions_are_named_when_only_some_lack_a_lister(redis):
         _view_of_now(redis, part)
     for part in layout.partitions[:2]:
         redis.set(part.lister_lease(), "someone", px=60_000)
-    health = freshness(redis, layout, time.time())
+    health = freshness(redis, layout, time.time(), 1.0)
     assert health.fatal() is None
     assert health.warnings() == ["no lister is applying partitions 2-3 of the view: this answer may be out of date"]
     redis.delete(layout.partitions[3].view_current())
-    assert freshness(redis, layout, time.time()).fatal() == (
+    assert freshness(redis, layout, time.time(), 1.0).fatal() == (
         "no job view of partition 3 and no lister to build it: start `jobjournal lister`")
+
+
+def test_a_lister_that_died_before_building_is_not_waited_for(redis):
+    from jobjournal.common import keys
+
+    now = time.time()
+    redis.zadd(keys.lister_members(), {"host:1:dead": now - 10, "host:2:starting": now})
+    assert freshness(redis, LEGACY_LAYOUT, now, 1.0).fatal() is None, "one beat just now: it will build"
+    redis.zrem(keys.lister_members(), "host:2:starting")
+    assert freshness(redis, LEGACY_LAYOUT, now, 1.0).fatal() is not None, "a member silent for 10 TTLs is gone"

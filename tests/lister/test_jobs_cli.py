@@ -120,9 +120,10 @@ def test_durations_follow_rfc_23_wherever_one_is_taken(jobs, cli):
 def test_a_bad_format_is_an_error_before_any_output_and_help_lists_every_field(redis, cli):
     # no lister, no view: a bad -o is refused before the view is even looked at
     for fmt, message in (("lng", "unknown format 'lng'"), ("{colour}", "'colour'"), ("{id.oct}", "oct"),
-                         ("{ntasks:Q}", "bad format")):
+                         ("{ntasks:Q}", "bad format"), ("{}", "bad format"), ("{id[0]}", "bad format")):
         result = cli("jobs", "-o", fmt)
         assert result.exit_code == 2 and message in result.output and "-o help lists the fields" in result.output
+    assert cli("jobs", "-o", "{t_run:.1f}", "--timeout", "1").exit_code != 2, "a format fit for inactive jobs is fine"
     listing = cli("jobs", "-o", "help").output
     assert "deps" in listing and "endreason" in listing and "inactive_reason (derived)" in listing
     assert all(f"  {name}" in listing for name in ("t_inactive", "nodelist", "status_abbrev")) and "id.f58" in listing

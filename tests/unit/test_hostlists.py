@@ -38,3 +38,15 @@ def test_what_is_not_a_hostlist_is_refused(text):
 def test_expanding_is_bounded():
     with pytest.raises(hostlists.HostlistError, match="more than 10 hosts"):
         hostlists.expand("node[0-99]", limit=10)
+
+
+def test_what_is_expanded_is_what_matches():
+    for text in ("node[08-100]", "node[0-12]", "n[007-010]x"):
+        hosts = hostlists.expand(text)
+        assert all(_matches(text, host) for host in hosts), text
+        assert not any(_matches(text, host) for host in ("node", "node-1", "node0008", "n7x"))
+
+
+def test_a_range_bound_of_absurd_length_is_refused_not_crashed_on():
+    with pytest.raises(hostlists.HostlistError):
+        hostlists.parse("node[" + "9" * 5000 + "]")

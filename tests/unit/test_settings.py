@@ -124,4 +124,4 @@ def test_every_duration_setting_is_read_as_a_duration():
     from jobjournal.common.settings import DURATIONS, PositiveSeconds, Seconds
 
     hints = __import__("typing").get_type_hints(Settings, include_extras=True)
-    assert DURATIONS == {name for name, hint in hints.items() if hint in (Seconds, PositiveSeconds)}
+    assert {name for name, hint in hints.items() if hint in (Seconds, PositiveSeconds)} == DURATIONS
