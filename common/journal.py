@@ -21,7 +21,9 @@ from jobjournal.common.packed import is_cluster
 
 POLL_MS = 20
 """On Redis Cluster, where one XREAD cannot wait on several slots, how long a reader of several
-partitions sleeps when none had anything."""
+partitions sleeps when none had anything: first POLL_MS, doubling up to POLL_MAX_MS while they stay
+quiet (an idle reader costs the masters a few reads a second, not fifty; a busy one stays at POLL_MS)."""
+POLL_MAX_MS = 160
 
 PURGE = "purge"
 """The name of a purge entry (not an event: the job left Redis)."""
@@ -102,8 +104,8 @@ def read_journals(
     partition; waits up to block_ms for one. JournalGap names the partition with a gap.
 
     On a standalone Redis one XREAD waits on every journal; on a cluster, where it cannot, the
-    partitions are read in one pipeline without waiting, and the reader sleeps POLL_MS if none
-    had anything."""
+    partitions are read in one pipeline without waiting, and the reader sleeps (POLL_MS, doubling
+    to POLL_MAX_MS) while none has anything."""
     if len(positions) == 1:
         [(part, (cursor, seq))] = positions.items()
         return read_journal(redis, part, cursor, seq, count, block_ms)
@@ -120,6 +122,7 @@ def read_journals(
 
 def _poll_journals(redis, positions: dict[Partition, tuple[str, int]], count: int, block_ms: int) -> list[JournalEvent]:
     deadline = time.monotonic() + block_ms / 1000
+    pause = POLL_MS
     while True:
         pipe = redis.pipeline(transaction=False)
         for part, (cursor, _) in positions.items():
@@ -127,7 +130,8 @@ def _poll_journals(redis, positions: dict[Partition, tuple[str, int]], count: in
         found = {part: response[0][1] for part, response in zip(positions, pipe.execute(), strict=True) if response}
         if found or time.monotonic() >= deadline:
             return _checked_all(positions, found)
-        time.sleep(POLL_MS / 1000)
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic()) * 1000 + 1) / 1000)
+        pause = min(2 * pause, POLL_MAX_MS)
 
 
 def _checked_all(positions: dict[Partition, tuple[str, int]], found: dict[Partition, list]) -> list[JournalEvent]:

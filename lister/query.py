@@ -88,13 +88,20 @@ def _not_ready_reason(redis, missing: list[Partition], timeout: float) -> str:
     return f"the job view{which} is still initializing after {timeout:g}s: {jobs} jobs loaded in {age:.1f}s so far"
 
 
-def _consistent(redis, parts: list[Partition], timeout: float, read):
+def _consistent(redis, parts: list[Partition], timeout: float, read, seen: dict | None = None):
     """Run read(generations) until no partition's generation switched and (for a few tries) no
     batch landed during it: an answer never mixes two generations of a partition, and rarely two
-    batches. Across partitions it is a union of per-partition-consistent reads."""
+    batches. Across partitions it is a union of per-partition-consistent reads.
+
+    `seen` (a caller's dict, kept across queries): the generations read last. The first try starts
+    from them, saving the round trip that reads them; the closing check catches a switch (the try
+    is then read again from the current ones). Updated with the generations answered from."""
     whole = None  # the last answer read from generations that all stayed in place
     for attempt in range(5):
-        generations = current_generations(redis, parts, timeout)
+        if attempt == 0 and seen is not None and all(part in seen for part in parts):
+            generations = {part: seen[part] for part in parts}
+        else:
+            generations = current_generations(redis, parts, timeout)
         reader = _Reader(redis, [("HGET", part.view_meta(generation), "seq")
                                  for part, generation in generations.items()])
         answer = read(reader, generations)
@@ -106,6 +113,8 @@ def _consistent(redis, parts: list[Partition], timeout: float, read):
         if any(current != str(generation).encode() for current, generation in zip(currents, generations.values(),
                                                                                  strict=True)):
             continue  # a generation was replaced (and is being deleted) while we read
+        if seen is not None:
+            seen.update(generations)
         whole = answer
         if attempt >= 2 or after == before:
             return answer
@@ -137,13 +146,15 @@ class _Reader:
         return self._first_replies
 
 
-def list_jobs(redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None) -> list[dict]:
+def list_jobs(
+    redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None, seen: dict | None = None
+) -> list[dict]:
     """Jobs matching the query: pending (priority order), then running, then inactive (newest first),
     merged over every partition. A caller that queries often passes the store's `layout` (it never
-    changes once recorded), saving the round trip that reads it."""
+    changes once recorded) and a `seen` dict it keeps (`_consistent`), each saving a round trip."""
     plan = _Plan(query)
     parts = (layout or read_layout(redis)).partitions
-    return _consistent(redis, parts, timeout, plan.run)
+    return _consistent(redis, parts, timeout, plan.run, seen)
 
 
 def list_id(
@@ -167,7 +178,7 @@ def list_id(
         time.sleep(POLL)
 
 
-def stats(redis, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None) -> dict:
+def stats(redis, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None, seen: dict | None = None) -> dict:
     """Counts per state and result, inactive purged, and the same per queue: every partition's summed."""
     parts = (layout or read_layout(redis)).partitions
 
@@ -175,7 +186,7 @@ def stats(redis, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None)
         return reader([("HGETALL", part.view_stats(generation)) for part, generation in generations.items()])
 
     counts: dict[str, int] = {}
-    for raw in _consistent(redis, parts, timeout, read):
+    for raw in _consistent(redis, parts, timeout, read, seen):
         for key, value in pairs(raw):
             counts[key.decode()] = counts.get(key.decode(), 0) + int(value)
     return _shape_stats(counts)

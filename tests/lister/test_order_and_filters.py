@@ -13,8 +13,8 @@ from jobjournal.manager import client
 from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
 
 
-def _ids(redis, **fields):
-    return [row["id"] for row in q.list_jobs(redis, q.ListQuery(attrs=["id"], **fields), timeout=5)]
+def _ids(redis, seen=None, **fields):
+    return [row["id"] for row in q.list_jobs(redis, q.ListQuery(attrs=["id"], **fields), timeout=5, seen=seen)]
 
 
 @pytest.fixture
@@ -172,3 +172,24 @@ def test_running_jobs_are_newest_first(redis, start_manager, start_lister):
         time.sleep(0.01)
     wait_caught_up(redis)
     assert _ids(redis, states=["running"]) == ids[::-1]
+
+
+def test_a_caller_that_keeps_the_generations_saves_a_round_trip_and_still_sees_a_switch(synthetic, monkeypatch):
+    from jobjournal.lister.view import delete_generation
+
+    redis, seen = synthetic, {}
+    assert _ids(redis, seen=seen) == [11, 10, 12, 14, 13, 18, 16, 15, 17] and seen == {LEGACY: 1}
+    trips = []
+    real = q.reads
+    monkeypatch.setattr(q, "reads", lambda client, commands: trips.append(len(commands)) or real(client, commands))
+    _ids(redis, seen=seen)
+    with_seen = len(trips)
+    trips.clear()
+    _ids(redis)
+    assert with_seen == len(trips) - 1, "the generations were not read again"
+    with BulkWriter(redis, LEGACY, 2) as writer:  # a rebuild switches to generation 2 and drops 1
+        writer.add(JobView(id=99, userid=1, state="SCHED", priority=16, t_submit=1.0))
+        writer.finish("0-0", 0)
+    redis.set(LEGACY.view_current(), 2)
+    delete_generation(redis, LEGACY, 1)
+    assert _ids(redis, seen=seen) == [99] and seen == {LEGACY: 2}
