@@ -27,7 +27,7 @@ def migrate(app: App, partitions, target_url) -> None:
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-        copied = copy_store(app.redis, target, partitions, report)
+        copied = copy_store(app.redis, target, partitions, report, queues=app.queue_redis)
     click.echo(f"copied {copied['jobs']} jobs ({copied['active']} active), {copied['events']} events and "
                f"{copied['inbox']} inbox entries into {partitions} partitions at {target_url}")
 

@@ -9,13 +9,14 @@ inbox (entries with their ids) and each partition's inbox cursor, which is the o
 generator counter; and last the layout record. Views are not copied: listers build them.
 
 Run it with the manager, ingest workers and listers stopped (`jobjournal migrate` refuses while a
-manager holds the lease). It holds every event of a partition in memory while it writes that
-partition's journal (about 1 KB an event).
+manager holds the lease, a lister beats or an rq worker serves the ingest queue). It holds every
+event of a partition in memory while it writes that partition's journal (about 1 KB an event).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 
 from jobjournal.common import keys
@@ -35,10 +36,12 @@ class MigrationError(JobJournalError):
     """The stores are not as a migration needs them (a manager running, a target not empty, ...)."""
 
 
-def migrate(source, target, partitions: int, report=lambda done, total: None) -> dict[str, int]:
+def migrate(source, target, partitions: int, report=lambda done, total: None, queues=None) -> dict[str, int]:
     """Copy the legacy store `source` into the empty store `target` with `partitions` partitions;
-    what was copied (jobs, events, inbox entries). `report(done, total)` follows the jobs."""
+    what was copied (jobs, events, inbox entries). `report(done, total)` follows the jobs;
+    `queues`: rq's Redis, when it is not the source store (its ingest workers must be stopped)."""
     _check(source, target)
+    _check_stopped(source, source if queues is None else queues)
     layout = new_layout(partitions)  # recorded last, by create_layout
     inactive = source.zrange(LEGACY.inactive_jobs(), 0, -1, withscores=True)
     active = sorted(int(job_id) for job_id in source.smembers(LEGACY.active_jobs()))
@@ -68,6 +71,19 @@ def _check(source, target) -> None:
         raise MigrationError("a manager holds the source store's lease: stop it (and ingest workers, listers) first")
     if next(iter(target.scan_iter(count=100)), None) is not None:  # on a cluster: every node's keys
         raise MigrationError("the target store is not empty")
+
+
+def _check_stopped(source, queues) -> None:
+    """No lister or ingest worker may change the old store while it is copied."""
+    from rq import Queue, Worker
+
+    if source.zcount(keys.lister_members(), time.time() - 60, "+inf"):
+        raise MigrationError("lister workers are running on the source store (they beat within the last minute): "
+                             "stop them first")
+    ingest = Worker.all(queue=Queue(keys.INGEST_QUEUE, connection=queues))
+    if ingest:
+        raise MigrationError(f"{len(ingest)} rq worker(s) serve the ingest queue ({ingest[0].name}, ...): stop them "
+                             "first (a worker killed without stopping is listed until rq's key for it expires)")
 
 
 def _copy_jobs(source, target, layout: Layout, job_ids: list[int], scores: dict[int, float], journals) -> int:

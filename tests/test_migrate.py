@@ -2,10 +2,11 @@
 on a Redis Cluster, goes on there as if nothing had happened; the old store is left as it was."""
 
 import threading
+import time
 
 import pytest
 
-from jobjournal.common import inbox, messages
+from jobjournal.common import inbox, keys, messages
 from jobjournal.common.connection import connect
 from jobjournal.common.keys import LEGACY
 from jobjournal.common.layout import read_layout
@@ -109,3 +110,16 @@ def test_the_migrate_command_copies_and_says_what(redis, legacy_store, cluster, 
     assert result.exit_code == 0, result.output
     assert "copied 40 jobs (10 active)" in result.output
     assert read_layout(cluster[0]).size == 4
+
+
+def test_migrating_refuses_while_a_lister_or_an_ingest_worker_runs(redis, cluster, spawn):
+    store, _ = cluster
+    redis.zadd(keys.lister_members(), {"host:1:lister": time.time()})
+    with pytest.raises(MigrationError, match="lister workers are running"):
+        migrate(redis, store, 4)
+    redis.delete(keys.lister_members())
+    spawn("worker", "--queue", "ingest")
+    wait_for(lambda: redis.scard("rq:workers"), what="the ingest worker to register")
+    with pytest.raises(MigrationError, match=r"1 rq worker\(s\) serve the ingest queue"):
+        migrate(redis, store, 4)
+    assert not list(store.scan_iter(count=100)), "nothing was copied"
