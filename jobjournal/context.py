@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import click
+import redis as redis_lib
 
 from jobjournal.common.connection import connect, connect_queues, queue_url, redis_url
 from jobjournal.common.durations import parse_duration
@@ -45,6 +46,11 @@ class Group(click.Group):
             raise QueuedException(str(err)) from err
         except JobJournalError as err:
             raise click.ClickException(str(err)) from err
+        except redis_lib.exceptions.NoPermissionError as err:
+            raise click.ClickException(f"Redis refused it: {err} (this command needs a role that may use those keys; "
+                                       "see deploy/users.acl)") from err
+        except redis_lib.RedisError as err:  # out of memory, a dropped connection, a restart mid-request
+            raise click.ClickException(f"Redis error: {err}") from err
 
 
 class QueuedException(click.ClickException):

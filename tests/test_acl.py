@@ -165,3 +165,18 @@ def test_every_role_does_its_work_logged_in_as_itself(partitions, spawn):
         admin.close()
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_command_a_role_may_not_run_says_so_in_one_line(acl_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    url = f"unix://reader:{_password('reader')}@{acl_server.socket}"
+    result = subprocess.run([sys.executable, "-m", "jobjournal", "status"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "JOBJOURNAL_REDIS_URL": url, "JOBJOURNAL_HOME": str(tmp_path)},
+                            timeout=60)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Redis refused it: ") and "deploy/users.acl" in line
+    assert _password("reader") not in result.stderr
