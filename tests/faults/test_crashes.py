@@ -57,16 +57,23 @@ def _kill(proc) -> None:
     proc.wait()
 
 
-def test_a_manager_killed_again_and_again_loses_and_repeats_nothing(redis, spawn, rounds):
-    manager = spawn("manager")
-    spawn("lister")
-    rng = random.Random(5)
-    with Burst(redis, 3000) as burst:
+def _kill_the_manager_during_a_burst(redis, spawn, rounds: int, total: int, seed: int, env=None) -> Burst:
+    """Submit `total` jobs while the manager is killed `rounds` times at random moments (and started
+    again each time); the burst, with the acknowledged ids."""
+    manager = spawn("manager", env=env)
+    rng = random.Random(seed)
+    with Burst(redis, total) as burst:
         for _ in range(rounds):
             time.sleep(rng.uniform(0.05, 0.4))
             _kill(manager)
             redis.delete(keys.manager_lease())  # as if its lease had run out
-            manager = spawn("manager")
+            manager = spawn("manager", env=env)
+    return burst
+
+
+def test_a_manager_killed_again_and_again_loses_and_repeats_nothing(redis, spawn, rounds):
+    spawn("lister")
+    burst = _kill_the_manager_during_a_burst(redis, spawn, rounds, total=3000, seed=5)
     wait_inactive(redis, burst.acknowledged, timeout=120)
     wait_caught_up(redis, timeout=60)
     assert_each_job_lived_once(redis, burst.acknowledged)
@@ -85,16 +92,9 @@ def test_a_manager_killed_again_and_again_on_a_partitioned_cluster_store_loses_a
         layout = create_layout(redis, 16)
         env = {"JOBJOURNAL_REDIS_URL": cluster_url, "JOBJOURNAL_QUEUE_REDIS_URL": redis_url,
                "JOBJOURNAL_PARTITIONS": "16", "JOBJOURNAL_NODES": "2", "JOBJOURNAL_CORES_PER_NODE": "4"}
-        manager = spawn("manager", env=env)
         for _ in range(3):
             spawn("lister", env=env)
-        rng = random.Random(7)
-        with Burst(redis, 2000) as burst:
-            for _ in range(rounds):
-                time.sleep(rng.uniform(0.05, 0.4))
-                _kill(manager)
-                redis.delete(keys.manager_lease())  # as if its lease had run out
-                manager = spawn("manager", env=env)
+        burst = _kill_the_manager_during_a_burst(redis, spawn, rounds, total=2000, seed=7, env=env)
         wait_inactive(redis, burst.acknowledged, timeout=120)
         wait_caught_up(redis, timeout=60)
         assert_each_job_lived_once(redis, burst.acknowledged)
