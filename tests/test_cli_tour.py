@@ -52,6 +52,39 @@ def test_a_flux_user_s_session(redis, redis_url, spawn, tmp_path):
     assert "manager   " in jj("status").stdout
     resources = jj("resources").stdout.splitlines()
     assert resources[2].split() == ["allocated", "1", "2", "node0"]
+    assert "endreason" in jj("jobs", "-o", "help").stdout
+    assert jj("urgency", wait_id, "expedite").returncode == 0
+    canceled = jj("cancel", "--all")
+    assert canceled.returncode == 0 and canceled.stdout.strip() == "canceled 2 jobs"
+    wait_inactive(redis, [parse_job_id(busy_id), parse_job_id(wait_id)])
+    purged = jj("purge", "--force", done_id)
+    assert purged.stdout.strip() == "purged 1 inactive jobs, 2 remaining"
     missing = jj("job", f58(12345))
     assert missing.returncode == 1 and missing.stderr.strip() == f"Error: no such job: {f58(12345)}"
     assert jj("--version").stdout.startswith("jobjournal, version")
+
+
+def test_a_view_left_behind_by_a_stopped_lister_is_answered_with_its_lag(redis, redis_url, spawn, tmp_path):
+    import signal
+    import time
+
+    from jobjournal.lister.freshness import LAG_WARNING_S
+    from tests.helpers import submit
+
+    env = {**os.environ, "JOBJOURNAL_REDIS_URL": redis_url, "JOBJOURNAL_HOME": str(tmp_path)}
+    spawn("manager")
+    lister = spawn("lister")
+    wait_inactive(redis, submit(redis, 2))
+    wait_caught_up(redis)
+    os.killpg(lister.pid, signal.SIGSTOP)  # the lister hangs: the view stays where it is
+    try:
+        later = submit(redis, 3)
+        wait_inactive(redis, later)
+        time.sleep(LAG_WARNING_S + 0.5)  # the newest entry not applied is now older than the warning's bound
+        result = subprocess.run([sys.executable, "-m", "jobjournal", "jobs", "-A", "-a", "-n"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        os.killpg(lister.pid, signal.SIGCONT)
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 2, "the view's answer"
+    assert "warning: no lister is applying the view: this answer may be out of date" in result.stderr
+    assert "(30 events) behind the journal" in result.stderr and "warning: the view is at least" in result.stderr
