@@ -13,7 +13,7 @@ from jobjournal.common.errors import Queued
 from jobjournal.common.events import event_context, event_name
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import URGENCY_DEFAULT, URGENCY_EXPEDITE, URGENCY_HOLD, make_jobspec
-from jobjournal.context import DURATION, FINITE_DURATION, JOB_ID, App, pass_app
+from jobjournal.context import DURATION, FINITE_DURATION, JOB_ID, App, pass_app, userid_of
 from jobjournal.manager import client
 
 
@@ -94,10 +94,9 @@ def cancel(app: App, ids, message, every, user, dry_run) -> None:
 
 def _active_jobs(app: App, user: str | None) -> list[int]:
     """The active jobs of `user` (default: the caller's; 'all': everyone's), from the view."""
-    from jobjournal.cli_lister import _userid
     from jobjournal.lister import query as q
 
-    userid = _userid(user) if user else os.getuid()
+    userid = userid_of(user) if user else os.getuid()
     if userid != os.getuid() and os.getuid() != 0:  # as flux cancel: only the instance owner cancels others'
         raise click.UsageError("only root may cancel other users' jobs", ctx=None)
     query = q.ListQuery(attrs=["id"], states=["active"], userid=userid, max_work=app.settings.query_max_work)

@@ -6,7 +6,6 @@ import datetime
 import json
 import math
 import os
-import pwd
 import re
 import shlex
 import time
@@ -18,7 +17,7 @@ from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_re
 from jobjournal.common.durations import parse_duration
 from jobjournal.common.ids import f58
 from jobjournal.common.layout import Layout, read_layout
-from jobjournal.context import DURATION, JOB_ID, App, pass_app
+from jobjournal.context import DURATION, JOB_ID, App, pass_app, userid_of
 from jobjournal.lister import query as q
 from jobjournal.lister.freshness import freshness
 
@@ -33,17 +32,6 @@ def lister(app: App, verbose) -> None:
     _setup_logging(verbose)
     stop = _stop_on_signals()
     ListerWorker(patient_redis(app, stop), app.settings).run(stop)
-
-
-def _userid(text: str) -> int | None:
-    if text == "all":
-        return None
-    if text.isdigit():
-        return int(text)
-    try:
-        return pwd.getpwnam(text).pw_uid
-    except KeyError as err:
-        raise click.BadParameter(f"no such user {text!r}", param_hint="-u") from err
 
 
 def _since(text: str, now: float) -> float:
@@ -123,7 +111,7 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
     query = q.ListQuery(
         max_entries=count,
         attrs=["all"],
-        userid=None if all_users else (_userid(user) if user else os.getuid()),
+        userid=None if all_users else (userid_of(user) if user else os.getuid()),
         states=states,
         results=results,
         name=name,

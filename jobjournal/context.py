@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pwd
 
 import click
 import redis as redis_lib
@@ -105,3 +106,15 @@ class DurationType(click.ParamType):
 
 FINITE_DURATION = DurationType(finite=True)
 DURATION = DurationType()
+
+
+def userid_of(text: str) -> int | None:
+    """-u USER: a user name, a uid, or 'all' (None: every user's)."""
+    if text == "all":
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        return pwd.getpwnam(text).pw_uid
+    except KeyError as err:
+        raise click.BadParameter(f"no such user {text!r}", param_hint="-u") from err

@@ -36,7 +36,7 @@ class Freshness(msgspec.Struct, frozen=True):
         hopeless = [index for index in self.unbuilt if index in self.unserved]
         if not hopeless or self.listers:
             return None
-        where = f" of partition{'s' if len(hopeless) > 1 else ''} {_indexes(hopeless)}" if self.partitioned else ""
+        where = f" of {_partitions(hopeless)}" if self.partitioned else ""
         return f"no job view{where} and no lister to build it: start `jobjournal lister`"
 
     def warnings(self) -> list[str]:
@@ -44,7 +44,7 @@ class Freshness(msgspec.Struct, frozen=True):
         said = []
         serving = [index for index in self.unserved if index not in self.unbuilt]
         if serving:
-            where = f" partition{'s' if len(serving) > 1 else ''} {_indexes(serving)} of" if self.partitioned else ""
+            where = f" {_partitions(serving)} of" if self.partitioned else ""
             said.append(f"no lister is applying{where} the view: this answer may be out of date")
         if self.behind_s >= LAG_WARNING_S:
             said.append(f"the view is at least {self.behind_s:.0f}s ({self.behind_events} events) behind the journal")
@@ -84,5 +84,6 @@ def _ms(entry_id: bytes | None) -> int:
     return int(entry_id.split(b"-")[0]) if entry_id else 0
 
 
-def _indexes(indexes: list[int]) -> str:
-    return encode_idset(indexes)
+def _partitions(indexes: list[int]) -> str:
+    """'partition 3' or 'partitions 2-3,5'."""
+    return f"partition{'s' if len(indexes) > 1 else ''} {encode_idset(indexes)}"
