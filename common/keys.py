@@ -20,7 +20,6 @@ PREFIX = "jj"
 
 # rq queue names (rq builds its own key names from these)
 INGEST_QUEUE = "jj-ingest"
-EXEC_QUEUE = "jj-exec"
 
 
 # -- global keys (each in a slot of its own; low rate)
@@ -71,19 +70,37 @@ def submit_rate(userid: int, second: int) -> str:
     return f"{PREFIX}:rate:{{{userid}}}:{second}"
 
 
+def exec_dispatch() -> str:
+    """Stream (consumer group `EXEC_GROUP`): one entry per job the manager gives the executors to
+    run, `id` and `token` only (manager/exec_dispatch.py); on the queue Redis. An executor deletes
+    the entry as it takes the job."""
+    return f"{PREFIX}:exec:dispatch"
+
+
+EXEC_GROUP = "executors"
+
+
+def exec_executors() -> str:
+    """Hash: executor name -> JSON {slots, running, beat}: the live executors and their capacity
+    (on the queue Redis)."""
+    return f"{PREFIX}:exec:executors"
+
+
+def exec_secret() -> str:
+    """String: the manager's secret for dispatch tokens (on the queue Redis; the manager and the
+    executors only)."""
+    return f"{PREFIX}:exec:secret"
+
+
 def exec_kill(job_id: int) -> str:
-    """String: present when the rq exec task of a job must kill it (on rq's Redis, beside the exec queue)."""
+    """String: present when the executor running a job must kill it (on the queue Redis)."""
     return f"{PREFIX}:exec:{{{job_id}}}:kill"
 
 
 def exec_heartbeat(job_id: int) -> str:
-    """String with TTL: refreshed while an rq exec task runs the job's command (on rq's Redis)."""
+    """String with TTL: the executor's name, refreshed while it runs the job's command (on the
+    queue Redis)."""
     return f"{PREFIX}:exec:{{{job_id}}}:alive"
-
-
-def exec_rq_job(job_id: int) -> str:
-    """The rq job id of a job's exec task (not a Redis key of ours: rq's job id)."""
-    return f"jj-exec-{job_id}"
 
 
 class Partition(msgspec.Struct, frozen=True):
@@ -137,6 +154,12 @@ class Partition(msgspec.Struct, frozen=True):
         if not self.tag:
             return f"{PREFIX}:job:{{{job_id}}}:env"
         return f"{PREFIX}:{{{self.tag}}}:job:{job_id}:env"
+
+    def job_output(self, job_id: int) -> str:
+        """Stream: the job's stdout and stderr as the executor captured them (common/output.py)."""
+        if not self.tag:
+            return f"{PREFIX}:job:{{{job_id}}}:output"
+        return f"{PREFIX}:{{{self.tag}}}:job:{job_id}:output"
 
     def manager_fence(self) -> str:
         """String with TTL: the token of the manager allowed to write this partition (every writing

@@ -42,8 +42,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Resource pool: number of nodes."""
     cores_per_node: Positive = 8
     """Resource pool: cores on each node."""
-    exec_backend: Literal["sim", "rq"] = "sim"
-    """How jobs run: 'sim' (simulated) or 'rq' (real commands on rq workers)."""
+    exec_backend: Literal["sim", "process", "rq"] = "sim"
+    """How jobs run: 'sim' (simulated) or 'process' (real commands, run by `jobjournal executor`;
+    'rq' is its former name)."""
+    exec_slots: NonNegative = 0
+    """Jobs one executor runs at once (0: as many as the pool has cores, nodes x cores_per_node)."""
+    output_max_bytes: NonNegative = 1 << 20
+    """Most bytes of a job's stdout and stderr kept, together (beyond, they are counted, not kept)."""
     lease_ttl: PositiveSeconds = 5.0
     """Seconds the manager lease lasts without renewal; a standby takes over after it."""
     purge_age_limit: Seconds = 0.0
@@ -62,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     them back from Redis (0: read every eventlog each time)."""
     max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""
+    max_request_bytes: Positive = 16 << 20
+    """Most bytes of jobspecs (environments included) one submission request may hold, all its
+    copies together (a `--cc 10000` with a 10 KB environment is 100 MB)."""
     request_timeout: PositiveSeconds = 30.0
     """Seconds a CLI request waits for the manager or a worker."""
     submit_rate_limit: NonNegative = 0

@@ -1,8 +1,9 @@
 """`make demo`: the whole system on the embedded Redis, in about 20 seconds.
 
-Starts Redis, a manager (rq exec backend) and workers; submits jobs that complete, fail,
-get canceled and time out; shows their final states, one eventlog, the journal's tail and
-the lister's view (`jobs -a`, `jobs --stats`); then stops everything it started.
+Starts Redis, a manager (process exec backend), ingest workers, an executor and a lister;
+submits jobs that complete, fail, get canceled and time out; runs two jobs at once and shows
+one's output; shows final states, one eventlog, the journal's tail and the lister's view
+(`jobs -a`, `jobs --stats`); then stops everything it started.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def summary(redis, job_id: int) -> str:
 
 def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="jj-demo-", dir="/tmp"))
-    os.environ.update(JOBJOURNAL_HOME=str(home), JOBJOURNAL_EXEC_BACKEND="rq")
+    os.environ.update(JOBJOURNAL_HOME=str(home), JOBJOURNAL_EXEC_BACKEND="process")
     os.environ.pop("JOBJOURNAL_REDIS_URL", None)
     server = EmbeddedRedis(home)
     procs: list[subprocess.Popen] = []
@@ -70,7 +71,8 @@ def main() -> None:
     try:
         print(f"== embedded Redis: {server.start()}")
         procs.append(start(home, "manager", "manager"))
-        procs += [start(home, f"worker-{i}", "worker") for i in range(3)]
+        procs += [start(home, f"worker-{i}", "worker") for i in range(2)]  # ingest
+        procs.append(start(home, "executor", "executor"))  # runs the jobs, several at once
         procs.append(start(home, "lister", "lister"))
         redis = connect(load_settings())
         wait_leading(redis)
@@ -88,6 +90,15 @@ def main() -> None:
         for job_id in job_ids:
             for _ in client.follow_eventlog(redis, job_id, timeout=30):
                 pass
+
+        print("\n== two jobs at once, and what one of them wrote")
+        pair = submit("--cc", "2", "--name", "pair", "--env", "GREETING=hello", "--", "sh", "-c",
+                      'echo "$GREETING from job $JOBJOURNAL_JOB_ID"; sleep 1; echo done')
+        wait_listed_running("pair", len(pair))
+        jobjournal("jobs", "--name", "pair")
+        jobjournal("job", "output", "--follow", f58(pair[0]))
+        jobjournal("job", "wait", f58(pair[1]))
+        job_ids += pair
 
         print(f"\n== final states\n{'ID':<14} {'STATE':<9} {'RESULT':<10} DETAIL")
         for job_id in job_ids:
@@ -119,6 +130,15 @@ def wait_listed(count: int, timeout: float = 20) -> None:
         if time.monotonic() > deadline:
             sys.exit("demo: the lister did not catch up")
         time.sleep(0.1)
+
+
+def wait_listed_running(name: str, count: int, timeout: float = 20) -> None:
+    """Wait until the lister's view shows `count` jobs of this name running."""
+    deadline = time.monotonic() + timeout
+    while jobjournal("jobs", "--name", name, "-n", "-o", "{status_abbrev}", show=False).split() != ["R"] * count:
+        if time.monotonic() > deadline:
+            sys.exit(f"demo: the {name} jobs were not listed as running together")
+        time.sleep(0.05)
 
 
 def wait_leading(redis, timeout: float = 30) -> None:

@@ -9,6 +9,7 @@ import os
 import click
 
 from jobjournal.common import journal as jr
+from jobjournal.common.env_rules import EnvRuleError, job_environment
 from jobjournal.common.errors import Queued
 from jobjournal.common.events import event_context, event_name
 from jobjournal.common.ids import f58
@@ -29,20 +30,24 @@ from jobjournal.manager import client
 @click.option("--urgency", default=16, type=click.IntRange(0, 31), show_default=True,
               help="0 holds the job, 31 expedites it.")
 @click.option("--cwd", default="", help="Working directory (default: the current one).")
-@click.option("--env", "env", multiple=True, metavar="K=V", help="Set an environment variable (repeatable).")
+@click.option("--env", "env", multiple=True, metavar="RULE",
+              help="Environment rule, in order (repeatable): NAME=VALUE sets, -PATTERN removes, PATTERN copies "
+                   "the submitter's matching variables. The job starts from a copy of this environment "
+                   "(--env=-* for none).")
+@click.option("--env-remove", multiple=True, metavar="PATTERN",
+              help="Remove the variables matching PATTERN (a glob), after the --env rules.")
 @click.option("--cc", default=1, type=click.IntRange(1, 10000), help="Submit N copies in one request.")
 @click.option("--sim-runtime", type=FINITE_DURATION, help="sim backend: how long the job runs.")
 @click.option("--sim-exit-code", type=click.IntRange(0, 255), help="sim backend: its exit code.")
 @click.argument("command", nargs=-1, required=True)
 @pass_app
-def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_limit, **fields) -> None:
-    """Submit a job: jobjournal submit [OPTIONS] -- COMMAND ARGS... (prints the ids)."""
-    environment = {}
-    for item in env:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{item!r} is not K=V", param_hint="--env")
-        environment[name] = value
+def submit(app: App, command, env, env_remove, cc, sim_runtime, sim_exit_code, cwd, time_limit, **fields) -> None:
+    """Submit a job: jobjournal submit [OPTIONS] -- COMMAND ARGS... (prints the ids). The job runs
+    with this environment (see --env)."""
+    try:
+        environment = job_environment(os.environ, [*env, *(f"-{pattern}" for pattern in env_remove)])
+    except EnvRuleError as err:
+        raise click.BadParameter(str(err), param_hint="--env") from err
     sim = None
     if sim_runtime is not None or sim_exit_code is not None:
         sim = {"runtime": sim_runtime or 0.0, "exit_code": sim_exit_code or 0}
@@ -54,7 +59,8 @@ def submit(app: App, command, env, cc, sim_runtime, sim_exit_code, cwd, time_lim
         sim=sim,
         **fields,
     )
-    for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout, queues=app.queue_redis):
+    for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout, queues=app.queue_redis,
+                                max_request_bytes=app.settings.max_request_bytes):
         click.echo(f58(job_id))
     if not client.manager_running(app.redis):
         raise Queued(client.NO_MANAGER.format(what=f"{'the job waits' if cc == 1 else f'the {cc} jobs wait'}"))

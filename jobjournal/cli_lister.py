@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-import shlex
 import time
 
 import click
@@ -15,9 +14,8 @@ import click
 from jobjournal import jobs_format
 from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
 from jobjournal.common.durations import parse_duration
-from jobjournal.common.ids import f58
 from jobjournal.common.layout import Layout, read_layout
-from jobjournal.context import DURATION, JOB_ID, App, pass_app, userid_of
+from jobjournal.context import DURATION, App, pass_app, userid_of
 from jobjournal.lister import query as q
 from jobjournal.lister.freshness import freshness
 
@@ -101,7 +99,7 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
         click.echo(jobs_format.help_text(q.list_attrs()))
         return
     template = _format(fmt)
-    layout = _trusted_layout(app)
+    layout = trusted_layout(app)
     if show_stats:
         _print_stats(q.stats(app.redis, timeout=timeout, layout=layout), as_json)
         return
@@ -142,7 +140,7 @@ def _format(fmt: str) -> str:
         raise click.BadParameter(str(err), param_hint="-o") from err
 
 
-def _trusted_layout(app: App) -> Layout:
+def trusted_layout(app: App) -> Layout:
     """The store's layout, once the view is known to be worth reading: an error at once when no
     view can come (none, and no lister to build it); a warning on stderr when the answer may be
     out of date (no lister applies it, or it lags the journal)."""
@@ -184,52 +182,10 @@ def _print_stats(stats: dict, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--wait-state", help="Wait until the job reaches this state (or becomes inactive).")
-@click.option("--timeout", default="30s", type=DURATION, show_default=True, help="How long to wait (RFC 23 duration).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (the jobspec too).")
-@click.argument("job_id", type=JOB_ID)
-@pass_app
-def job(app: App, job_id, wait_state, timeout, as_json) -> None:
-    """Show one job's attributes."""
-    from jobjournal.manager.client import redacted_jobspec
-
-    layout = _trusted_layout(app)
-    row = q.list_id(app.redis, job_id, wait_state=wait_state, timeout=timeout, layout=layout)
-    jobspec = redacted_jobspec(app.redis, job_id)
-    if as_json:
-        click.echo(json.dumps({**row, "jobspec": jobspec}))
-        return
-    now = time.time()
-    click.echo(f"{'id':<20} {f58(row['id'])} ({row['id']})")
-    click.echo(f"{'user':<20} {jobs_format.username(row['userid'])} ({row['userid']})")
-    if jobspec is not None:
-        click.echo(f"{'command':<20} {shlex.join(jobspec.get('command', []))}")
-    for name, value in row.items():
-        if name in ("id", "userid"):
-            continue
-        click.echo(f"{name:<20} {_shown(name, value, now)}")
-    click.echo(f"{'jobspec':<20} {json.dumps(jobspec) if jobspec is not None else '(not readable with this role)'}")
-
-
-def _shown(name: str, value, now: float) -> str:
-    """An attribute as a person reads it: times as ISO and how long ago, None as '-'."""
-    if value is None:
-        return "-"
-    if name.startswith("t_") or name == "expiration":
-        if not value:
-            return "-"
-        when = datetime.datetime.fromtimestamp(value).isoformat(timespec="seconds")
-        return f"{when} ({jobs_format.ago(now - value)})"
-    if name == "duration":
-        return jobs_format.duration_text(value) if value else "none"
-    return str(value)
-
-
-@click.command()
 def attrs() -> None:
     """List the attributes a job query can return."""
     for name in q.list_attrs():
         click.echo(name)
 
 
-COMMANDS = [lister, jobs, job, attrs]
+COMMANDS = [lister, jobs, attrs]

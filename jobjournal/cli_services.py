@@ -1,4 +1,4 @@
-"""`jobjournal manager` and `jobjournal worker`: the long-running processes."""
+"""`jobjournal manager`, `jobjournal worker` and `jobjournal executor`: the long-running processes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import time
 import click
 import msgspec
 
-from jobjournal.common import keys
 from jobjournal.context import App, pass_app
 
 
@@ -42,7 +41,8 @@ def _stop_on_signals() -> threading.Event:
 
 
 @click.command()
-@click.option("--exec", "exec_backend", type=click.Choice(["sim", "rq"]), help="Exec backend (default: settings).")
+@click.option("--exec", "exec_backend", type=click.Choice(["sim", "process", "rq"]),
+              help="Exec backend (default: settings): sim, or process (executors run the commands; rq: its old name).")
 @click.option("--nodes", type=click.IntRange(1), help="Nodes in the resource pool.")
 @click.option("--cores-per-node", type=click.IntRange(1), help="Cores on each node.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
@@ -59,36 +59,31 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
     }
     settings = msgspec.structs.replace(app.settings, **overrides)
     stop = _stop_on_signals()
-    queues = app.queue_redis if settings.exec_backend == "rq" else None  # the sim backend uses no queue
+    queues = app.queue_redis if settings.exec_backend != "sim" else None  # the sim backend uses no queue
     Manager(patient_redis(app, stop), settings, queues=queues).run(stop)
 
 
 @click.command()
-@click.option(
-    "--queue",
-    "queues",
-    multiple=True,
-    type=click.Choice(["ingest", "exec"]),
-    help="Queues to serve (default: both).",
-)
-@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--queue", "queues", multiple=True, type=click.Choice(["ingest", "exec"]), hidden=True,
+              help="The queue to serve: ingest, the only one (the option stays for older scripts).")
+@click.option("--burst", is_flag=True, help="Stop when the ingest queue is empty.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
 @pass_app
 def worker(app: App, queues, burst, verbose) -> None:
-    """Run an rq worker: ingest validates submissions, exec runs commands."""
+    """Run an rq worker of the ingest queue: it validates submissions and gives them ids."""
     import redis as redis_lib
-    from rq import Queue
 
+    if "exec" in queues:
+        raise click.UsageError("there is no exec queue any more: `jobjournal executor` runs the jobs' commands")
+
+    from jobjournal.common import tasks
     from jobjournal.manager.rq_worker import LeanWorker
 
     _setup_logging(verbose)
-    names = {"ingest": keys.INGEST_QUEUE, "exec": keys.EXEC_QUEUE}
-    chosen = [names[q] for q in (queues or ("ingest", "exec"))]
     patient_redis(app, threading.Event())
     while True:
-        rq_queues = [Queue(name, connection=app.queue_redis) for name in chosen]
         try:
-            LeanWorker(rq_queues, connection=app.queue_redis, settings=app.settings).work(
+            LeanWorker([tasks.ingest_queue(app.queue_redis)], connection=app.queue_redis, settings=app.settings).work(
                 burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
             )
             return
@@ -99,4 +94,19 @@ def worker(app: App, queues, burst, verbose) -> None:
             time.sleep(1.0)
 
 
-COMMANDS = [manager, worker]
+@click.command()
+@click.option("--slots", type=click.IntRange(1), help="Jobs run at once (default: JOBJOURNAL_EXEC_SLOTS, else "
+              "the pool's cores).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
+@pass_app
+def executor(app: App, slots, verbose) -> None:
+    """Run jobs' commands (the process exec backend), several at once, each as a child process."""
+    from jobjournal.manager.executor import Executor
+
+    _setup_logging(verbose)
+    stop = _stop_on_signals()
+    settings = app.settings if slots is None else msgspec.structs.replace(app.settings, exec_slots=slots)
+    Executor(patient_redis(app, stop), app.queue_redis, settings).run(stop)
+
+
+COMMANDS = [manager, worker, executor]

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from jobjournal.common import keys
+from jobjournal.common import keys, tasks
 from jobjournal.common.layout import read_layout
 from jobjournal.common.packed import reads
 from jobjournal.common.resources import encode_idset, hostlist, idset_ranges
@@ -21,7 +21,7 @@ from jobjournal.lister.freshness import freshness
 @pass_app
 def status(app: App, as_json) -> None:
     """Who is up and who leads: the manager, the listers (and their partitions), how far the view
-    is behind the journal, the inbox and rq's queues and workers."""
+    is behind the journal, the inbox, rq's queues and workers, and the executors."""
     report = _status(app, time.time())
     if as_json:
         click.echo(json.dumps(report))
@@ -37,6 +37,10 @@ def status(app: App, as_json) -> None:
     click.echo(f"{'queues':<9} {queues}")
     click.echo(f"{'workers':<9} {len(report['workers'])}" + "".join(
         f"\n{'':<9} {name}: {state}" for name, state in report["workers"].items()))
+    executors = report["executors"]
+    click.echo(f"{'executors':<9} {len(executors)}" + ("" if executors else ": jobs wait in SCHED (start "
+                                                          "`jobjournal executor`)") + "".join(
+        f"\n{'':<9} {name}: {info['running']} of {info['slots']} slots busy" for name, info in executors.items()))
 
 
 def _view_state(view: dict) -> str:
@@ -72,12 +76,20 @@ def _process(token: bytes) -> str:
 
 
 def _rq(app: App) -> dict:
-    from rq import Queue, Worker  # rq costs ~30 ms to import: only for the commands that need it
+    from rq import Worker  # rq costs ~30 ms to import: only for the commands that need it
+
+    from jobjournal.manager import exec_dispatch
 
     connection = app.queue_redis
-    queues = {name: Queue(name, connection=connection).count for name in (keys.INGEST_QUEUE, keys.EXEC_QUEUE)}
     workers = {worker.name: worker.get_state() for worker in Worker.all(connection=connection)}
-    return {"queues": queues, "workers": dict(sorted(workers.items()))}
+    executors = exec_dispatch.live_executors(connection, time.time())
+    return {
+        "queues": {"ingest": tasks.ingest_queue(connection).count,
+                   "exec": connection.xlen(keys.exec_dispatch())},
+        "workers": dict(sorted(workers.items())),
+        "executors": {name: {"slots": info.slots, "running": info.running}
+                      for name, info in sorted(executors.items())},
+    }
 
 
 @click.command()

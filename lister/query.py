@@ -102,15 +102,13 @@ def _consistent(redis, parts: list[Partition], timeout: float, read, seen: dict 
             generations = {part: seen[part] for part in parts}
         else:
             generations = current_generations(redis, parts, timeout)
-        reader = _Reader(redis, [("HGET", part.view_meta(generation), "seq")
-                                 for part, generation in generations.items()])
+        seqs = [("HGET", part.view_meta(generation), "seq") for part, generation in generations.items()]
+        currents = [("GET", part.view_current()) for part in generations]
+        reader = _Reader(redis, seqs, [command for pair in zip(currents, seqs, strict=True) for command in pair])
         answer = read(reader, generations)
-        before = reader.first()
-        checks = reads(redis, [command for part, generation in generations.items()  # both checks at once
-                               for command in (("GET", part.view_current()),
-                                               ("HGET", part.view_meta(generation), "seq"))])
-        currents, after = checks[::2], checks[1::2]
-        if any(current != str(generation).encode() for current, generation in zip(currents, generations.values(),
+        before, checks = reader.first(), reader.last()
+        now_current, after = checks[::2], checks[1::2]
+        if any(current != str(generation).encode() for current, generation in zip(now_current, generations.values(),
                                                                                  strict=True)):
             continue  # a generation was replaced (and is being deleted) while we read
         if seen is not None:
@@ -124,26 +122,35 @@ def _consistent(redis, parts: list[Partition], timeout: float, read, seen: dict 
 
 
 class _Reader:
-    """A query's reads (a `merge.Read`): its first round trip also sends `first` (each partition's
-    batch seq, compared after the answer), so that check costs no round trip of its own."""
+    """A query's reads (a `merge.Read`). Its first round trip also sends `first` (each partition's
+    batch seq), and every round trip ends with `last` (the closing checks: each partition's current
+    generation and seq, read on each node after the query's own reads there), so that neither costs
+    a round trip of its own: the replies to the last round trip's `last` are the closing checks."""
 
-    def __init__(self, redis, first: list[tuple]):
+    def __init__(self, redis, first: list[tuple], last: list[tuple]):
         self.redis = redis
-        self._first = first
+        self._first, self._last = first, last
         self._first_replies: list | None = None
+        self._last_replies: list = []
 
     def __call__(self, commands: list[tuple]) -> list:
-        if self._first_replies is not None:
-            return reads(self.redis, commands)
-        replies = reads(self.redis, self._first + commands)
-        self._first_replies = replies[: len(self._first)]
-        return replies[len(self._first):]
+        first = self._first if self._first_replies is None else []
+        replies = reads(self.redis, first + commands + self._last)
+        if first:
+            self._first_replies = replies[: len(first)]
+        self._last_replies = replies[len(replies) - len(self._last):]
+        return replies[len(first): len(replies) - len(self._last)]
 
     def first(self) -> list:
         """The replies to `first` (read now if the query read nothing)."""
         if self._first_replies is None:
             self([])
         return self._first_replies
+
+    def last(self) -> list:
+        """The replies to `last` sent with the latest round trip."""
+        self.first()  # a query that read nothing reads both now
+        return self._last_replies
 
 
 def list_jobs(

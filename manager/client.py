@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
 import redis as redis_lib
 
 from jobjournal.common import events as ev
-from jobjournal.common import inbox, keys, messages, tasks
+from jobjournal.common import inbox, keys, messages, output, tasks
 from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestFailed
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
@@ -21,22 +22,28 @@ DEFAULT_TIMEOUT = 30.0
 
 
 def submit(
-    redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: float = DEFAULT_TIMEOUT, queues=None
+    redis, jobspecs: list[Jobspec], userid: int | None = None, timeout: float = DEFAULT_TIMEOUT, queues=None,
+    max_request_bytes: int | None = None,
 ) -> list[int]:
     """Submit jobs through the ingest queue (on `queues`, rq's Redis, if it is not the store);
-    returns their ids once an ingest worker has handed them to the manager."""
-    from rq import Queue  # imported here: rq adds ~30 ms to every other command's start
-    from rq.results import Result
+    returns their ids once an ingest worker has handed them to the manager. `max_request_bytes`:
+    refuse here, before sending, what the ingest worker would refuse for its size."""
+    from rq.results import Result  # imported here: rq adds ~30 ms to every other command's start
 
     userid = os.getuid() if userid is None else userid
     queues = redis if queues is None else queues
-    queue = Queue(keys.INGEST_QUEUE, connection=queues)
+    queue = tasks.ingest_queue(queues)
+    documents = [encode(spec).decode() for spec in jobspecs]
+    if max_request_bytes is not None:
+        from jobjournal.manager.ingest import check_request_size
+
+        check_request_size(documents, max_request_bytes)
     # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
     # jobspecs, environments included) should not linger in rq's keys
     with queues.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
         task = queue.enqueue(
             tasks.INGEST,
-            [encode(spec) for spec in jobspecs],
+            documents,
             userid,
             result_ttl=10,
             failure_ttl=3600,
@@ -44,8 +51,8 @@ def submit(
         )
         pipe.execute()
     result = task.latest_result(timeout=max(1, math.ceil(timeout)))
+    task.delete()  # its arguments hold the environments, which belong in the jobs' keys alone
     if result is None:
-        task.cancel()
         raise RequestFailed(f"no ingest worker answered within {timeout:g}s: is `jobjournal worker` running?")
     if result.type != Result.Type.SUCCESSFUL:
         raise RequestFailed(f"submission failed: {_last_line(result.exc_string)}")
@@ -133,9 +140,8 @@ def redacted_jobspec(redis, job_id: int) -> dict | None:
 
 def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterator[ev.AnyEvent]:
     """Yield a job's events as they are posted, until the job is inactive (clean)."""
-    key = read_layout(redis).partition_of(job_id).job_eventlog(job_id)
-    if not redis.exists(key):
-        raise NoSuchJob(f"no such job: {f58(job_id)}")
+    appear_s = APPEAR_S if timeout is None else min(APPEAR_S, timeout)
+    key = _eventlog_key(redis, read_layout(redis), job_id, wait_s=appear_s)
     cursor = "0-0"
     block = 1000 if timeout is None else max(1, int(timeout * 1000))
     while True:
@@ -152,6 +158,45 @@ def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterato
             yield event
             if isinstance(event, ev.Clean | ev.Invalidate):
                 return
+
+
+def job_output(redis, job_id: int, follow: bool = False, block_ms: int = 1000) -> Iterator[output.Chunk | output.End]:
+    """A job's captured output, chunk by chunk; with `follow`, as it comes, until its end (or until
+    the job is inactive without one: it never ran)."""
+    layout = read_layout(redis)
+    eventlog_key = _eventlog_key(redis, layout, job_id, wait_s=APPEAR_S if follow else 0)
+    after = "0"
+    while True:
+        found, after = output.read(redis, layout, job_id, after, block_ms if follow else None)
+        yield from found
+        if any(isinstance(entry, output.End) for entry in found):
+            return
+        if not follow:
+            return
+        if not found and _inactive(redis, eventlog_key):  # what came before it ended, then stop
+            yield from output.read(redis, layout, job_id, after)[0]
+            return
+
+
+APPEAR_S = 10.0
+"""How long a follower waits for the eventlog of a job just submitted (the manager posts it soon
+after the ingest worker answered the submitter)."""
+
+
+def _eventlog_key(redis, layout, job_id: int, wait_s: float) -> str:
+    """The job's eventlog key, once it exists (waiting up to wait_s); NoSuchJob after that."""
+    key = layout.partition_of(job_id).job_eventlog(job_id)
+    deadline = time.monotonic() + wait_s
+    while not redis.exists(key):
+        if time.monotonic() >= deadline:
+            raise NoSuchJob(f"no such job: {f58(job_id)}")
+        time.sleep(0.05)
+    return key
+
+
+def _inactive(redis, eventlog_key: str) -> bool:
+    last = redis.xrevrange(eventlog_key, count=1)
+    return not last or last[0][1].get(b"name") == b"clean"
 
 
 def _uid(userid: int | None) -> int:

@@ -31,6 +31,12 @@ class JobEvents(Protocol):
 class ExecBackend(Protocol):
     name: str
 
+    def can_start(self) -> bool:
+        """Whether a job allocated now could run at once (an executor has a free slot)."""
+
+    def accepts(self, job_id: int, token: str) -> bool:
+        """Whether an exec report for the job comes from where the job was sent to run."""
+
     def start(self, job: Job, now: float) -> None:
         """Run an allocated job."""
 

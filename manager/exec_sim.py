@@ -24,6 +24,12 @@ class SimExec:
         self.host = host
         self.timers = timers
 
+    def can_start(self) -> bool:
+        return True
+
+    def accepts(self, job_id: int, token: str) -> bool:
+        return False  # no process reports to a simulation
+
     def start(self, job: Job, now: float) -> None:
         self.host.post(job, ev.Start(timestamp=now))
         self._arm(job)

@@ -19,7 +19,7 @@ from jobjournal.manager.task_tools import task_tools
 MAX_JOBS_PER_REQUEST = 10000
 
 
-def ingest(jobspecs: list[bytes], userid: int) -> dict:
+def ingest(jobspecs: list[bytes | str], userid: int) -> dict:
     """rq entry point: {"ids": [...]} or {"error": "..."}; never raises for bad input.
 
     Limits come from this worker's settings (JOBJOURNAL_MAX_JOBSPEC_BYTES, ..._SUBMIT_RATE_LIMIT).
@@ -29,7 +29,8 @@ def ingest(jobspecs: list[bytes], userid: int) -> dict:
     try:
         return {
             "ids": accept_jobs(
-                tools.store, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids
+                tools.store, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids,
+                settings.max_request_bytes,
             )
         }
     except (InvalidJobspec, RateLimited) as err:
@@ -42,11 +43,12 @@ class RateLimited(JobJournalError):
 
 def accept_jobs(
     redis,
-    jobspecs: list[bytes],
+    jobspecs: list[bytes | str],
     userid: int,
     max_jobspec_bytes: int = 65536,
     rate_limit: int = 0,
     ids: RenewedGenerators | None = None,
+    max_request_bytes: int = 16 << 20,
 ) -> list[int]:
     if not jobspecs:
         raise InvalidJobspec("no jobspec given")
@@ -54,6 +56,7 @@ def accept_jobs(
         raise InvalidJobspec(f"invalid userid {userid}")
     if len(jobspecs) > MAX_JOBS_PER_REQUEST:
         raise InvalidJobspec(f"{len(jobspecs)} jobs in one request; the limit is {MAX_JOBS_PER_REQUEST}")
+    check_request_size(jobspecs, max_request_bytes)
     specs = []
     for index, document in enumerate(jobspecs):
         try:
@@ -82,3 +85,14 @@ def _charge(redis, userid: int, count: int, limit: int) -> None:
     if total > limit:
         redis.decrby(key, count)
         raise RateLimited(f"rate limit: user {userid} may submit {limit} jobs per second")
+
+
+def check_request_size(jobspecs: list[bytes | str], limit: int) -> None:
+    """InvalidJobspec if the jobspecs of one request hold more than `limit` bytes in all."""
+    total = sum(len(document) for document in jobspecs)
+    if total > limit:
+        raise InvalidJobspec(
+            f"the request holds {total:,} bytes of jobspecs ({len(jobspecs)} of {total // len(jobspecs):,} bytes); "
+            f"the limit is {limit:,} (JOBJOURNAL_MAX_REQUEST_BYTES): submit fewer copies at a time, or trim the "
+            "environment (--env=-* ...)"
+        )

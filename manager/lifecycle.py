@@ -19,7 +19,7 @@ from jobjournal.common.resources import make_R
 from jobjournal.common.settings import Settings
 from jobjournal.common.states import State, priority_for
 from jobjournal.manager.exec_backend import ExecBackend
-from jobjournal.manager.exec_rq import RqExec
+from jobjournal.manager.exec_process import ProcessExec
 from jobjournal.manager.exec_sim import SimExec
 from jobjournal.manager.jobs import Job
 from jobjournal.manager.posting import EventPoster
@@ -64,8 +64,8 @@ class Lifecycle:
         match name:
             case "sim":
                 return SimExec(self, self.timers)
-            case "rq":
-                return RqExec(self.redis, self.queues, self, self.jobs)
+            case "process" | "rq":
+                return ProcessExec(self.queues, self, self.jobs)
         raise ValueError(f"unknown exec backend {name!r}")
 
     # -- the host interface the exec backends use
@@ -94,8 +94,10 @@ class Lifecycle:
         private = _encode(spec.environment) if spec.environment else b""
         self.post(job, event, public=_encode(redact(spec)), private=private)
 
-    def adopt(self, job: Job) -> None:
-        """Take over a job rebuilt from Redis after a manager restart."""
+    def adopt(self, job: Job, previous_backend: str = "") -> None:
+        """Take over a job rebuilt from Redis after a manager restart (`previous_backend`: the exec
+        backend of the manager before, if known). A running job that this manager cannot carry on
+        (its cores are not in this pool, or another backend started it) gets an exception and ends."""
         self.jobs[job.id] = job
         if job.R is not None and not job.released:
             self.pool.claim(job.allocation)
@@ -103,9 +105,21 @@ class Lifecycle:
             case State.SCHED:
                 self.post(job, ev.Restart(timestamp=self.now()))
             case State.RUN:
-                self.backend.restore(job)
+                self._restore_running(job, previous_backend)
             case _:
                 self._dirty[job.id] = job
+
+    def _restore_running(self, job: Job, previous_backend: str) -> None:
+        if not self.pool.holds(job.allocation):
+            note = (f"its resources are not in the pool any more ({self.pool.size} nodes of "
+                    f"{self.pool.cores_per_node} cores)")
+        elif job.started and previous_backend and _backend_name(previous_backend) != self.backend.name:
+            note = f"started by the {previous_backend} exec backend, which this manager does not run"
+        else:
+            self.backend.restore(job)
+            return
+        self.backend.restore(job)
+        self.post(job, ev.Exception_(timestamp=self.now(), type="exec", severity=0, note=note))
 
     # -- requests that change jobs
     def cancel(self, job: Job, userid: int, note: str = "", kind: str = "cancel") -> None:
@@ -205,6 +219,8 @@ class Lifecycle:
             if priority == 0:
                 break  # held; everything after it is held too
             job = self.jobs[job_id]
+            if not self.backend.can_start():
+                break  # no executor has a free slot: the job waits in SCHED
             allocation = self.pool.allocate(job.jobspec)
             if allocation is None:
                 break
@@ -213,3 +229,7 @@ class Lifecycle:
             self.post(job, ev.Alloc(timestamp=now), public=_encode(job.R))
             self.backend.start(job, now)
             self._worked()
+
+
+def _backend_name(setting: str) -> str:
+    return "process" if setting == "rq" else setting

@@ -254,6 +254,8 @@ class Manager:
                 pipe.get(part.inbox_cursor())
                 pipe.smembers(part.active_jobs())
             replies = pipe.execute()
+        previous = self.redis.hget(keys.manager_resources(), "exec_backend")  # the last leader's
+        self._previous_backend = previous.decode() if previous else ""
         cursors = [cursor.decode() if cursor else "0-0" for cursor in replies[::2]]
         self.inbox_cursor = min(cursors, key=stream_order)
         self.handler.posted_up_to = {part.index: cursor for part, cursor in zip(parts, cursors, strict=True)}
@@ -282,7 +284,7 @@ class Manager:
                 self.dead_letter("", {b"job": str(job_id).encode()}, f"unrestorable job: {err}")
                 continue
             self.history.adopt(job_id, fields)
-            self.life.adopt(job)
+            self.life.adopt(job, self._previous_backend)
 
     def dead_letter(self, entry_id: str, fields: dict, reason: str) -> None:
         set_aside(self.redis, keys.manager_inbox(), entry_id, reason, fields)

@@ -54,7 +54,7 @@ def purge_jobs(redis, layout: Layout, lease_token: str, maxlen: int, job_ids, no
             chunk = ids[start : start + CHUNK_JOBS]
             job_keys = []
             for job_id in chunk:
-                job_keys += [part.job_eventlog(job_id), part.job_environment(job_id)]
+                job_keys += [part.job_eventlog(job_id), part.job_environment(job_id), part.job_output(job_id)]
             fixed = [part.manager_fence(), part.journal(), part.journal_head(), part.inactive_jobs()]
             args = [lease_token, JOURNAL_VERSION, maxlen, repr(now), *chunk]
             done = run_script(redis, PURGE_JOBS, fixed + job_keys, args)

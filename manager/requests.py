@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from jobjournal.common import events as ev
 from jobjournal.common import messages
+from jobjournal.common.ids import f58
 from jobjournal.common.journal import stream_order
 from jobjournal.common.layout import Layout
 from jobjournal.common.messages import Reply
@@ -15,6 +17,8 @@ from jobjournal.manager.lifecycle import Lifecycle
 from jobjournal.manager.purge import purge_candidates
 
 ADMIN_USERID = 0
+
+log = logging.getLogger("jobjournal.manager")
 
 
 class RequestHandler:
@@ -180,10 +184,13 @@ class RequestHandler:
     def _limit_candidates(self, request: messages.Purge) -> list[int]:
         return purge_candidates(self.redis, self.layout, request.age_limit, request.num_limit, self.life.now())
 
-    # -- reports from the rq exec tasks
+    # -- reports from the executors
     def _exec_report(self, report) -> None:
         job = self.life.jobs.get(report.id)
         if job is None or job.R is None or job.finished:
+            return
+        if not self.life.backend.accepts(job.id, report.token):
+            log.warning("exec report for job %s refused: its token is not the job's dispatch token", f58(job.id))
             return
         match report:
             case messages.ExecStarted():

@@ -10,7 +10,8 @@ submission. This worker:
 - checks for `rq suspend` at most once a second (a suspension takes effect up to 1 s later);
 - writes its state only when it changes;
 - lets the task's final write carry the task's last heartbeat;
-- runs tasks an older jobjournal enqueued (common/tasks.py: PREVIOUS) under today's paths;
+- runs tasks an older jobjournal enqueued (common/tasks.py: PREVIOUS) under today's paths, and no
+  function but jobjournal's ingest (a task naming another fails, uncalled); tasks are JSON;
 - lends its tasks its settings, its store client (the store may be another server than rq's:
   manager/task_tools.py) and an id generator that takes a new number from Redis once a second,
   rather than once per task.
@@ -20,13 +21,18 @@ any other worker.
 
 from __future__ import annotations
 
+import logging
+
 from rq import SimpleWorker
+from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from jobjournal.common import tasks
 from jobjournal.common.settings import Settings, load_settings
 from jobjournal.common.throttle import Throttle
 from jobjournal.manager.task_tools import lend, worker_tools
+
+log = logging.getLogger("jobjournal.worker")
 
 BOOKKEEPING_EVERY_S = 1.0
 """The most often the worker renews its keys' TTLs and checks for suspension."""
@@ -35,6 +41,7 @@ BOOKKEEPING_EVERY_S = 1.0
 class LeanWorker(SimpleWorker):
     def __init__(self, queues, *args, settings: Settings | None = None, **kwargs):
         """rq's arguments; `settings` default to the environment's (as for `rq worker -w`)."""
+        kwargs.setdefault("serializer", JSONSerializer)  # tasks are JSON (common/tasks.py), never unpickled
         super().__init__(queues, *args, **kwargs)
         settings = load_settings() if settings is None else settings
         self._tools = worker_tools(settings, self.connection)
@@ -68,7 +75,17 @@ class LeanWorker(SimpleWorker):
 
     def perform_job(self, job, queue, execution):
         job.func_name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued
-        if job.func_name not in (tasks.INGEST, tasks.EXEC):
+        if job.func_name not in tasks.RUNNABLE:
+            log.warning("task %s names %s, not a jobjournal task: refused", job.id, job.func_name)
+            job.func_name = REFUSE  # rq records the failure and its reason as for any task
             return super().perform_job(job, queue, execution)
         with lend(self._tools):
             return super().perform_job(job, queue, execution)
+
+
+REFUSE = "jobjournal.manager.rq_worker.refuse"
+
+
+def refuse(*args, **kwargs):
+    """What a task naming another function than jobjournal's runs instead: nothing."""
+    raise PermissionError("not a jobjournal task: this worker runs jobjournal.manager.ingest.ingest only")

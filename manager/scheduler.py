@@ -59,16 +59,27 @@ class Pool:
             self._first += 1
         return allocation
 
+    def holds(self, allocation: dict[int, list[int]]) -> bool:
+        """Whether every rank and core of the allocation is in this pool (a restarted manager's pool
+        may be smaller than the one that allocated)."""
+        return all(rank < self.size and all(core < self.cores_per_node for core in cores)
+                   for rank, cores in allocation.items())
+
+    def _within(self, allocation: dict[int, list[int]]) -> dict[int, list[int]]:
+        return {rank: [core for core in cores if core < self.cores_per_node]
+                for rank, cores in allocation.items() if rank < self.size}
+
     def release(self, allocation: dict[int, list[int]]) -> None:
-        for rank, cores in allocation.items():
+        """Free an allocation's cores (those of it outside the pool are ignored)."""
+        for rank, cores in self._within(allocation).items():
             before = len(self.free[rank])
             self.free[rank] = sorted(set(self.free[rank]).union(cores))
             self.free_cores += len(self.free[rank]) - before
             self._first = min(self._first, rank)
 
     def claim(self, allocation: dict[int, list[int]]) -> None:
-        """Mark an allocation made before a restart as in use."""
-        for rank, cores in allocation.items():
+        """Mark an allocation made before a restart as in use (what of it is in the pool)."""
+        for rank, cores in self._within(allocation).items():
             taken = set(cores)
             before = len(self.free[rank])
             self.free[rank] = [core for core in self.free[rank] if core not in taken]

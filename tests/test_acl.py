@@ -5,7 +5,6 @@ import tempfile
 
 import pytest
 import redis as redis_lib
-from rq import Queue
 
 from jobjournal.common import keys, tasks
 from jobjournal.common.keys import LEGACY, Partition
@@ -79,7 +78,7 @@ def test_a_reader_can_only_read_the_view(login, part):
 
 def test_a_submitter_can_only_enqueue(login):
     submitter = login("submitter")
-    Queue(keys.INGEST_QUEUE, connection=submitter).enqueue(tasks.INGEST, [b"{}"], 1000)
+    tasks.ingest_queue(submitter).enqueue(tasks.INGEST, ["{}"], 1000)
     _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))
     _refused(lambda: submitter.get(LEGACY.view_current()))
     _refused(lambda: submitter.xrange(LEGACY.journal()))

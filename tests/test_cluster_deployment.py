@@ -27,24 +27,26 @@ def test_jobs_run_and_list_with_the_store_on_a_cluster_and_the_queues_on_a_stand
     store = connect(Settings(redis_url=cluster_url))
     store.flushall()
     env = {"JOBJOURNAL_REDIS_URL": cluster_url, "JOBJOURNAL_QUEUE_REDIS_URL": redis_url,
-           "JOBJOURNAL_PARTITIONS": "16", "JOBJOURNAL_EXEC_BACKEND": "rq"}
+           "JOBJOURNAL_PARTITIONS": "16", "JOBJOURNAL_EXEC_BACKEND": "process"}
     spawn("manager", env=env)
     spawn("worker", env=env)
+    spawn("executor", env=env)
     spawn("lister", env=env)
     wait_for(lambda: store.exists(keys.manager_lease()), what="the manager to lead")  # else submit says queued
     cli_env = {**os.environ, "JOBJOURNAL_HOME": str(tmp_path), "JOBJOURNAL_REQUEST_TIMEOUT": "30", **env}
-    submitted = _cli(cli_env, "submit", "--cc", "5", "--", "true")
+    submitted = _cli(cli_env, "submit", "--cc", "5", "--", "echo", "hi")
     assert submitted.returncode == 0, submitted.stderr
     job_ids = submitted.stdout.split()
     assert len(job_ids) == 5
     for job_id in job_ids:
         shown = _cli(cli_env, "job", "--wait-state", "inactive", "--timeout", "50", job_id)
         assert shown.returncode == 0 and "COMPLETED" in shown.stdout, shown.stdout + shown.stderr
+        assert _cli(cli_env, "job", "output", job_id).stdout == "hi\n"
     listed = _cli(cli_env, "jobs", "-a")
     assert sorted(line.split()[0] for line in listed.stdout.splitlines()[1:]) == sorted(job_ids)
     assert read_layout(store).size == 16
-    assert redis.keys("rq:job:*") and redis.exists("rq:workers"), "rq's tasks and workers on the queue Redis"
-    assert not store.keys("rq:*"), "and none on the cluster"
+    assert redis.exists("rq:workers", keys.exec_executors()) == 2, "rq's workers and the executors on the queue Redis"
+    assert not store.keys("rq:*") and not store.keys("jj:exec:*"), "and none on the cluster"
     store.close()
 
 

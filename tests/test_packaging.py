@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from rq import Queue
 
 from jobjournal.common import keys, tasks
 from jobjournal.common.jobspec import encode, make_jobspec
@@ -119,10 +118,10 @@ def _output_once_stopped(proc: subprocess.Popen) -> str:
         return proc.communicate()[0]
 
 
-def test_a_task_queued_by_the_previous_version_is_served_under_its_new_path(redis, spawn):
-    spec = encode(make_jobspec(command=["true"]))
+def test_a_task_naming_the_previous_versions_path_is_served_under_its_new_path(redis, spawn):
+    spec = encode(make_jobspec(command=["true"])).decode()
     old = next(path for path, new in tasks.PREVIOUS.items() if new == tasks.INGEST)
-    task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(old, [spec], 1000, result_ttl=10)
+    task = tasks.ingest_queue(redis).enqueue(old, [spec], 1000, result_ttl=10)
     proc = spawn("worker", "--queue", "ingest", "--burst")
     assert proc.wait(60) == 0
     assert len(task.latest_result(timeout=5).return_value["ids"]) == 1

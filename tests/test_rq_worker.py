@@ -3,9 +3,10 @@
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from rq import Queue, Retry, Worker
+from rq import Retry, Worker
 from rq.registry import FailedJobRegistry
 from rq.suspension import resume, suspend
 
@@ -98,27 +99,28 @@ def test_the_worker_takes_a_new_generator_number_after_a_second(redis, ingest_wo
 
 @pytest.mark.parametrize("worker_class", ["rq.Worker", tasks.WORKER_CLASS])
 def test_ingest_also_runs_on_rqs_own_worker_command(redis, redis_url, worker_class):
-    task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(
-        tasks.INGEST, [encode(SPEC)] * 2, 1000, result_ttl=10
+    task = tasks.ingest_queue(redis).enqueue(
+        tasks.INGEST, [encode(SPEC).decode()] * 2, 1000, result_ttl=10
     )
-    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", worker_class, "-u", redis_url]
+    command = [sys.executable, "-m", "rq.cli", "worker", "--burst", "-w", worker_class, "-u", redis_url,
+               "-S", "rq.serializers.JSONSerializer"]
     subprocess.run([*command, keys.INGEST_QUEUE], cwd=ROOT, check=True, timeout=60, capture_output=True)
     ids = task.latest_result(timeout=30).return_value["ids"]
     assert len(ids) == 2 and redis.xlen(keys.manager_inbox()) == 1
 
 
 def test_a_suspended_worker_takes_no_task_until_resumed(redis, ingest_worker):
-    queue = Queue(keys.INGEST_QUEUE, connection=redis)
+    queue = tasks.ingest_queue(redis)
     suspend(redis)
     # at least a second since the worker's last suspension check (made before it went idle), so
     # its next one is due; a slower machine only lets more time pass
     time.sleep(1.2)
     # a worker already waiting for a task takes the next one (as rq's does), then stops taking
-    first = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
+    first = queue.enqueue(tasks.INGEST, [encode(SPEC).decode()], 1000, result_ttl=10)
     assert first.latest_result(timeout=30).return_value["ids"]
     wait_for(lambda: _state(redis) == "suspended", what="the worker to see the suspension")
     with recording(redis) as commands:
-        held = queue.enqueue(tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10)
+        held = queue.enqueue(tasks.INGEST, [encode(SPEC).decode()], 1000, result_ttl=10)
 
         def checked_since_held_was_queued():
             seen = list(commands)
@@ -133,11 +135,11 @@ def test_a_suspended_worker_takes_no_task_until_resumed(redis, ingest_worker):
 
 
 def test_a_failing_task_fails_as_on_rq_and_the_worker_goes_on(redis, ingest_worker):
-    queue = Queue(keys.INGEST_QUEUE, connection=redis)
-    failing = queue.enqueue("builtins.int", "not a number", retry=Retry(max=1))
+    queue = tasks.ingest_queue(redis)
+    failing = queue.enqueue("builtins.int", "not a number", retry=Retry(max=1))  # refused: not our task
     wait_for(lambda: failing.get_status() == "failed", what="the task to fail twice")
     failing.refresh()
-    assert failing.retries_left == 0 and "ValueError" in failing.latest_result().exc_string
+    assert failing.retries_left == 0 and "not a jobjournal task" in failing.latest_result().exc_string
     assert failing.id in FailedJobRegistry(queue=queue).get_job_ids()
     assert client.submit(redis, [SPEC], userid=1000)  # still working
     [worker] = Worker.all(connection=redis)
@@ -145,8 +147,8 @@ def test_a_failing_task_fails_as_on_rq_and_the_worker_goes_on(redis, ingest_work
 
 
 def test_a_burst_worker_runs_what_is_queued_and_exits(redis, spawn):
-    task = Queue(keys.INGEST_QUEUE, connection=redis).enqueue(
-        tasks.INGEST, [encode(SPEC)], 1000, result_ttl=10
+    task = tasks.ingest_queue(redis).enqueue(
+        tasks.INGEST, [encode(SPEC).decode()], 1000, result_ttl=10
     )
     proc = spawn("worker", "--queue", "ingest", "--burst")
     assert proc.wait(30) == 0
@@ -154,11 +156,7 @@ def test_a_burst_worker_runs_what_is_queued_and_exits(redis, spawn):
     assert Worker.all(connection=redis) == []
 
 
-def test_an_exec_worker_shows_busy_while_a_task_runs_and_takes_no_generator_number(redis, spawn):
-    _start_worker(redis, spawn, "--queue", "exec")
-    task = Queue(keys.EXEC_QUEUE, connection=redis).enqueue("time.sleep", 1.0, result_ttl=30)
-    wait_for(lambda: _state(redis) == "busy", what="the worker to be busy")
-    wait_for(lambda: _state(redis) == "idle", what="the worker to be idle again")
-    task.refresh()
-    assert task.get_status() == "finished" and task.started_at < task.ended_at == task.last_heartbeat
-    assert redis.get(keys.id_generator()) is None
+def test_a_worker_asked_for_the_exec_queue_says_that_executors_run_jobs_now(redis, spawn):
+    proc = spawn("worker", "--queue", "exec")
+    assert proc.wait(30) == 2
+    assert "jobjournal executor" in Path(proc.log_path).read_text()

@@ -19,7 +19,7 @@ def test_status_says_who_leads_who_applies_and_how_far_behind(redis, start_manag
     assert report["manager"] == redis.get(keys.manager_lease()).decode()
     assert report["listers"] == {worker.name.rsplit(":", 1)[0]: "0"}, "host:pid: partitions"
     assert report["view"] == {"fatal": None, "warnings": [], "behind_events": 0, "behind_s": 0.0}
-    assert report["queues"] == {keys.INGEST_QUEUE: 0, keys.EXEC_QUEUE: 0} and report["inbox"] >= 0
+    assert report["queues"] == {"ingest": 0, "exec": 0} and report["executors"] == {} and report["inbox"] >= 0
     assert "view      caught up" in cli("status").output
 
 

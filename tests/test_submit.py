@@ -1,10 +1,10 @@
 """Submitting through the rq ingest queue, from the Python API and the CLI."""
 
+import os
 import re
 
 import msgspec
 import pytest
-from rq import Queue
 
 from jobjournal.common import keys, tasks
 from jobjournal.common.errors import InvalidJobspec, RequestFailed
@@ -31,9 +31,9 @@ def test_submitted_jobs_get_ids_and_run(redis, start_manager, ingest_worker):
 
 
 def test_an_invalid_jobspec_is_refused_by_the_worker_and_nothing_is_written(redis, ingest_worker):
-    queue = Queue(keys.INGEST_QUEUE, connection=redis)
-    good = msgspec.json.encode(make_jobspec(command=["true"]))
-    task = queue.enqueue(tasks.INGEST, [good, b'{"command":["x"],"ntasks":-2}'], 1000)
+    queue = tasks.ingest_queue(redis)
+    good = msgspec.json.encode(make_jobspec(command=["true"])).decode()
+    task = queue.enqueue(tasks.INGEST, [good, '{"command":["x"],"ntasks":-2}'], 1000)
     result = task.latest_result(timeout=30)
     assert result.return_value == {"error": "jobspec 2 of 2: invalid jobspec: Expected `int` >= 1 - at `$.ntasks`"}
     assert redis.xlen(keys.manager_inbox()) == 0
@@ -60,12 +60,12 @@ def test_malformed_jobspecs_get_a_clear_error_and_change_nothing(redis, document
 def test_submitting_with_no_worker_fails_clearly_and_leaves_no_submission(redis):
     with pytest.raises(RequestFailed, match="no ingest worker answered within 1s"):
         client.submit(redis, [make_jobspec(command=["true"])], timeout=1)
-    assert len(Queue(keys.INGEST_QUEUE, connection=redis)) == 0
+    assert len(tasks.ingest_queue(redis)) == 0
 
 
 def test_the_cli_submits_copies_and_prints_one_short_id_per_line(redis, start_manager, ingest_worker, cli):
     start_manager()
-    result = cli("submit", "--cc", "3", "--name", "copies", "--env", "A=1", "--", "echo", "hello")
+    result = cli("submit", "--cc", "3", "--name", "copies", "--env=-*", "--env", "A=1", "--", "echo", "hello")
     assert result.exit_code == 0, result.output
     ids = [parse_job_id(line) for line in result.output.split()]
     assert len(ids) == 3 and all(f58(job_id) in result.output for job_id in ids)
@@ -75,12 +75,31 @@ def test_the_cli_submits_copies_and_prints_one_short_id_per_line(redis, start_ma
     assert redis.get(LEGACY.job_environment(ids[0])) == b'{"A":"1"}'
 
 
+def test_the_cli_submits_the_submitters_environment_trimmed_by_its_rules(redis, start_manager, ingest_worker, cli,
+                                                                        monkeypatch):
+    start_manager()
+    monkeypatch.setenv("JJ_TEST_KEEP", "kept")
+    monkeypatch.setenv("JJ_TEST_DROP", "dropped")
+    whole = parse_job_id(cli("submit", "--", "true").output)
+    trimmed = parse_job_id(cli("submit", "--env=-*", "--env=JJ_TEST_K*", "--env", "B=${JJ_TEST_KEEP}-b",
+                               "--", "true").output)
+    removed = parse_job_id(cli("submit", "--env-remove", "JJ_TEST_D*", "--", "true").output)
+    wait_inactive(redis, [whole, trimmed, removed])
+
+    def environment(job_id):
+        return msgspec.json.decode(redis.get(LEGACY.job_environment(job_id)))
+
+    assert environment(whole)["JJ_TEST_DROP"] == "dropped" and environment(whole)["PATH"] == os.environ["PATH"]
+    assert environment(trimmed) == {"JJ_TEST_KEEP": "kept", "B": "kept-b"}
+    assert "JJ_TEST_DROP" not in environment(removed) and environment(removed)["JJ_TEST_KEEP"] == "kept"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--ntasks", "0", "--", "true"], "Invalid value for '-n' / '--ntasks'"),
         (["-N", "3", "-n", "2", "--", "true"], "more nodes than tasks"),
-        (["--env", "NOEQUALS", "--", "true"], "'NOEQUALS' is not K=V"),
+        (["--env", "1X=y", "--", "true"], "'1X' is not a variable name"),
         (["--time-limit", "soon", "--", "true"], "'soon' is not a duration"),
         (["--urgency", "32", "--", "true"], "Invalid value for '--urgency'"),
         ([], "Missing argument 'COMMAND...'"),
@@ -150,3 +169,16 @@ def test_with_no_manager_submit_and_cancel_say_the_request_is_queued_and_exit_3(
     wait_inactive(redis, [job_id])
     assert [e.__struct_config__.tag for e in eventlog(redis, job_id)][-1] == "clean"
     assert any(getattr(e, "type", None) == "cancel" for e in eventlog(redis, job_id))
+
+
+def test_a_request_past_the_byte_limit_is_refused_with_the_limit_named_and_nothing_is_written(redis, spawn, cli,
+                                                                                           monkeypatch):
+    spawn("worker", env={"JOBJOURNAL_MAX_REQUEST_BYTES": "50000"})
+    big = make_jobspec(command=["true"], environment={"BIG": "x" * 10_000})
+    with pytest.raises(InvalidJobspec, match="the limit is 50,000 .JOBJOURNAL_MAX_REQUEST_BYTES"):
+        client.submit(redis, [big] * 10)  # refused by the worker
+    monkeypatch.setenv("JOBJOURNAL_MAX_REQUEST_BYTES", "50000")
+    monkeypatch.setenv("BIG", "x" * 10_000)
+    refused = cli("submit", "--cc", "10", "--", "true")  # refused before anything is sent
+    assert refused.exit_code == 1 and "JOBJOURNAL_MAX_REQUEST_BYTES" in refused.output
+    assert redis.xlen(keys.manager_inbox()) == 0 and tasks.ingest_queue(redis).count == 0

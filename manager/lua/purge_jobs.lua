@@ -3,7 +3,7 @@
 -- KEYS[1] the partition's manager fence (the manager lease in the legacy layout)
 -- KEYS[2] journal stream   KEYS[3] journal head (hash)
 -- KEYS[4] inactive job zset
--- KEYS[4+2i-1] job i eventlog   KEYS[4+2i] job i environment (i = 1..n)
+-- KEYS[4+3i-2] job i eventlog   KEYS[4+3i-1] job i environment   KEYS[4+3i] job i output (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] journal entry format version (common/formats.py)
 -- ARGV[3] journal MAXLEN (0: none)   ARGV[4] timestamp   ARGV[5..] job ids (i = 1..n)
 -- Returns the ids purged; a job that is not inactive is left alone.
@@ -17,7 +17,7 @@ local last_id = nil
 for i = 1, #ARGV - 4 do
   local job = ARGV[4 + i]
   if redis.call('ZREM', KEYS[4], job) == 1 then
-    redis.call('DEL', KEYS[4 + 2 * i - 1], KEYS[4 + 2 * i])
+    redis.call('DEL', KEYS[4 + 3 * i - 2], KEYS[4 + 3 * i - 1], KEYS[4 + 3 * i])
     seq = seq + 1
     local fields = {'v', version, 'seq', seq, 'id', job, 'name', 'purge', 'timestamp', timestamp, 'context', '{}', 'data', ''}
     if maxlen > 0 then

@@ -131,14 +131,13 @@ def test_a_lister_killed_while_applying_and_while_rebuilding_leaves_a_correct_vi
     assert_all_records_agree(redis)
 
 
-def test_an_rq_worker_killed_mid_job_ends_the_job_with_an_exception(redis, start_manager, spawn, tmp_path):
-    start_manager(exec_backend="rq")
+def test_an_executor_killed_mid_job_ends_the_job_with_an_exception(redis, start_manager, spawn, tmp_path):
+    start_manager(exec_backend="process")
     for round_ in range(2):
-        worker = spawn("worker", "--queue", "exec")
+        executor = spawn("executor")
         pidfile = tmp_path / f"pid-{round_}"
         [job_id] = submit(redis, command=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"])
         wait_for(lambda pidfile=pidfile: pidfile.exists() and pidfile.read_text())
-        _kill(worker)
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        _kill(executor)  # its command dies with it
         wait_inactive(redis, [job_id])
         assert_each_job_lived_once(redis, [job_id])

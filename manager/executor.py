@@ -1,0 +1,208 @@
+"""`jobjournal executor`: runs jobs' commands, as many at once as its slots, each as a child process.
+
+It takes dispatches from the queue Redis (manager/exec_dispatch.py), checks each (the token must
+be the manager's, the job allocated and not finished), reads the command and environment from the
+job's own keys in the store, runs it (manager/job_process.py), stores its output as it comes
+(common/output.py), and reports start and end through the manager's inbox. It beats in
+`keys.exec_executors()` with its slots, which the manager counts before it allocates.
+
+A dispatch delivered to an executor that died before taking it is claimed by another after
+CLAIM_IDLE_MS. An executor stopped by SIGTERM or SIGINT terminates its jobs and reports their ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+import uuid
+
+import msgspec
+
+from jobjournal.common import events as ev
+from jobjournal.common import inbox, keys, messages
+from jobjournal.common.deadletters import set_aside
+from jobjournal.common.errors import JobJournalError
+from jobjournal.common.jobspec import Jobspec, decode_environment, decode_jobspec
+from jobjournal.common.keys import Partition
+from jobjournal.common.layout import read_layout
+from jobjournal.common.output import Capture
+from jobjournal.common.settings import Settings
+from jobjournal.common.throttle import Throttle
+from jobjournal.manager import exec_dispatch
+from jobjournal.manager.job_process import KILL_GRACE, JobProcess
+
+log = logging.getLogger("jobjournal.executor")
+
+TURN_S = 0.1
+"""Longest wait of one loop turn while jobs run (their output, kill requests, limits)."""
+IDLE_BLOCK_MS = 1000
+CLAIM_IDLE_MS = 10_000
+HEARTBEAT_EVERY = 0.5
+HEARTBEAT_TTL = 3
+BEAT_EVERY = 1.0
+
+
+class Refused(JobJournalError):
+    """A dispatch that is genuine but cannot run (its reason goes to the manager)."""
+
+
+class Executor:
+    def __init__(self, store, queues, settings: Settings, name: str | None = None):
+        self.store, self.queues = store, queues
+        self.slots = settings.exec_slots or settings.nodes * settings.cores_per_node
+        self.max_output = settings.output_max_bytes
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.running: dict[int, JobProcess] = {}
+        self._selector = selectors.DefaultSelector()
+        self._key: bytes | None = None
+        self._beats, self._claims = Throttle(BEAT_EVERY), Throttle(CLAIM_IDLE_MS / 2000)
+        self._alive = Throttle(HEARTBEAT_EVERY)
+
+    def run(self, stop: threading.Event) -> None:
+        exec_dispatch.ensure_group(self.queues)
+        self._key = exec_dispatch.secret(self.queues)
+        log.info("executor %s: %d slots", self.name, self.slots)
+        try:
+            while not stop.is_set():
+                self.turn()
+        finally:
+            self._shut_down()
+
+    def turn(self) -> None:
+        """One loop turn: beat, take new jobs, read output, look after running jobs."""
+        if self._beats.due():
+            self._beat()
+        for entry_id, fields in self._new_dispatches():
+            self._take(entry_id, fields)
+        self._read_output(TURN_S if self.running else 0)
+        self._look_after()
+
+    # -- taking jobs
+    def _new_dispatches(self) -> list:
+        free = self.slots - len(self.running)
+        if free <= 0:
+            return []
+        found = []
+        if self._claims.due():
+            reply = self.queues.xautoclaim(keys.exec_dispatch(), keys.EXEC_GROUP, self.name, CLAIM_IDLE_MS,
+                                           count=free)
+            found += [(entry_id, fields) for entry_id, fields in reply[1] if fields]
+        response = self.queues.xreadgroup(keys.EXEC_GROUP, self.name, {keys.exec_dispatch(): ">"},
+                                          count=free - len(found), block=None if self.running else IDLE_BLOCK_MS)
+        return found + [entry for _, entries in response or [] for entry in entries]
+
+    def _take(self, entry_id, fields: dict) -> None:
+        entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        if not exec_dispatch.take(self.queues, entry_id):
+            return  # withdrawn by the manager (canceled) or taken by another executor
+        try:
+            job_id, token = int(fields[b"id"]), fields[b"token"].decode()
+        except (KeyError, ValueError, UnicodeDecodeError):
+            set_aside(self.store, keys.exec_dispatch(), entry_id, "not a dispatch", fields)
+            return
+        if not exec_dispatch.genuine(self._key, job_id, token):
+            set_aside(self.store, keys.exec_dispatch(), entry_id, "dispatch token does not match the job's: "
+                      "not from the manager, refused", fields)
+            return
+        self.queues.set(keys.exec_heartbeat(job_id), self.name, ex=HEARTBEAT_TTL)
+        try:
+            self._start(job_id, token)
+        except Refused as err:
+            self._report_end(job_id, token, error=str(err))
+
+    def _start(self, job_id: int, token: str) -> None:
+        part = read_layout(self.store).partition_of(job_id)  # each time: a store may be laid out after we started
+        spec, environment = self._job(part, job_id)
+        if self.queues.exists(keys.exec_kill(job_id)):
+            raise Refused("canceled before start")
+        key = part.job_output(job_id)
+        try:
+            process = JobProcess(job_id, token, spec, environment, Capture(key, self.max_output))
+        except OSError as err:
+            raise Refused(f"cannot run {spec.command[0]}: {err}") from err
+        self.running[job_id] = process
+        for pipe in process.pipes:
+            self._selector.register(pipe, selectors.EVENT_READ, process)
+        inbox.send(self.store, messages.ExecStarted(id=job_id, token=token))
+
+    def _job(self, part: Partition, job_id: int) -> tuple[Jobspec, dict[str, str]]:
+        """The job's jobspec and environment from its keys, if it is allocated and not finished."""
+        with self.store.pipeline(transaction=False) as pipe:
+            pipe.xrange(part.job_eventlog(job_id))
+            pipe.get(part.job_environment(job_id))
+            entries, environment = pipe.execute()
+        names = {fields.get(b"name") for _, fields in entries}
+        if b"alloc" not in names or names & {b"finish", b"clean"}:
+            raise Refused("the job is not allocated, or has finished: not run")
+        jobspec, _ = ev.eventlog_attachments(fields for _, fields in entries)
+        try:
+            return decode_jobspec(jobspec), decode_environment(environment) if environment else {}
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as err:
+            raise Refused(f"the job's jobspec or environment does not decode: {err}") from err
+
+    # -- running jobs
+    def _read_output(self, timeout: float) -> None:
+        if not self.running:
+            return
+        for key, _ in self._selector.select(timeout):
+            process: JobProcess = key.data
+            if not process.read(key.fileobj):
+                self._selector.unregister(key.fileobj)
+                process.close(key.fileobj)
+
+    def _look_after(self) -> None:
+        if not self.running:
+            return
+        processes = list(self.running.values())
+        with self.queues.pipeline(transaction=False) as pipe:
+            for process in processes:
+                pipe.exists(keys.exec_kill(process.job_id))
+            if self._alive.due():
+                for process in processes:
+                    pipe.set(keys.exec_heartbeat(process.job_id), self.name, ex=HEARTBEAT_TTL)
+            kills = pipe.execute()[: len(processes)]
+        for process, kill in zip(processes, kills, strict=True):
+            process.enforce(bool(kill))
+        ended = [process for process in processes if process.done]
+        self._store_output(processes, ended)
+        for process in ended:
+            del self.running[process.job_id]
+            self._report_end(process.job_id, process.token, status=process.wait_status(), timeout=process.timed_out)
+
+    def _store_output(self, processes: list[JobProcess], ended: list[JobProcess]) -> None:
+        """Store what the jobs wrote; for those that ended, the end of their output too (before their
+        end is reported, so a reader of an inactive job's output finds all of it)."""
+        for process in ended:
+            for pipe in list(process.pipes):
+                self._selector.unregister(pipe)
+                process.close(pipe)
+        with self.store.pipeline(transaction=False) as pipe:
+            for process in processes:
+                (process.capture.close if process in ended else process.capture.flush)(pipe)
+            pipe.execute()
+
+    def _report_end(self, job_id: int, token: str, status: int | None = None, timeout: bool = False,
+                    error: str = "") -> None:
+        inbox.send(self.store, messages.ExecFinished(id=job_id, token=token, status=status, timeout=timeout,
+                                                     error=error))
+        self.queues.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))  # after the report
+
+    # -- registration
+    def _beat(self) -> None:
+        info = exec_dispatch.ExecutorInfo(slots=self.slots, running=len(self.running), beat=time.time(),
+                                          host=socket.gethostname(), pid=os.getpid())
+        exec_dispatch.beat(self.queues, self.name, info)
+
+    def _shut_down(self) -> None:
+        exec_dispatch.leave(self.queues, self.name)
+        deadline = time.monotonic() + KILL_GRACE + 1
+        for process in self.running.values():
+            process.enforce(kill_asked=True)
+        while self.running and time.monotonic() < deadline:
+            self._read_output(TURN_S)
+            self._look_after()
+        self._selector.close()
