@@ -35,5 +35,7 @@ def decode(fields: dict[bytes, bytes]) -> messages.AnyRequest:
 
 
 def trim(redis, cursor: str) -> None:
-    """Drop the entries before `cursor` (their effects are posted; they hold environments too)."""
-    redis.xtrim(keys.manager_inbox(), minid=cursor, approximate=False)
+    """Drop the entries up to and including `cursor` (their effects are posted; they hold
+    environments too): a restart reads the inbox after its cursor."""
+    ms, _, seq = cursor.partition("-")
+    redis.xtrim(keys.manager_inbox(), minid=f"{ms}-{int(seq or 0) + 1}", approximate=False)

@@ -97,6 +97,12 @@ def exec_kill(job_id: int) -> str:
     return f"{PREFIX}:exec:{{{job_id}}}:kill"
 
 
+def exec_taken(job_id: int) -> str:
+    """String with TTL (7 days): the name of the executor that took the job's dispatch; a second
+    dispatch of the job (a replay, or the manager's after a restart) is refused (on the queue Redis)."""
+    return f"{PREFIX}:exec:{{{job_id}}}:taken"
+
+
 def exec_heartbeat(job_id: int) -> str:
     """String with TTL: the executor's name, refreshed while it runs the job's command (on the
     queue Redis)."""

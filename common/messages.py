@@ -75,13 +75,14 @@ class JournalRequest(Request, tag="journal"):
 
 class ExecStarted(Request, tag="exec-started"):
     id: int
-    token: str = ""
-    """The job's dispatch token (manager/exec_dispatch.py): a report without the right one is refused."""
+    mac: str = ""
+    """The report's HMAC under the dispatch secret (manager/exec_dispatch.py): a report without the
+    right one is refused."""
 
 
 class ExecFinished(Request, tag="exec-finished"):
     id: int
-    token: str = ""
+    mac: str = ""
     status: int | None = None
     """Wait status; None when the command never started."""
     timeout: bool = False

@@ -82,7 +82,7 @@ def _rq(app: App) -> dict:
 
     connection = app.queue_redis
     workers = {worker.name: worker.get_state() for worker in Worker.all(connection=connection)}
-    executors = exec_dispatch.live_executors(connection, time.time())
+    executors = exec_dispatch.live_executors(connection)
     return {
         "queues": {"ingest": tasks.ingest_queue(connection).count,
                    "exec": connection.xlen(keys.exec_dispatch())},

@@ -172,7 +172,9 @@ def job_output(redis, job_id: int, follow: bool = False, block_ms: int = 1000) -
         if any(isinstance(entry, output.End) for entry in found):
             return
         if not follow:
-            return
+            if not found:
+                return
+            continue  # more than one read's worth
         if not found and _inactive(redis, eventlog_key):  # what came before it ended, then stop
             yield from output.read(redis, layout, job_id, after)[0]
             return

@@ -34,8 +34,8 @@ class ExecBackend(Protocol):
     def can_start(self) -> bool:
         """Whether a job allocated now could run at once (an executor has a free slot)."""
 
-    def accepts(self, job_id: int, token: str) -> bool:
-        """Whether an exec report for the job comes from where the job was sent to run."""
+    def accepts(self, report) -> bool:
+        """Whether an exec report (messages.ExecStarted, ExecFinished) comes from where jobs run."""
 
     def start(self, job: Job, now: float) -> None:
         """Run an allocated job."""

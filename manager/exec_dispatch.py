@@ -7,8 +7,12 @@ On the queue Redis (standalone, beside rq's queues):
   (XDEL returns 1) owns it: an executor that takes the job, or the manager canceling it first.
 - `keys.exec_executors()`: each executor's slots, running jobs and last beat (`ExecutorInfo`).
 - `keys.exec_secret()`: the manager's secret. A job's token is an HMAC of its id under it, so an
-  executor can tell a dispatch from a forged entry, and the manager an executor's report from a
-  forged inbox message. With ACLs on only the manager and executor roles read it (deploy/users.acl).
+  executor can tell a dispatch from a forged entry; an executor's report carries an HMAC of its
+  whole content (`signed`), so the manager can tell it from a forged inbox message, and one
+  report (readable in the inbox) cannot be turned into another. With ACLs on only the manager and
+  executor roles read it (deploy/users.acl).
+- `keys.exec_taken(id)`: set (NX) by the executor that takes the job: a job runs once, whatever is
+  dispatched again.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import secrets
 import msgspec
 import redis as redis_lib
 
-from jobjournal.common import keys
+from jobjournal.common import keys, messages
 
 VERSION = b"1"
 EXECUTOR_TTL = 5.0
 """Seconds an executor counts as live after its last beat."""
+KILL_KEY_TTL = 3600
+TAKEN_TTL = 7 * 86400
 
 
 class ExecutorInfo(msgspec.Struct, kw_only=True):
@@ -54,6 +60,31 @@ def genuine(key: bytes, job_id: int, token: str) -> bool:
     return hmac.compare_digest(token_for(key, job_id), token or "")
 
 
+def _report_mac(key: bytes, report: messages.ExecStarted | messages.ExecFinished) -> str:
+    content = messages.encode(msgspec.structs.replace(report, mac="", reply_to=""))
+    return hmac.new(key, content, hashlib.sha256).hexdigest()[:32]
+
+
+def signed(key: bytes, report: messages.ExecStarted | messages.ExecFinished):
+    """The report with its HMAC."""
+    return msgspec.structs.replace(report, mac=_report_mac(key, report))
+
+
+def authentic(key: bytes, report: messages.ExecStarted | messages.ExecFinished) -> bool:
+    return hmac.compare_digest(_report_mac(key, report), report.mac or "")
+
+
+def ask_to_kill(queues, job_id: int) -> None:
+    """Tell the executor running the job (if any) to kill its command."""
+    queues.set(keys.exec_kill(job_id), 1, ex=KILL_KEY_TTL)
+
+
+def redis_time(queues) -> float:
+    """The queue Redis's clock: executors' beats and the manager's liveness checks both use it."""
+    seconds, micros = queues.time()
+    return seconds + micros / 1e6
+
+
 def ensure_group(queues) -> None:
     try:
         queues.xgroup_create(keys.exec_dispatch(), keys.EXEC_GROUP, id="0", mkstream=True)
@@ -75,6 +106,11 @@ def take(queues, entry_id: str) -> bool:
     return queues.xdel(keys.exec_dispatch(), entry_id) == 1
 
 
+def claim_job(queues, job_id: int, name: str) -> bool:
+    """Mark the job taken by executor `name`; False if it was taken before (it runs once)."""
+    return bool(queues.set(keys.exec_taken(job_id), name, nx=True, ex=TAKEN_TTL))
+
+
 def waiting(queues) -> dict[int, str]:
     """{job id: entry id} of every dispatch no executor has taken yet."""
     found = {}
@@ -90,8 +126,10 @@ def is_waiting(queues, entry_id: str) -> bool:
     return bool(queues.xrange(keys.exec_dispatch(), entry_id, entry_id, count=1))
 
 
-def live_executors(queues, now: float) -> dict[str, ExecutorInfo]:
-    """Executors that beat within EXECUTOR_TTL (those beyond are removed from the hash)."""
+def live_executors(queues) -> dict[str, ExecutorInfo]:
+    """Executors that beat within EXECUTOR_TTL by the queue Redis's clock (those long gone are
+    removed from the hash)."""
+    now = redis_time(queues)
     live, stale = {}, []
     for name, raw in queues.hgetall(keys.exec_executors()).items():
         try:

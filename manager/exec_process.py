@@ -21,7 +21,6 @@ from jobjournal.manager.exec_backend import JobEvents
 from jobjournal.manager.jobs import Job
 
 CHECK_INTERVAL = 1.0
-KILL_KEY_TTL = 3600
 
 
 class ProcessExec:
@@ -34,8 +33,8 @@ class ProcessExec:
         self.jobs = jobs
         """The manager's active jobs."""
         self._key: bytes | None = None
-        self._checks = Throttle(CHECK_INTERVAL, host.now)
-        self._slots_read = Throttle(CHECK_INTERVAL, host.now)
+        self._checks = Throttle(CHECK_INTERVAL)
+        self._slots_read = Throttle(CHECK_INTERVAL)
         self._slots = 0
         self._in_exec: set[int] = set()
         """Jobs handed to the executors whose process has not ended: each holds a slot."""
@@ -50,14 +49,14 @@ class ProcessExec:
             self._key = exec_dispatch.secret(self.queues)
         return self._key
 
-    def accepts(self, job_id: int, token: str) -> bool:
-        """Whether an exec report for the job comes from the executor it was dispatched to."""
-        return exec_dispatch.genuine(self.key, job_id, token)
+    def accepts(self, report) -> bool:
+        """Whether an exec report comes from an executor (its HMAC under the dispatch secret)."""
+        return exec_dispatch.authentic(self.key, report)
 
     def can_start(self) -> bool:
         if self._slots_read.due():
             self._in_exec = {job_id for job_id in self._in_exec if self._holds_slot(job_id)}
-            live = exec_dispatch.live_executors(self.queues, self.host.now())
+            live = exec_dispatch.live_executors(self.queues)
             self._slots = sum(info.slots for info in live.values())
         return len(self._in_exec) < self._slots
 
@@ -89,14 +88,14 @@ class ProcessExec:
         return job is not None and not job.finished and not job.released
 
     def _dispatch(self, job: Job) -> None:
-        if job.finished or job.released or job.state is None:
+        if job.finished or job.released or job.state is None or job.fatal:
             return
         exec_dispatch.ensure_group(self.queues)
         self._entries[job.id] = exec_dispatch.dispatch(self.queues, job.id, exec_dispatch.token_for(self.key, job.id))
 
     def _redispatch(self, job: Job) -> None:
-        if self.queues.exists(keys.exec_heartbeat(job.id)):
-            return  # an executor is starting it
+        if self.queues.exists(keys.exec_taken(job.id)):
+            return  # an executor has it (or had it: the lost checks end the job if it is gone)
         entry = exec_dispatch.waiting(self.queues).get(job.id)
         if entry is None:
             self._dispatch(job)
@@ -108,7 +107,7 @@ class ProcessExec:
         if not job.started and entry is not None and exec_dispatch.take(self.queues, entry):
             self._stopped(job)  # withdrawn before any executor took it
             return
-        self.queues.set(keys.exec_kill(job.id), 1, ex=KILL_KEY_TTL)
+        exec_dispatch.ask_to_kill(self.queues, job.id)
 
     def _check(self, job: Job, confirmed: bool) -> None:
         """End the job with an exception if its executor is gone at two checks in a row."""
@@ -133,6 +132,7 @@ class ProcessExec:
     def _lost(self, job: Job, note: str) -> None:
         if job.state is not None and not job.fatal:
             self.host.post(job, ev.Exception_(timestamp=self.host.now(), type="exec", severity=0, note=note))
+        exec_dispatch.ask_to_kill(self.queues, job.id)  # a stalled executor that comes back kills it
         self._stopped(job)
 
     def _stopped(self, job: Job) -> None:

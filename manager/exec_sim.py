@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 
 from jobjournal.common import events as ev
+from jobjournal.common.states import State
 from jobjournal.manager.exec_backend import JobEvents
 from jobjournal.manager.jobs import Job
 from jobjournal.manager.timers import Timers
@@ -27,7 +28,7 @@ class SimExec:
     def can_start(self) -> bool:
         return True
 
-    def accepts(self, job_id: int, token: str) -> bool:
+    def accepts(self, report) -> bool:
         return False  # no process reports to a simulation
 
     def start(self, job: Job, now: float) -> None:
@@ -35,8 +36,8 @@ class SimExec:
         self._arm(job)
 
     def restore(self, job: Job) -> None:
-        if job.started and not job.finished:
-            self._arm(job)
+        if job.state is State.RUN and job.started and not job.finished:
+            self._arm(job)  # a job in CLEANUP is killed by the lifecycle
 
     def kill(self, job: Job, now: float) -> None:
         self.timers.cancel(job.id)

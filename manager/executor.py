@@ -12,20 +12,25 @@ CLAIM_IDLE_MS. An executor stopped by SIGTERM or SIGINT terminates its jobs and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
 
 import msgspec
+import redis as redis_lib
 
 from jobjournal.common import events as ev
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import JobJournalError
+from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, decode_environment, decode_jobspec
 from jobjournal.common.keys import Partition
 from jobjournal.common.layout import read_layout
@@ -68,7 +73,11 @@ class Executor:
         log.info("executor %s: %d slots", self.name, self.slots)
         try:
             while not stop.is_set():
-                self.turn()
+                try:
+                    self.turn()
+                except redis_lib.RedisError as err:  # Redis down or refusing: the jobs run on meanwhile
+                    log.warning("Redis error (%s); going on in 1s", err)
+                    stop.wait(1.0)
         finally:
             self._shut_down()
 
@@ -87,10 +96,12 @@ class Executor:
         if free <= 0:
             return []
         found = []
-        if self._claims.due():
+        if self._claims.due():  # dispatches delivered to an executor that died before taking them
             reply = self.queues.xautoclaim(keys.exec_dispatch(), keys.EXEC_GROUP, self.name, CLAIM_IDLE_MS,
                                            count=free)
             found += [(entry_id, fields) for entry_id, fields in reply[1] if fields]
+        if len(found) >= free:
+            return found
         response = self.queues.xreadgroup(keys.EXEC_GROUP, self.name, {keys.exec_dispatch(): ">"},
                                           count=free - len(found), block=None if self.running else IDLE_BLOCK_MS)
         return found + [entry for _, entries in response or [] for entry in entries]
@@ -108,26 +119,35 @@ class Executor:
             set_aside(self.store, keys.exec_dispatch(), entry_id, "dispatch token does not match the job's: "
                       "not from the manager, refused", fields)
             return
+        if not exec_dispatch.claim_job(self.queues, job_id, self.name):
+            set_aside(self.store, keys.exec_dispatch(), entry_id, "the job was taken by an executor before: "
+                      "it runs once, refused", fields)
+            return
         self.queues.set(keys.exec_heartbeat(job_id), self.name, ex=HEARTBEAT_TTL)
         try:
-            self._start(job_id, token)
+            self._start(job_id)
         except Refused as err:
-            self._report_end(job_id, token, error=str(err))
+            self._report_end(job_id, error=str(err))
+        except redis_lib.RedisError:
+            raise  # the loop waits for Redis; the manager ends the job when its heartbeat lapses
+        except Exception as err:  # noqa: BLE001 - one job's failure must not stop the executor
+            log.exception("job %s cannot start", f58(job_id))
+            self._report_end(job_id, error=f"executor error: {type(err).__name__}: {err}")
 
-    def _start(self, job_id: int, token: str) -> None:
+    def _start(self, job_id: int) -> None:
         part = read_layout(self.store).partition_of(job_id)  # each time: a store may be laid out after we started
         spec, environment = self._job(part, job_id)
         if self.queues.exists(keys.exec_kill(job_id)):
             raise Refused("canceled before start")
         key = part.job_output(job_id)
         try:
-            process = JobProcess(job_id, token, spec, environment, Capture(key, self.max_output))
-        except OSError as err:
+            process = JobProcess(job_id, spec, environment, Capture(key, self.max_output))
+        except (OSError, ValueError, subprocess.SubprocessError) as err:
             raise Refused(f"cannot run {spec.command[0]}: {err}") from err
         self.running[job_id] = process
         for pipe in process.pipes:
             self._selector.register(pipe, selectors.EVENT_READ, process)
-        inbox.send(self.store, messages.ExecStarted(id=job_id, token=token))
+        self._report(messages.ExecStarted(id=job_id))
 
     def _job(self, part: Partition, job_id: int) -> tuple[Jobspec, dict[str, str]]:
         """The job's jobspec and environment from its keys, if it is allocated and not finished."""
@@ -158,20 +178,27 @@ class Executor:
         if not self.running:
             return
         processes = list(self.running.values())
+        beating = self._alive.due()
         with self.queues.pipeline(transaction=False) as pipe:
             for process in processes:
                 pipe.exists(keys.exec_kill(process.job_id))
-            if self._alive.due():
+            if beating:  # XX: a heartbeat that lapsed (we stalled) is not revived: the job may be ended
                 for process in processes:
-                    pipe.set(keys.exec_heartbeat(process.job_id), self.name, ex=HEARTBEAT_TTL)
-            kills = pipe.execute()[: len(processes)]
-        for process, kill in zip(processes, kills, strict=True):
-            process.enforce(bool(kill))
+                    pipe.set(keys.exec_heartbeat(process.job_id), self.name, ex=HEARTBEAT_TTL, xx=True)
+            replies = pipe.execute()
+        kills = replies[: len(processes)]
+        lapsed = [not renewed for renewed in replies[len(processes):]] if beating else [False] * len(processes)
+        for process, kill, gone in zip(processes, kills, lapsed, strict=True):
+            if gone:
+                log.warning("job %s: its heartbeat lapsed (the manager may have ended it): killing it",
+                            f58(process.job_id))
+            process.enforce(bool(kill) or gone)
         ended = [process for process in processes if process.done]
         self._store_output(processes, ended)
         for process in ended:
             del self.running[process.job_id]
-            self._report_end(process.job_id, process.token, status=process.wait_status(), timeout=process.timed_out)
+            process.reap()
+            self._report_end(process.job_id, status=process.wait_status(), timeout=process.timed_out)
 
     def _store_output(self, processes: list[JobProcess], ended: list[JobProcess]) -> None:
         """Store what the jobs wrote; for those that ended, the end of their output too (before their
@@ -185,24 +212,34 @@ class Executor:
                 (process.capture.close if process in ended else process.capture.flush)(pipe)
             pipe.execute()
 
-    def _report_end(self, job_id: int, token: str, status: int | None = None, timeout: bool = False,
-                    error: str = "") -> None:
-        inbox.send(self.store, messages.ExecFinished(id=job_id, token=token, status=status, timeout=timeout,
-                                                     error=error))
+    def _report(self, report) -> None:
+        inbox.send(self.store, exec_dispatch.signed(self._key, report))
+
+    def _report_end(self, job_id: int, status: int | None = None, timeout: bool = False, error: str = "") -> None:
+        self._report(messages.ExecFinished(id=job_id, status=status, timeout=timeout, error=error))
         self.queues.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))  # after the report
 
     # -- registration
     def _beat(self) -> None:
-        info = exec_dispatch.ExecutorInfo(slots=self.slots, running=len(self.running), beat=time.time(),
-                                          host=socket.gethostname(), pid=os.getpid())
+        info = exec_dispatch.ExecutorInfo(slots=self.slots, running=len(self.running),
+                                          beat=exec_dispatch.redis_time(self.queues), host=socket.gethostname(),
+                                          pid=os.getpid())
         exec_dispatch.beat(self.queues, self.name, info)
 
     def _shut_down(self) -> None:
-        exec_dispatch.leave(self.queues, self.name)
+        """Stop taking jobs, terminate the running ones and report their ends (as far as Redis lets)."""
+        with contextlib.suppress(redis_lib.RedisError):
+            exec_dispatch.leave(self.queues, self.name)
         deadline = time.monotonic() + KILL_GRACE + 1
         for process in self.running.values():
             process.enforce(kill_asked=True)
         while self.running and time.monotonic() < deadline:
             self._read_output(TURN_S)
-            self._look_after()
+            try:
+                self._look_after()
+            except redis_lib.RedisError:
+                break
+        for process in self.running.values():
+            process.signal(signal.SIGKILL)
+            process.reap()
         self._selector.close()

@@ -28,10 +28,9 @@ DRAIN_S = 1.0
 
 
 class JobProcess:
-    def __init__(self, job_id: int, token: str, spec: Jobspec, environment: dict[str, str], capture: Capture,
+    def __init__(self, job_id: int, spec: Jobspec, environment: dict[str, str], capture: Capture,
                  clock=time.monotonic):
         self.job_id = job_id
-        self.token = token
         self.capture = capture
         self.duration = spec.duration
         self._clock = clock
@@ -89,6 +88,12 @@ class JobProcess:
         if self.process.poll() is None or self.pipes:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signum)
+
+    def reap(self) -> None:
+        """Once the command has ended: kill what it left running in its session (as Flux's job shell
+        does when a job's tasks exit), so nothing outlives the job on cores the manager frees."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def wait_status(self) -> int:
         """waitpid(2)-style status (Popen's negative returncode: killed by that signal)."""

@@ -18,6 +18,7 @@ from jobjournal.common.jobspec import redact
 from jobjournal.common.resources import make_R
 from jobjournal.common.settings import Settings
 from jobjournal.common.states import State, priority_for
+from jobjournal.manager import exec_dispatch
 from jobjournal.manager.exec_backend import ExecBackend
 from jobjournal.manager.exec_process import ProcessExec
 from jobjournal.manager.exec_sim import SimExec
@@ -106,6 +107,9 @@ class Lifecycle:
                 self.post(job, ev.Restart(timestamp=self.now()))
             case State.RUN:
                 self._restore_running(job, previous_backend)
+            case State.CLEANUP if job.R is not None and not job.released:
+                self.backend.restore(job)  # its command may still run: the backend watches it end
+                self._dirty[job.id] = job
             case _:
                 self._dirty[job.id] = job
 
@@ -115,6 +119,8 @@ class Lifecycle:
                     f"{self.pool.cores_per_node} cores)")
         elif job.started and previous_backend and _backend_name(previous_backend) != self.backend.name:
             note = f"started by the {previous_backend} exec backend, which this manager does not run"
+            if _backend_name(previous_backend) == "process":
+                exec_dispatch.ask_to_kill(self.queues, job.id)  # its executor kills the command
         else:
             self.backend.restore(job)
             return

@@ -84,6 +84,7 @@ class Manager:
         self._cursor_moved = False
         self._purges = Throttle(PURGE_EVERY, self.clock)
         self._inbox_trims = Throttle(INBOX_TRIM_EVERY)
+        self._submissions_in_inbox = False
         self._resource_reports = Throttle(resource_report.REPORT_EVERY)
         self._journal_trims = Throttle(JOURNAL_TRIM_EVERY)
 
@@ -157,6 +158,7 @@ class Manager:
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
             return
+        self._submissions_in_inbox |= isinstance(request, messages.SubmitJobs)
         if isinstance(request, messages.Purge | messages.JournalRequest):
             self.poster.cursor_everywhere()  # their effects bypass the poster: no partition may replay them
         reply = self.handler.handle(request, entry_id)
@@ -217,9 +219,12 @@ class Manager:
             self.redis.xtrim(part.journal(), minid=floor, approximate=False)  # "~" trims at most 10K a call
 
     def _trim_inbox_if_due(self) -> None:
-        """Drop inbox entries whose effects are posted (they hold environments, too)."""
-        if self._inbox_trims.due():
+        """Drop inbox entries whose effects are posted: at once after a submission (it holds the
+        jobs' environments, which belong in their :env keys alone), else now and then."""
+        if self._submissions_in_inbox or self._inbox_trims.due():
             inbox.trim(self.redis, self.inbox_cursor)
+            self._submissions_in_inbox = False
+            self._inbox_trims.mark()
 
     # -- purge
     def _purge_if_due(self) -> None:

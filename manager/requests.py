@@ -189,8 +189,8 @@ class RequestHandler:
         job = self.life.jobs.get(report.id)
         if job is None or job.R is None or job.finished:
             return
-        if not self.life.backend.accepts(job.id, report.token):
-            log.warning("exec report for job %s refused: its token is not the job's dispatch token", f58(job.id))
+        if not self.life.backend.accepts(report):
+            log.warning("exec report for job %s refused: not signed by an executor", f58(job.id))
             return
         match report:
             case messages.ExecStarted():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 from rq import SimpleWorker
+from rq.exceptions import DeserializationError
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
@@ -41,8 +42,8 @@ BOOKKEEPING_EVERY_S = 1.0
 class LeanWorker(SimpleWorker):
     def __init__(self, queues, *args, settings: Settings | None = None, **kwargs):
         """rq's arguments; `settings` default to the environment's (as for `rq worker -w`)."""
-        kwargs.setdefault("serializer", JSONSerializer)  # tasks are JSON (common/tasks.py), never unpickled
-        super().__init__(queues, *args, **kwargs)
+        kwargs["serializer"] = JSONSerializer  # tasks are JSON (common/tasks.py), never unpickled, whatever
+        super().__init__(queues, *args, **kwargs)  # rq's command line passes (its default is pickle)
         settings = load_settings() if settings is None else settings
         self._tools = worker_tools(settings, self.connection)
         self._beats = Throttle(BOOKKEEPING_EVERY_S)
@@ -74,16 +75,26 @@ class LeanWorker(SimpleWorker):
         job.ended_at = job.last_heartbeat = now()
 
     def perform_job(self, job, queue, execution):
-        job.func_name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued
-        if job.func_name not in tasks.RUNNABLE:
-            log.warning("task %s names %s, not a jobjournal task: refused", job.id, job.func_name)
-            job.func_name = REFUSE  # rq records the failure and its reason as for any task
+        try:
+            name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued: today's path
+        except DeserializationError:
+            name = "(not JSON)"
+        if name not in tasks.RUNNABLE:
+            log.warning("task %s names %s, not a jobjournal task: refused", job.id, name)
+            _refuse(job)  # rq records the failure and its reason as for any task
             return super().perform_job(job, queue, execution)
+        job.func_name = name
         with lend(self._tools):
             return super().perform_job(job, queue, execution)
 
 
 REFUSE = "jobjournal.manager.rq_worker.refuse"
+
+
+def _refuse(job) -> None:
+    """Make the task run `refuse`, with nothing of what it held (which may not even decode)."""
+    job.func_name = REFUSE
+    job.instance, job.args, job.kwargs = None, (), {}
 
 
 def refuse(*args, **kwargs):

@@ -61,12 +61,12 @@ def test_a_real_command_runs_with_exactly_its_environment_and_exit_status(redis,
     ]
 
 
-def test_jobs_run_at_the_same_time_up_to_the_executors_slots(redis, executing):
-    job_ids = submit(redis, count=3, command=["sleep", "1"])
-    wait_inactive(redis, job_ids)
-    starts = [_event(redis, job_id, "start").timestamp for job_id in job_ids]
-    finishes = [_event(redis, job_id, "finish").timestamp for job_id in job_ids]
-    assert max(starts) < min(finishes)  # all three were running at once
+def test_jobs_run_at_the_same_time_up_to_the_executors_slots(redis, executing, tmp_path):
+    # each job waits until all three have started: they can only finish if they ran at once
+    barrier = f'touch {tmp_path}/$JOBJOURNAL_JOB_ID; until [ "$(ls {tmp_path} | wc -l)" -ge 3 ]; do sleep 0.05; done'
+    job_ids = submit(redis, count=3, command=["sh", "-c", barrier], duration=60)
+    wait_inactive(redis, job_ids, timeout=90)
+    assert [_finish(redis, job_id).status for job_id in job_ids] == [0, 0, 0]
 
 
 def test_an_executor_runs_no_more_jobs_at_once_than_its_slots(redis, start_manager, spawn):
