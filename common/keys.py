@@ -70,6 +70,18 @@ def submit_rate(userid: int, second: int) -> str:
     return f"{PREFIX}:rate:{{{userid}}}:{second}"
 
 
+def users() -> str:
+    """Hash: ACL user name -> uid, the people and groups a store with `identity=acl` knows
+    (`jobjournal user add`; common/identity.py)."""
+    return f"{PREFIX}:users"
+
+
+def proof(user: str, nonce: str) -> str:
+    """String with TTL: the digest of one request ACL user `user` sent, written by that user alone
+    (its ACL rules allow `jj:proof:{<user>}:*` only), checked by the manager or an ingest worker."""
+    return f"{PREFIX}:proof:{{{user}}}:{nonce}"
+
+
 def exec_dispatch() -> str:
     """Stream (consumer group `EXEC_GROUP`): one entry per job the manager gives the executors to
     run, `id` and `token` only (manager/exec_dispatch.py); on the queue Redis. An executor deletes

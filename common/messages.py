@@ -15,9 +15,12 @@ from jobjournal.common.jobspec import Jobspec
 
 
 class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=True):
-    """Base of every inbox request. `reply_to` names the request's reply list ('' = none)."""
+    """Base of every inbox request. `reply_to` names the request's reply list ('' = none);
+    `user` and `proof` say who sends it, with `identity=acl` (common/identity.py)."""
 
     reply_to: str = ""
+    user: str = ""
+    proof: str = ""
 
 
 UserId = Annotated[int, Meta(ge=0, le=2**32 - 1)]
@@ -100,6 +103,8 @@ class Reply(msgspec.Struct, omit_defaults=True):
 
     errors: dict[str, str] = {}
     data: Any = None
+    error: str = ""
+    """The whole request was refused (e.g. not authenticated): why."""
 
 
 _encoder = msgspec.json.Encoder()

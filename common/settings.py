@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     them back from Redis (0: read every eventlog each time)."""
     max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""
+    identity: Literal["trusted", "acl"] = "trusted"
+    """Whose requests are whose: 'trusted' believes the uid a request states (every local user is
+    trusted); 'acl' takes it from the ACL user that proved the request (common/identity.py)."""
     max_request_bytes: Positive = 16 << 20
     """Most bytes of jobspecs (environments included) one submission request may hold, all its
     copies together (a `--cc 10000` with a 10 KB environment is 100 MB)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import redis as redis_lib
 
 from jobjournal.common import events as ev
-from jobjournal.common import inbox, keys, messages, output, tasks
+from jobjournal.common import identity, inbox, keys, messages, output, tasks
 from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestFailed
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
@@ -40,11 +40,13 @@ def submit(
         check_request_size(documents, max_request_bytes)
     # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
     # jobspecs, environments included) should not linger in rq's keys
+    user, proof = identity.prove(redis, identity.submission_body(documents, userid))
     with queues.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
         task = queue.enqueue(
             tasks.INGEST,
             documents,
             userid,
+            {"user": user, "proof": proof} if user else None,
             result_ttl=10,
             failure_ttl=3600,
             pipeline=pipe,
@@ -70,6 +72,7 @@ def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT) 
     """Send a request to the manager and wait for its reply; Queued at once when no manager runs
     (the request stays in the inbox and takes effect when one starts)."""
     message.reply_to = uuid.uuid4().hex
+    message.user, message.proof = identity.prove(redis, identity.request_body(message))
     inbox.send(redis, message)
     if not manager_running(redis):
         raise Queued(NO_MANAGER.format(what="the request waits"))
@@ -77,7 +80,10 @@ def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT) 
     if answer is None:
         raise RequestFailed(f"the manager did not answer within {timeout:g}s; the request is in its inbox and may "
                             "still take effect")
-    return messages.decode_reply(answer[1])
+    reply = messages.decode_reply(answer[1])
+    if reply.error:
+        raise RequestFailed(reply.error)
+    return reply
 
 
 def manager_running(redis) -> bool:

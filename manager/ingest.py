@@ -10,7 +10,7 @@ import time
 
 from rq import get_current_job
 
-from jobjournal.common import inbox, keys, messages
+from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.errors import InvalidJobspec, JobJournalError
 from jobjournal.common.ids import RenewedGenerators, generator_from_redis
 from jobjournal.common.jobspec import parse_jobspec
@@ -19,21 +19,28 @@ from jobjournal.manager.task_tools import task_tools
 MAX_JOBS_PER_REQUEST = 10000
 
 
-def ingest(jobspecs: list[bytes | str], userid: int) -> dict:
+def ingest(jobspecs: list[bytes | str], userid: int, auth: dict | None = None) -> dict:
     """rq entry point: {"ids": [...]} or {"error": "..."}; never raises for bad input.
 
     Limits come from this worker's settings (JOBJOURNAL_MAX_JOBSPEC_BYTES, ..._SUBMIT_RATE_LIMIT).
+    With JOBJOURNAL_IDENTITY=acl the jobs' uid is the one `auth` (user, proof) proves, whatever
+    `userid` says (common/identity.py).
     """
     tools = task_tools(get_current_job().connection)
     settings = tools.settings
     try:
+        if settings.identity == "acl":
+            auth = auth if isinstance(auth, dict) else {}
+            body = identity.submission_body(list(jobspecs), userid)
+            userid = identity.verified_uid(tools.store, str(auth.get("user", "")), str(auth.get("proof", "")), body,
+                                           once=True)
         return {
             "ids": accept_jobs(
                 tools.store, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids,
                 settings.max_request_bytes,
             )
         }
-    except (InvalidJobspec, RateLimited) as err:
+    except (InvalidJobspec, RateLimited, identity.NotAuthenticated) as err:
         return {"error": str(err)}
 
 

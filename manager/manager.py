@@ -12,9 +12,12 @@ import logging
 import threading
 import time
 
-from jobjournal.common import inbox, keys, messages
+import msgspec
+
+from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.identity import NotAuthenticated
 from jobjournal.common.journal import stream_order
 from jobjournal.common.layout import store_layout
 from jobjournal.common.lease import Lease, run_while_holding
@@ -29,7 +32,7 @@ from jobjournal.manager.journal_trim import trim_floor
 from jobjournal.manager.lifecycle import Lifecycle
 from jobjournal.manager.posting import EventPoster
 from jobjournal.manager.purge import purge_candidates, purge_jobs
-from jobjournal.manager.requests import RequestHandler
+from jobjournal.manager.requests import ADMIN_USERID, RequestHandler
 
 log = logging.getLogger("jobjournal.manager")
 
@@ -47,6 +50,8 @@ steps and restarts stay bounded by what it runs, not by what was offered."""
 MAX_BLOCK_MS = 100
 PURGE_EVERY = 1.0
 INBOX_TRIM_EVERY = 5.0
+ON_BEHALF = (messages.Cancel, messages.SetUrgency, messages.RaiseException, messages.Purge)
+"""Requests that act for a user: with identity=acl each must be proved (common/identity.py)."""
 JOURNAL_TRIM_EVERY = 2.0
 RESTORE_CHUNK = 1000
 REPLY_TTL = 300
@@ -159,11 +164,30 @@ class Manager:
             self.dead_letter(entry_id, fields, str(err))
             return
         self._submissions_in_inbox |= isinstance(request, messages.SubmitJobs)
+        try:
+            request = self._as_sender(request)
+        except NotAuthenticated as err:
+            log.warning("inbox entry %s refused: %s", entry_id, err)
+            if request.reply_to:
+                self.replies.append((request.reply_to, messages.Reply(error=str(err))))
+            return
         if isinstance(request, messages.Purge | messages.JournalRequest):
             self.poster.cursor_everywhere()  # their effects bypass the poster: no partition may replay them
         reply = self.handler.handle(request, entry_id)
         if request.reply_to and reply is not None:
             self.replies.append((request.reply_to, reply))
+
+    def _as_sender(self, request: messages.AnyRequest) -> messages.AnyRequest:
+        """With identity=acl, a request that acts for a user, with the uid its proof establishes
+        (NotAuthenticated if none does); unchanged otherwise."""
+        if self.settings.identity != "acl" or not isinstance(request, ON_BEHALF):
+            return request
+        uid = identity.verified_uid(self.redis, request.user, request.proof, identity.request_body(request))
+        if isinstance(request, messages.Purge):
+            if uid != ADMIN_USERID:
+                raise NotAuthenticated(f"purge is for uid {ADMIN_USERID} alone; user {request.user} is uid {uid}")
+            return request
+        return msgspec.structs.replace(request, userid=uid)
 
     def _post_queued(self) -> None:
         """Post queued events with the inbox cursor (every handled entry's effects are queued by

@@ -25,9 +25,7 @@ def acl_server():
     server = EmbeddedRedis(home)
     server.start()
     admin = redis_lib.Redis(unix_socket_path=str(server.socket))
-    for line in USERS.read_text().splitlines():
-        if line.startswith("user "):
-            admin.execute_command("ACL", "SETUSER", *line.split()[1:])
+    _set_roles(admin)
     for part in (LEGACY, TAGGED):
         admin.xadd(part.journal(), {"name": "submit"})
         admin.xadd(part.job_eventlog(1), {"name": "submit"})
@@ -53,6 +51,14 @@ def login(acl_server):
         client.close()
 
 
+def _set_roles(admin) -> None:
+    """The roles of deploy/users.acl, set on a server the test's connection (default user) keeps
+    using: every user but `default` (tests/test_acl_files.py loads the whole file as an aclfile)."""
+    for line in USERS.read_text().splitlines():
+        if line.startswith("user ") and not line.startswith("user default "):
+            admin.execute_command("ACL", "SETUSER", *line.split()[1:])
+
+
 def _password(user: str) -> str:
     return next(
         word[1:] for line in USERS.read_text().splitlines() if line.startswith(f"user {user} ")
@@ -76,12 +82,16 @@ def test_a_reader_can_only_read_the_view(login, part):
     _refused(lambda: reader.set(keys.layout(), "{}"))
 
 
-def test_a_submitter_can_only_enqueue(login):
+def test_a_submitter_can_only_enqueue_send_requests_and_prove_as_itself(login):
     submitter = login("submitter")
     tasks.ingest_queue(submitter).enqueue(tasks.INGEST, ["{}"], 1000)
-    _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))
+    submitter.xadd(keys.manager_inbox(), {"msg": b"{}"})
+    submitter.set(keys.proof("submitter", "n"), "digest")
+    _refused(lambda: submitter.set(keys.proof("someone-else", "n"), "digest"))
     _refused(lambda: submitter.get(LEGACY.view_current()))
     _refused(lambda: submitter.xrange(LEGACY.journal()))
+    _refused(lambda: submitter.get(LEGACY.job_environment(1)))
+    _refused(lambda: submitter.set(keys.manager_lease(), "mine"))
 
 
 def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_server, spawn):
@@ -90,8 +100,9 @@ def test_a_submitter_submits_through_a_worker_logged_in_as_worker(login, acl_ser
 
     url = f"unix://worker:{_password('worker')}@{acl_server.socket}"
     spawn("worker", "--queue", "ingest", env={"JOBJOURNAL_REDIS_URL": url})
+    before = login("admin").xlen(keys.manager_inbox())
     ids = client.submit(login("submitter"), [make_jobspec(command=["true"])] * 2, userid=1000, timeout=20)
-    assert len(ids) == 2 and login("admin").xlen(keys.manager_inbox()) == 1
+    assert len(ids) == 2 and login("admin").xlen(keys.manager_inbox()) == before + 1
 
 
 @LAYOUTS
@@ -138,9 +149,7 @@ def test_every_role_does_its_work_logged_in_as_itself(partitions, spawn):
     admin = redis_lib.Redis(unix_socket_path=str(server.socket))
     reader = None
     try:
-        for line in USERS.read_text().splitlines():
-            if line.startswith("user "):
-                admin.execute_command("ACL", "SETUSER", *line.split()[1:])
+        _set_roles(admin)
         if partitions > 1:
             create_layout(admin, partitions)
 
