@@ -6,9 +6,10 @@ client logged in as such a user proves each request: it writes the request's dig
 fresh nonce in its own proof key, and names the user and the nonce in the request. The manager
 (inbox requests) and the ingest worker (submissions) read the proof from the named user's key:
 only that user could have written it, so the uid is that user's, whatever uid the request states.
-A submission's proof is used once (GETDEL: a copied task cannot submit again); an inbox request's
-stays until its TTL (the manager may read an entry again after a restart; a copy of a request is
-the same request).
+A proof is used once (GETDEL: a copied task or inbox entry cannot act again). Submissions reach
+the manager through the inbox written by an ingest worker, which seals each (an HMAC under
+`keys.ingest_secret()`, readable by the worker and manager roles only): with identity=acl the
+manager takes no submission that a person wrote to the inbox directly.
 
 With `identity` = "trusted" (the default, for the embedded single-user server) the uid a request
 states is believed: every local user who can reach Redis is trusted (docs/guarantees.md).
@@ -17,6 +18,7 @@ states is believed: every local user who can reach Redis is trusted (docs/guaran
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 
@@ -27,7 +29,9 @@ from jobjournal.common.errors import JobJournalError
 
 PROOF_TTL = 86400
 """Seconds a proof lasts: a request queued while no manager runs is still proved when one starts."""
-USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+ROLES = frozenset({"default", "admin", "manager", "worker", "executor", "submitter", "lister", "reader"})
+"""The users deploy/users.acl ships: not names for people."""
 DEFAULT_USER = "default"
 
 
@@ -47,8 +51,8 @@ def digest(body: bytes) -> str:
 
 
 def request_body(message: messages.Request) -> bytes:
-    """What an inbox request's proof covers: all of it but the proof and its reply list."""
-    return messages.encode(msgspec.structs.replace(message, user="", proof="", reply_to=""))
+    """What an inbox request's proof covers: all of it (its reply list too) but the proof."""
+    return messages.encode(msgspec.structs.replace(message, user="", proof=""))
 
 
 def submission_body(jobspecs: list[str], userid: int) -> bytes:
@@ -70,7 +74,7 @@ def verified_uid(redis, user: str, nonce: str, body: bytes, once: bool = False) 
     """The uid of the ACL user who proved `body`; NotAuthenticated if nobody did."""
     if not user or not nonce:
         raise NotAuthenticated("not authenticated: the request carries no proof (log in as your own ACL user)")
-    if not USER_NAME.match(user):
+    if not USER_NAME.fullmatch(user):
         raise NotAuthenticated(f"not authenticated: {user!r} is not a user name")
     with redis.pipeline(transaction=False) as pipe:
         (pipe.getdel if once else pipe.get)(keys.proof(user, nonce))
@@ -83,11 +87,30 @@ def verified_uid(redis, user: str, nonce: str, body: bytes, once: bool = False) 
     return int(uid)
 
 
+def ingest_key(redis) -> bytes:
+    """The key ingest workers seal submissions with, created by the first that asks."""
+    redis.set(keys.ingest_secret(), secrets.token_hex(32), nx=True)
+    return redis.get(keys.ingest_secret())
+
+
+def _seal_of(key: bytes, submission: messages.SubmitJobs) -> str:
+    content = messages.encode(msgspec.structs.replace(submission, seal="", user="", proof="", reply_to=""))
+    return hmac.new(key, content, hashlib.sha256).hexdigest()[:32]
+
+
+def sealed(key: bytes, submission: messages.SubmitJobs) -> messages.SubmitJobs:
+    return msgspec.structs.replace(submission, seal=_seal_of(key, submission))
+
+
+def sealed_by_ingest(key: bytes, submission: messages.SubmitJobs) -> bool:
+    return hmac.compare_digest(_seal_of(key, submission), submission.seal or "")
+
+
 def person_rules(user: str, redis7: bool) -> list[str]:
     """The ACL rules of a person's user: submit (rq), send requests (inbox) with proofs of its own,
     read their replies; on Redis 7, also read (only) the layout, the manager lease, the views, the
     eventlogs and the outputs, for `jobs`, `job wait` and `job output`."""
-    if not USER_NAME.match(user):
+    if not USER_NAME.fullmatch(user):
         raise JobJournalError(f"{user!r} is not a user name (letters, digits, '_', '.', '-')")
     inbox = "%W~jj:manager:inbox" if redis7 else "~jj:manager:inbox"  # 7: sends, cannot read others'
     rules = ["~rq:*", inbox, "~jj:reply:*", f"~jj:proof:{{{user}}}:*"]

@@ -82,6 +82,12 @@ def proof(user: str, nonce: str) -> str:
     return f"{PREFIX}:proof:{{{user}}}:{nonce}"
 
 
+def ingest_secret() -> str:
+    """String: the key ingest workers seal submissions with (`identity=acl`: the manager takes a
+    submission only sealed by one; the worker and manager roles only)."""
+    return f"{PREFIX}:ingest:secret"
+
+
 def exec_dispatch() -> str:
     """Stream (consumer group `EXEC_GROUP`): one entry per job the manager gives the executors to
     run, `id` and `token` only (manager/exec_dispatch.py); on the queue Redis. An executor deletes

@@ -35,6 +35,9 @@ class NewJob(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class SubmitJobs(Request, tag="submit"):
     jobs: list[NewJob]
+    seal: str = ""
+    """The ingest worker's HMAC of the submission (common/identity.py): with identity=acl the
+    manager takes no submission written to the inbox by anyone else."""
 
 
 class Cancel(Request, tag="cancel"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shlex
 import sys
 import time
@@ -125,10 +126,13 @@ def wait_code(events: list[ev.AnyEvent]) -> tuple[int, str]:
     finish = next((e for e in events if isinstance(e, ev.Finish)), None)
     if finish is None:
         return WAIT_EXCEPTION, "ended without running"
-    signal_number, exit_code = finish.status & 0x7F, finish.status >> 8
-    if signal_number:
-        return 128 + signal_number, f"killed by signal {signal_number}"
-    return exit_code, "" if exit_code == 0 else f"exited with {exit_code}"
+    try:
+        code = os.waitstatus_to_exitcode(finish.status)
+    except ValueError:
+        return WAIT_EXCEPTION, f"ended with wait status {finish.status}"
+    if code < 0:
+        return 128 - code, f"killed by signal {-code}"
+    return code, "" if code == 0 else f"exited with {code}"
 
 
 COMMANDS = [job]

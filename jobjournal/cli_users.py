@@ -25,6 +25,7 @@ def user() -> None:
 @pass_app
 def add(app: App, name, uid, password) -> None:
     """Create (or reset) the ACL user NAME for a person, acting as UID."""
+    _not_a_role(name)
     redis = app.redis
     rules = identity.person_rules(name, redis7=_major_version(redis) >= 7)
     redis.execute_command("ACL", "SETUSER", name, "reset", "on", f">{password}", *rules)
@@ -39,6 +40,7 @@ def add(app: App, name, uid, password) -> None:
 @pass_app
 def remove(app: App, name) -> None:
     """Delete the ACL user NAME and its uid."""
+    _not_a_role(name)
     redis = app.redis
     redis.execute_command("ACL", "DELUSER", name)
     redis.hdel(keys.users(), name)
@@ -57,6 +59,13 @@ def list_(app: App, as_json) -> None:
         return
     for name, uid in users.items():
         click.echo(f"{name:<20} {uid}")
+
+
+def _not_a_role(name: str) -> None:
+    if name in identity.ROLES:
+        raise click.UsageError(f"{name!r} is one of the shipped roles (deploy/users.acl), not a person")
+    if not identity.USER_NAME.fullmatch(name):
+        raise click.UsageError(f"{name!r} is not a user name (letters, digits, '_', '.', '-'; at most 64)")
 
 
 def _major_version(redis) -> int:

@@ -102,8 +102,10 @@ def dispatch(queues, job_id: int, token: str) -> str:
 def take(queues, entry_id: str) -> bool:
     """Own a dispatch entry: True for the one caller that deletes it (an executor taking the job,
     or the manager withdrawing it)."""
-    queues.xack(keys.exec_dispatch(), keys.EXEC_GROUP, entry_id)
-    return queues.xdel(keys.exec_dispatch(), entry_id) == 1
+    with queues.pipeline(transaction=False) as pipe:
+        pipe.xack(keys.exec_dispatch(), keys.EXEC_GROUP, entry_id)
+        pipe.xdel(keys.exec_dispatch(), entry_id)
+        return pipe.execute()[1] == 1
 
 
 def claim_job(queues, job_id: int, name: str) -> bool:

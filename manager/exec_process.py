@@ -42,6 +42,9 @@ class ProcessExec:
         """Dispatch entry of each job not yet started, when known."""
         self._suspects: set[int] = set()
         """Jobs that looked lost at the last check; lost for good if they still do at the next."""
+        self._group_made = False
+        self._waiting: dict[int, str] | None = None
+        """The dispatches no executor has taken, read once for the jobs a restart restores."""
 
     @property
     def key(self) -> bytes:
@@ -77,11 +80,16 @@ class ProcessExec:
     def poll(self, now: float) -> None:
         if not self._checks.due():
             return
+        self._waiting = None
         suspects, self._suspects = self._suspects, set()
-        for job_id in list(self._in_exec):
-            job = self.jobs.get(job_id)
-            if job is not None and job.R is not None and not job.finished and not job.released:
-                self._check(job, confirmed=job_id in suspects)
+        watched = [job for job_id in self._in_exec if (job := self.jobs.get(job_id)) is not None
+                   and job.R is not None and not job.finished and not job.released]
+        with self.queues.pipeline(transaction=False) as pipe:  # every running job's heartbeat at once
+            for job in watched:
+                pipe.exists(keys.exec_heartbeat(job.id))
+            alive = pipe.execute()
+        for job, beating in zip(watched, alive, strict=True):
+            self._check(job, bool(beating), confirmed=job.id in suspects)
 
     def _holds_slot(self, job_id: int) -> bool:
         job = self.jobs.get(job_id)
@@ -90,13 +98,17 @@ class ProcessExec:
     def _dispatch(self, job: Job) -> None:
         if job.finished or job.released or job.state is None or job.fatal:
             return
-        exec_dispatch.ensure_group(self.queues)
+        if not self._group_made:
+            exec_dispatch.ensure_group(self.queues)
+            self._group_made = True
         self._entries[job.id] = exec_dispatch.dispatch(self.queues, job.id, exec_dispatch.token_for(self.key, job.id))
 
     def _redispatch(self, job: Job) -> None:
         if self.queues.exists(keys.exec_taken(job.id)):
             return  # an executor has it (or had it: the lost checks end the job if it is gone)
-        entry = exec_dispatch.waiting(self.queues).get(job.id)
+        if self._waiting is None:
+            self._waiting = exec_dispatch.waiting(self.queues)
+        entry = self._waiting.pop(job.id, None)
         if entry is None:
             self._dispatch(job)
         else:
@@ -109,9 +121,9 @@ class ProcessExec:
             return
         exec_dispatch.ask_to_kill(self.queues, job.id)
 
-    def _check(self, job: Job, confirmed: bool) -> None:
+    def _check(self, job: Job, beating: bool, confirmed: bool) -> None:
         """End the job with an exception if its executor is gone at two checks in a row."""
-        reason = self._why_lost(job)
+        reason = None if beating else self._why_lost(job)
         if reason is None:
             return
         if confirmed:
@@ -120,8 +132,7 @@ class ProcessExec:
             self._suspects.add(job.id)  # its report may still be in the inbox: look again later
 
     def _why_lost(self, job: Job) -> str | None:
-        if self.queues.exists(keys.exec_heartbeat(job.id)):
-            return None
+        """Why a job whose heartbeat is gone is lost (None: its dispatch still waits for an executor)."""
         if job.started:
             return "executor lost while running the job"
         entry = self._entries.get(job.id)

@@ -37,7 +37,7 @@ def ingest(jobspecs: list[bytes | str], userid: int, auth: dict | None = None) -
         return {
             "ids": accept_jobs(
                 tools.store, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids,
-                settings.max_request_bytes,
+                settings.max_request_bytes, tools.seal_key,
             )
         }
     except (InvalidJobspec, RateLimited, identity.NotAuthenticated) as err:
@@ -56,6 +56,7 @@ def accept_jobs(
     rate_limit: int = 0,
     ids: RenewedGenerators | None = None,
     max_request_bytes: int = 16 << 20,
+    seal_key: bytes | None = None,
 ) -> list[int]:
     if not jobspecs:
         raise InvalidJobspec("no jobspec given")
@@ -78,7 +79,7 @@ def accept_jobs(
     jobs = [
         messages.NewJob(id=generator.next_id(), userid=userid, t_submit=now, jobspec=spec) for spec in specs
     ]
-    inbox.send(redis, messages.SubmitJobs(jobs=jobs))
+    inbox.send(redis, identity.sealed(seal_key or identity.ingest_key(redis), messages.SubmitJobs(jobs=jobs)))
     return [job.id for job in jobs]
 
 

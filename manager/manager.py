@@ -90,6 +90,7 @@ class Manager:
         self._purges = Throttle(PURGE_EVERY, self.clock)
         self._inbox_trims = Throttle(INBOX_TRIM_EVERY)
         self._submissions_in_inbox = False
+        self._ingest_key: bytes | None = None
         self._resource_reports = Throttle(resource_report.REPORT_EVERY)
         self._journal_trims = Throttle(JOURNAL_TRIM_EVERY)
 
@@ -167,7 +168,7 @@ class Manager:
         try:
             request = self._as_sender(request)
         except NotAuthenticated as err:
-            log.warning("inbox entry %s refused: %s", entry_id, err)
+            self.dead_letter(entry_id, fields, str(err))
             if request.reply_to:
                 self.replies.append((request.reply_to, messages.Reply(error=str(err))))
             return
@@ -180,9 +181,17 @@ class Manager:
     def _as_sender(self, request: messages.AnyRequest) -> messages.AnyRequest:
         """With identity=acl, a request that acts for a user, with the uid its proof establishes
         (NotAuthenticated if none does); unchanged otherwise."""
-        if self.settings.identity != "acl" or not isinstance(request, ON_BEHALF):
+        if self.settings.identity != "acl":
             return request
-        uid = identity.verified_uid(self.redis, request.user, request.proof, identity.request_body(request))
+        if isinstance(request, messages.SubmitJobs):
+            if self._ingest_key is None:
+                self._ingest_key = identity.ingest_key(self.redis)
+            if not identity.sealed_by_ingest(self._ingest_key, request):
+                raise NotAuthenticated("not authenticated: a submission not sealed by an ingest worker")
+            return request
+        if not isinstance(request, ON_BEHALF):
+            return request
+        uid = identity.verified_uid(self.redis, request.user, request.proof, identity.request_body(request), once=True)
         if isinstance(request, messages.Purge):
             if uid != ADMIN_USERID:
                 raise NotAuthenticated(f"purge is for uid {ADMIN_USERID} alone; user {request.user} is uid {uid}")

@@ -62,8 +62,7 @@ class Pool:
     def holds(self, allocation: dict[int, list[int]]) -> bool:
         """Whether every rank and core of the allocation is in this pool (a restarted manager's pool
         may be smaller than the one that allocated)."""
-        return all(rank < self.size and all(core < self.cores_per_node for core in cores)
-                   for rank, cores in allocation.items())
+        return self._within(allocation) == allocation
 
     def _within(self, allocation: dict[int, list[int]]) -> dict[int, list[int]]:
         return {rank: [core for core in cores if core < self.cores_per_node]

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
+from jobjournal.common import identity
 from jobjournal.common.connection import connect
 from jobjournal.common.ids import RenewedGenerators
 from jobjournal.common.settings import Settings, load_settings
@@ -25,6 +26,8 @@ class WorkerTools(NamedTuple):
     store: object
     """A client of the store."""
     ids: RenewedGenerators
+    seal_key: bytes
+    """The key this worker seals submissions with (common/identity.py)."""
 
 
 _lent: ContextVar[WorkerTools | None] = ContextVar("jobjournal_task_tools", default=None)
@@ -44,7 +47,7 @@ def lend(tools: WorkerTools) -> Iterator[None]:
 def worker_tools(settings: Settings, queues, renew_s: float = 1.0) -> WorkerTools:
     """The tools of a worker whose rq connection is `queues`."""
     store = store_for(settings, queues)
-    return WorkerTools(settings, store, RenewedGenerators(store, renew_s=renew_s))
+    return WorkerTools(settings, store, RenewedGenerators(store, renew_s=renew_s), identity.ingest_key(store))
 
 
 def task_tools(queues) -> WorkerTools:

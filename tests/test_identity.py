@@ -1,12 +1,14 @@
 """Proofs of who sends a request (common/identity.py), on a real Redis; the whole flow with ACL
 users is in tests/test_acl_files.py."""
 
+import msgspec
 import pytest
 
-from jobjournal.common import identity, keys, messages
+from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.errors import RequestFailed
+from jobjournal.common.jobspec import make_jobspec
 from jobjournal.manager import client
-from tests.helpers import names, submit, wait_for
+from tests.helpers import names, part_of, submit, wait_for
 
 
 class _AsUser:
@@ -61,6 +63,31 @@ def test_a_proved_user_without_a_uid_is_told_how_to_get_one(redis):
 def test_the_default_user_proves_nothing(redis):
     assert identity.prove(redis, b"body") == ("", "")
     assert redis.keys("jj:proof:*") == []
+
+
+def test_with_identity_acl_a_submission_written_to_the_inbox_by_anyone_but_ingest_is_set_aside(redis, start_manager):
+    start_manager(identity="acl")
+    spec = make_jobspec(command=["true"], sim={"runtime": 0})
+    forged = messages.SubmitJobs(jobs=[messages.NewJob(id=12345, userid=0, t_submit=1.0, jobspec=spec)])
+    inbox.send(redis, forged)
+    [sealed] = submit(redis)  # as an ingest worker writes it: sealed
+    wait_for(lambda: names(redis, sealed)[-1:] == ["clean"])
+    reasons = [fields[b"reason"] for _, fields in redis.xrange(keys.dead_letters())]
+    assert reasons == [b"not authenticated: a submission not sealed by an ingest worker"]
+    assert not redis.exists(part_of(redis, 12345).job_eventlog(12345))
+
+
+def test_with_identity_acl_a_proved_request_acts_once(redis, start_manager):
+    start_manager(identity="acl")
+    redis.hset(keys.users(), "alice", 1000)
+    [job_id] = submit(redis, userid=1000, urgency=0)
+    request = messages.SetUrgency(id=job_id, urgency=16, userid=0, reply_to="first")
+    request.user, request.proof = identity.prove(_AsUser(redis, "alice"), identity.request_body(request))
+    inbox.send(redis, request)
+    assert messages.decode_reply(redis.blpop([keys.reply("first")], timeout=20)[1]).errors == {}
+    inbox.send(redis, msgspec.structs.replace(request, reply_to="again"))  # a copy, with a reply list of its own
+    assert "not authenticated" in messages.decode_reply(redis.blpop([keys.reply("again")], timeout=20)[1]).error
+    assert len(redis.xrange(keys.dead_letters())) == 1  # set aside, with its reason
 
 
 def test_with_identity_acl_a_manager_refuses_an_unproved_request_in_one_line(redis, start_manager):
