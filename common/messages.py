@@ -24,12 +24,17 @@ class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=T
 
 
 UserId = Annotated[int, Meta(ge=0, le=2**32 - 1)]
+JobId = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+"""Our ids are time-ordered and stay below 2**63 until the year 2527 (msgspec bounds are int64)."""
+Timestamp = Annotated[float, Meta(ge=0, le=1e10)]
+"""Seconds since 1970, before the year 2286: a forged 1e15 never reaches a listing."""
+Seconds = Annotated[float, Meta(ge=0, le=1e10)]
 
 
 class NewJob(msgspec.Struct, kw_only=True, omit_defaults=True):
-    id: int
+    id: JobId
     userid: UserId
-    t_submit: float
+    t_submit: Timestamp
     jobspec: Jobspec
 
 
@@ -41,19 +46,19 @@ class SubmitJobs(Request, tag="submit"):
 
 
 class Cancel(Request, tag="cancel"):
-    ids: list[int]
+    ids: list[JobId]
     userid: UserId
     note: str = ""
 
 
 class SetUrgency(Request, tag="urgency"):
-    id: int
+    id: JobId
     urgency: Annotated[int, Meta(ge=0, le=31)]
     userid: UserId
 
 
 class RaiseException(Request, tag="raise"):
-    ids: list[int]
+    ids: list[JobId]
     userid: UserId
     type: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S+$")]
     severity: Annotated[int, Meta(ge=0, le=7)] = 0
@@ -61,9 +66,9 @@ class RaiseException(Request, tag="raise"):
 
 
 class Purge(Request, tag="purge"):
-    ids: list[int] = []
-    age_limit: float | None = None
-    num_limit: int | None = None
+    ids: list[JobId] = []
+    age_limit: Seconds | None = None
+    num_limit: Annotated[int, Meta(ge=0)] | None = None
     force: bool = False
 
 
@@ -80,14 +85,14 @@ class JournalRequest(Request, tag="journal"):
 
 
 class ExecStarted(Request, tag="exec-started"):
-    id: int
+    id: JobId
     mac: str = ""
     """The report's HMAC under the dispatch secret (manager/exec_dispatch.py): a report without the
     right one is refused."""
 
 
 class ExecFinished(Request, tag="exec-finished"):
-    id: int
+    id: JobId
     mac: str = ""
     status: int | None = None
     """Wait status; None when the command never started."""
@@ -117,6 +122,22 @@ _reply_decoder = msgspec.json.Decoder(Reply)
 
 def encode(message: Request | Reply) -> bytes:
     return _encoder.encode(message)
+
+
+class _ReplyTo(msgspec.Struct):
+    reply_to: str = ""
+
+
+_reply_to_decoder = msgspec.json.Decoder(_ReplyTo)
+
+
+def reply_to_of(data: bytes) -> str:
+    """The reply list a request that does not decode still names ("" if none can be read)."""
+    try:
+        reply_to = _reply_to_decoder.decode(data).reply_to
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return ""
+    return reply_to if len(reply_to) <= 64 and reply_to.isalnum() else ""
 
 
 def decode_request(data: bytes) -> AnyRequest:

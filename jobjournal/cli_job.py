@@ -3,7 +3,6 @@ wrote (like `flux job attach`), `job wait ID` waits for it and exits with its ex
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shlex
@@ -75,8 +74,7 @@ def _shown(name: str, value, now: float) -> str:
     if name.startswith("t_") or name == "expiration":
         if not value:
             return "-"
-        when = datetime.datetime.fromtimestamp(value).isoformat(timespec="seconds")
-        return f"{when} ({jobs_format.ago(now - value)})"
+        return f"{jobs_format.iso_time(value)} ({jobs_format.ago(now - value)})"
     if name == "duration":
         return jobs_format.duration_text(value) if value else "none"
     return str(value)

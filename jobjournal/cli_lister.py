@@ -160,6 +160,8 @@ def _constraint(text: str | None):
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise click.BadParameter(f"not JSON: {err}", param_hint="--constraint") from err
+    except RecursionError as err:
+        raise click.BadParameter("nested too deep (a constraint may nest 16 deep)", param_hint="--constraint") from err
 
 
 def _print_stats(stats: dict, as_json: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import pwd
+import re
 import string
 import time
 
@@ -34,6 +35,11 @@ ROW_FIELDS = ("username", "status", "status_abbrev", "runtime", "t_submit_iso", 
 """Fields derived from a job's attributes (besides the attributes themselves, and id.f58/.dec/.hex)."""
 
 
+MAX_WIDTH = 1000
+"""The widest field an `-o` format may ask for."""
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 class JobIdText:
     """A job id that formats as f58 by default, with .f58, .dec and .hex forms."""
 
@@ -52,6 +58,10 @@ def resolve_format(text: str, sample: dict) -> str:
     """The template of a named format, or the template given, checked against a `sample` row (so a
     bad field is an error before any output)."""
     template = FORMATS.get(text, text)
+    widest = max((int(number) for _, _, spec, _ in _fields(template) for number in re.findall(r"\d+", spec or "")),
+                 default=0)
+    if widest > MAX_WIDTH:
+        raise FormatError(f"a width or precision of {widest} in {text!r}: at most {MAX_WIDTH}")
     if "{" not in template:
         raise FormatError(f"unknown format {text!r}: give one of {', '.join(FORMATS)}, or a template like "
                           "'{id} {state}' (-o help lists the fields)")
@@ -60,6 +70,13 @@ def resolve_format(text: str, sample: dict) -> str:
     except ValueError as err:
         raise FormatError(f"{err} (-o help lists the fields)") from err
     return template
+
+
+def _fields(template: str):
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise FormatError(f"bad format {template!r}: {err} (-o help lists the fields)") from err
 
 
 def help_text(attributes) -> str:
@@ -96,9 +113,19 @@ def format_row(fmt: str, job: dict, now: float | None = None) -> str:
     fields = {**job, **derived(job, now or time.time())}
     fields["id"] = JobIdText(job["id"])
     try:
-        return fmt.format(**{k: ("" if v is None else v) for k, v in fields.items()}).rstrip()
+        return fmt.format(**{k: _shown(v) for k, v in fields.items()}).rstrip()
     except (KeyError, AttributeError, ValueError, IndexError, TypeError) as err:
         raise ValueError(f"bad format {fmt!r}: {err}") from err
+
+
+def _shown(value):
+    """A field as a terminal may show it: None as "", control characters (escape sequences in a job
+    name, say) escaped, so a listing cannot move the cursor or retitle the terminal."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and CONTROL.search(value):
+        return CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), value)
+    return value
 
 
 def derived(job: dict, now: float) -> dict:
@@ -109,8 +136,8 @@ def derived(job: dict, now: float) -> dict:
         "status": status,
         "status_abbrev": ABBREV.get(status, "?"),
         "runtime": duration_text(runtime(job, now)),
-        "t_submit_iso": _iso(job.get("t_submit")),
-        "t_inactive_iso": _iso(job.get("t_inactive")),
+        "t_submit_iso": iso_time(job.get("t_submit")),
+        "t_inactive_iso": iso_time(job.get("t_inactive")),
         "info": info(job),
         "inactive_reason": inactive_reason(job),
         "dependencies": "",
@@ -186,7 +213,11 @@ def username(userid: int) -> str:
         return str(userid)
 
 
-def _iso(timestamp: float | None) -> str:
+def iso_time(timestamp: float | None) -> str:
+    """A time as ISO 8601, or "?" for one no calendar can show (a forged or corrupt value)."""
     if not timestamp:
         return ""
-    return datetime.datetime.fromtimestamp(timestamp).isoformat(timespec="seconds")
+    try:
+        return datetime.datetime.fromtimestamp(timestamp).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return "?"

@@ -110,8 +110,8 @@ def set_urgency(redis, job_id: int, urgency: int, userid: int | None = None, tim
 def raise_exception(
     redis, job_ids: list[int], type: str, severity: int = 0, note: str = "", userid=None, timeout=DEFAULT_TIMEOUT
 ):
-    if not type or any(char.isspace() for char in type):
-        raise RequestFailed(f"exception type {type!r} must be one word")
+    if not type or any(char.isspace() for char in type) or len(type) > 64:
+        raise RequestFailed(f"exception type {type[:70]!r} must be one word of at most 64 characters")
     if not 0 <= severity <= 7:
         raise RequestFailed(f"severity {severity} is out of range 0-7")
     message = messages.RaiseException(ids=job_ids, userid=_uid(userid), type=type, severity=severity, note=note)

@@ -163,6 +163,9 @@ class Manager:
             request = inbox.decode(fields)
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
+            reply_to = messages.reply_to_of(fields.get(inbox.FIELD, b""))
+            if reply_to:  # its sender is waiting: it hears why at once, not after its timeout
+                self.replies.append((reply_to, messages.Reply(error=f"request refused: {err}")))
             return
         self._submissions_in_inbox |= isinstance(request, messages.SubmitJobs)
         try:

@@ -157,3 +157,78 @@ def test_a_password_in_a_redis_url_never_reaches_an_error_message(tmp_path):
     for url in ("redis://app:s3cret-pw@127.0.0.1:1/0", "redis+nope://app:s3cret-pw@host:1"):
         result = _run_cli("jobs", env={"JOBJOURNAL_REDIS_URL": url, "JOBJOURNAL_HOME": str(tmp_path)})
         assert result.returncode == 1 and "s3cret-pw" not in result.stderr and "app:***@" in result.stderr
+
+
+def test_a_huge_bad_entry_is_set_aside_as_a_bounded_excerpt(redis, start_manager):
+    start_manager()
+    redis.xadd(keys.manager_inbox(), {b"msg": b"x" * 5_000_000, **{f"extra{i}".encode(): b"y" for i in range(20)}})
+    wait_inactive(redis, submit(redis))
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert letter[b"field:msg"] == b"x" * 512 and letter[b"length:msg"] == b"5000000"
+    assert sum(len(key) + len(value) for key, value in letter.items()) < 8192
+    assert len([key for key in letter if key.startswith(b"field:")]) == 8
+
+
+@pytest.mark.parametrize("job", [
+    '{"id": -1, "userid": 1000, "t_submit": 1.0, "jobspec": {"command": ["true"]}}',
+    '{"id": 9223372036854775808, "userid": 1000, "t_submit": 1.0, "jobspec": {"command": ["true"]}}',
+    '{"id": 7, "userid": 1000, "t_submit": 1e15, "jobspec": {"command": ["true"]}}',
+])
+def test_a_forged_submission_with_an_id_or_time_out_of_range_is_set_aside_and_listings_go_on(
+        redis, start_manager, start_lister, cli, job):
+    start_manager()
+    start_lister()
+    redis.xadd(keys.manager_inbox(), {b"msg": f'{{"request": "submit", "jobs": [{job}]}}'.encode()})
+    [fine] = submit(redis)
+    wait_inactive(redis, [fine])
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert b"bad request" in letter[b"reason"]
+    listed = cli("jobs", "-A", "-a", "-o", "{id.f58} {t_submit_iso}")
+    assert listed.exit_code == 0 and f58(fine) in listed.output
+
+
+def test_a_request_the_manager_cannot_decode_is_answered_at_once_not_after_the_timeout(redis, start_manager):
+    from jobjournal.common import messages
+
+    start_manager()
+    redis.xadd(keys.manager_inbox(), {b"msg": b'{"request": "raise", "ids": [1], "userid": 0, "type": "%s", '
+                                              b'"reply_to": "abc123"}' % (b"t" * 100)})
+    _, raw = redis.blpop([keys.reply("abc123")], timeout=20)
+    assert messages.decode_reply(raw).error.startswith("request refused: bad request")
+
+
+def test_an_overlong_exception_type_is_refused_before_anything_is_sent(redis, cli):
+    result = cli("raise", "--type", "t" * 100, "f2345")
+    assert result.exit_code != 0 and "at most 64 characters" in result.output
+    assert redis.xlen(keys.manager_inbox()) == 0
+
+
+@pytest.mark.parametrize(("fmt", "message"), [
+    ("{0}", "Replacement index 0"), ("{", "Single '{'"), ("{userid[0]}", "not subscriptable"),
+    ("{id:>99999999}", "at most 1000"), ("{name:.5000}", "at most 1000"),
+])
+def test_bad_format_strings_get_one_line_and_no_traceback(redis, start_manager, start_lister, cli, fmt, message):
+    start_manager()
+    start_lister()
+    result = cli("jobs", "-o", fmt)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_constraint_nested_ten_thousand_deep_is_refused_in_one_line(redis, start_manager, start_lister, cli):
+    start_manager()
+    start_lister()
+    deep = '{"not":[' * 10_000 + "{}" + "]}" * 10_000
+    result = cli("jobs", "--constraint", deep)
+    assert result.exit_code == 2 and "nested too deep" in result.output
+
+
+def test_escape_codes_in_a_job_name_are_listed_escaped(redis, start_manager, start_lister, cli):
+    start_manager()
+    start_lister()
+    [job_id] = submit(redis, name="evil\x1b]0;pwned\x07\x1b[2J")
+    wait_inactive(redis, [job_id])
+    from tests.helpers import wait_caught_up
+
+    wait_caught_up(redis)
+    listed = cli("jobs", "-a", "-u", "1000", "-o", "{name}").output
+    assert "\x1b" not in listed and "\x07" not in listed and "evil\\x1b]0;pwned\\x07\\x1b[2J" in listed
