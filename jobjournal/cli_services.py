@@ -87,10 +87,10 @@ def worker(app: App, queues, burst, verbose) -> None:
                 burst=burst, logging_level="DEBUG" if verbose else "WARNING", with_scheduler=False
             )
             return
-        except redis_lib.ConnectionError as err:
+        except redis_lib.RedisError as err:  # unreachable, out of memory, loading, read-only, ...
             if burst:
                 raise
-            logging.getLogger("jobjournal.worker").warning("Redis unreachable (%s); starting again in 1s", err)
+            logging.getLogger("jobjournal.worker").warning("Redis error (%s); starting again in 1s", err)
             time.sleep(1.0)
 
 

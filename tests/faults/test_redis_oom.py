@@ -1,0 +1,58 @@
+"""Redis out of memory: a command says so in one line, and the long-running processes outlive it
+and go on once memory is back. (The ingest worker's loop also restarts rq's worker after any Redis
+error, out of memory included; this test does not force rq's own loop into one.)"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from jobjournal.common import keys
+from jobjournal.common.connection import connect
+from jobjournal.common.jobspec import make_jobspec
+from jobjournal.common.redis_server import EmbeddedRedis
+from jobjournal.common.settings import Settings
+from jobjournal.manager import client
+from tests.conftest import ROOT, TEST_REDIS_URL_VAR, external_redis_url
+from tests.helpers import wait_for, wait_inactive
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def own_redis():
+    if external_redis_url():
+        pytest.skip(f"sets maxmemory on an embedded server of its own; {TEST_REDIS_URL_VAR} is set")
+    home = tempfile.mkdtemp(prefix="jj-oom-", dir="/tmp")
+    server = EmbeddedRedis(home)
+    server.start()
+    redis = connect(Settings(redis_url=server.url, home=home))
+    yield server, redis
+    redis.close()
+    server.stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_out_of_memory_is_one_line_for_a_command_and_the_worker_and_manager_outlive_it(own_redis, spawn, tmp_path):
+    server, redis = own_redis
+    env = {"JOBJOURNAL_REDIS_URL": server.url}
+    spawn("manager", env=env)
+    worker = spawn("worker", env=env)
+    wait_for(lambda: redis.exists(keys.manager_lease()), what="the manager to lead")
+    [before] = client.submit(redis, [make_jobspec(command=["true"], sim={"runtime": 0})])
+    wait_inactive(redis, [before])
+    redis.config_set("maxmemory-policy", "noeviction")
+    redis.config_set("maxmemory", max(1, int(redis.info("memory")["used_memory"]) - 1024 * 1024))
+    cli_env = {**os.environ, **env, "JOBJOURNAL_HOME": str(tmp_path), "JOBJOURNAL_REQUEST_TIMEOUT": "5"}
+    result = subprocess.run([sys.executable, "-m", "jobjournal", "submit", "--", "true"], cwd=ROOT, timeout=60,
+                            capture_output=True, text=True, env=cli_env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "memory" in line.lower(), line
+    redis.config_set("maxmemory", 0)
+    assert worker.poll() is None, "the ingest worker outlived the out-of-memory errors"
+    [after] = client.submit(redis, [make_jobspec(command=["true"], sim={"runtime": 0})], timeout=30)
+    wait_inactive(redis, [after])
