@@ -36,10 +36,18 @@ class Lease:
         return False
 
     def renew_if_due(self) -> bool:
-        """Renew when a third of the TTL has passed; False when the lease is lost."""
+        """Renew when a third of the TTL has passed; False when the lease is lost. A renewal that
+        failed (lost, or a Redis error) is not counted as one: the next call tries again."""
         if not self._renewal.due():
             return True
-        return bool(run_script(self.redis, RENEW_LEASE, [self.key], [self.token, self.ttl_ms]))
+        try:
+            renewed = bool(run_script(self.redis, RENEW_LEASE, [self.key], [self.token, self.ttl_ms]))
+        except BaseException:
+            self._renewal.reset()
+            raise
+        if not renewed:
+            self._renewal.reset()
+        return renewed
 
     def keep(self, what: str = "the lease") -> None:
         """Renew if due; LeaseLost (naming `what`) when the lease is gone."""
