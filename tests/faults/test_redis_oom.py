@@ -3,37 +3,18 @@ and go on once memory is back. (The ingest worker's loop also restarts rq's work
 error, out of memory included; this test does not force rq's own loop into one.)"""
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from jobjournal.common import keys
-from jobjournal.common.connection import connect
 from jobjournal.common.jobspec import make_jobspec
-from jobjournal.common.redis_server import EmbeddedRedis
-from jobjournal.common.settings import Settings
 from jobjournal.manager import client
-from tests.conftest import ROOT, TEST_REDIS_URL_VAR, external_redis_url
+from tests.conftest import ROOT
 from tests.helpers import wait_for, wait_inactive
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def own_redis():
-    if external_redis_url():
-        pytest.skip(f"sets maxmemory on an embedded server of its own; {TEST_REDIS_URL_VAR} is set")
-    home = tempfile.mkdtemp(prefix="jj-oom-", dir="/tmp")
-    server = EmbeddedRedis(home)
-    server.start()
-    redis = connect(Settings(redis_url=server.url, home=home))
-    yield server, redis
-    redis.close()
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_out_of_memory_is_one_line_for_a_command_and_the_worker_and_manager_outlive_it(own_redis, spawn, tmp_path):

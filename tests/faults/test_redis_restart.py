@@ -2,38 +2,17 @@
 acknowledged submission survives, and everything reconnects without operator action."""
 
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 
 import pytest
 import redis as redis_lib
 
-from jobjournal.common.connection import connect
-from jobjournal.common.redis_server import EmbeddedRedis
-from jobjournal.common.settings import Settings
-from tests.conftest import TEST_REDIS_URL_VAR, external_redis_url
 from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
 from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture
-def own_redis():
-    """A Redis of this test's own (not the session's), which it may stop and kill."""
-    if external_redis_url():
-        pytest.skip(f"restarts an embedded server of its own; {TEST_REDIS_URL_VAR} is set")
-    home = tempfile.mkdtemp(prefix="jj-r-", dir="/tmp")
-    server = EmbeddedRedis(home)
-    server.start()
-    client = connect(Settings(redis_url=server.url, home=home))
-    yield server, client
-    client.close()
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 class PatientBurst:
