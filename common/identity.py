@@ -18,13 +18,12 @@ states is believed: every local user who can reach Redis is trusted (docs/guaran
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 
 import msgspec
 
-from jobjournal.common import keys, messages
+from jobjournal.common import keys, macs, messages
 from jobjournal.common.errors import JobJournalError
 
 PROOF_TTL = 86400
@@ -89,21 +88,19 @@ def verified_uid(redis, user: str, nonce: str, body: bytes, once: bool = False) 
 
 def ingest_key(redis) -> bytes:
     """The key ingest workers seal submissions with, created by the first that asks."""
-    redis.set(keys.ingest_secret(), secrets.token_hex(32), nx=True)
-    return redis.get(keys.ingest_secret())
+    return macs.shared_secret(redis, keys.ingest_secret())
 
 
-def _seal_of(key: bytes, submission: messages.SubmitJobs) -> str:
-    content = messages.encode(msgspec.structs.replace(submission, seal="", user="", proof="", reply_to=""))
-    return hmac.new(key, content, hashlib.sha256).hexdigest()[:32]
+def _sealed_content(submission: messages.SubmitJobs) -> bytes:
+    return messages.encode(msgspec.structs.replace(submission, seal="", user="", proof="", reply_to=""))
 
 
 def sealed(key: bytes, submission: messages.SubmitJobs) -> messages.SubmitJobs:
-    return msgspec.structs.replace(submission, seal=_seal_of(key, submission))
+    return msgspec.structs.replace(submission, seal=macs.mac(key, _sealed_content(submission)))
 
 
 def sealed_by_ingest(key: bytes, submission: messages.SubmitJobs) -> bool:
-    return hmac.compare_digest(_seal_of(key, submission), submission.seal or "")
+    return macs.matches(key, _sealed_content(submission), submission.seal)
 
 
 def person_rules(user: str, redis7: bool) -> list[str]:

@@ -17,14 +17,10 @@ On the queue Redis (standalone, beside rq's queues):
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-
 import msgspec
 import redis as redis_lib
 
-from jobjournal.common import keys, messages
+from jobjournal.common import keys, macs, messages
 
 VERSION = b"1"
 EXECUTOR_TTL = 5.0
@@ -47,31 +43,29 @@ _decode_info = msgspec.json.Decoder(ExecutorInfo).decode
 
 def secret(queues) -> bytes:
     """The dispatch secret, created by the first process that asks."""
-    queues.set(keys.exec_secret(), secrets.token_hex(32), nx=True)
-    return queues.get(keys.exec_secret())
+    return macs.shared_secret(queues, keys.exec_secret())
 
 
 def token_for(key: bytes, job_id: int) -> str:
     """The job's dispatch token (job ids are never reused, so the id alone names the dispatch)."""
-    return hmac.new(key, str(job_id).encode(), hashlib.sha256).hexdigest()[:32]
+    return macs.mac(key, str(job_id).encode())
 
 
 def genuine(key: bytes, job_id: int, token: str) -> bool:
-    return hmac.compare_digest(token_for(key, job_id), token or "")
+    return macs.matches(key, str(job_id).encode(), token)
 
 
-def _report_mac(key: bytes, report: messages.ExecStarted | messages.ExecFinished) -> str:
-    content = messages.encode(msgspec.structs.replace(report, mac="", reply_to=""))
-    return hmac.new(key, content, hashlib.sha256).hexdigest()[:32]
+def _report_content(report: messages.ExecStarted | messages.ExecFinished) -> bytes:
+    return messages.encode(msgspec.structs.replace(report, mac="", reply_to=""))
 
 
 def signed(key: bytes, report: messages.ExecStarted | messages.ExecFinished):
     """The report with its HMAC."""
-    return msgspec.structs.replace(report, mac=_report_mac(key, report))
+    return msgspec.structs.replace(report, mac=macs.mac(key, _report_content(report)))
 
 
 def authentic(key: bytes, report: messages.ExecStarted | messages.ExecFinished) -> bool:
-    return hmac.compare_digest(_report_mac(key, report), report.mac or "")
+    return macs.matches(key, _report_content(report), report.mac)
 
 
 def ask_to_kill(queues, job_id: int) -> None:

@@ -34,8 +34,8 @@ class ProcessExec:
         """The manager's active jobs."""
         self._key: bytes | None = None
         self._checks = Throttle(CHECK_INTERVAL)
-        self._slots_read = Throttle(CHECK_INTERVAL)
-        self._slots = 0
+        self._slots: int | None = None
+        """Slots of the live executors, read at each check (None: not yet read)."""
         self._in_exec: set[int] = set()
         """Jobs handed to the executors whose process has not ended: each holds a slot."""
         self._entries: dict[int, str] = {}
@@ -57,10 +57,8 @@ class ProcessExec:
         return exec_dispatch.authentic(self.key, report)
 
     def can_start(self) -> bool:
-        if self._slots_read.due():
-            self._in_exec = {job_id for job_id in self._in_exec if self._holds_slot(job_id)}
-            live = exec_dispatch.live_executors(self.queues)
-            self._slots = sum(info.slots for info in live.values())
+        if self._slots is None:
+            self._read_slots()
         return len(self._in_exec) < self._slots
 
     def start(self, job: Job, now: float) -> None:
@@ -81,15 +79,19 @@ class ProcessExec:
         if not self._checks.due():
             return
         self._waiting = None
+        self._in_exec = {job_id for job_id in self._in_exec if self._holds_slot(job_id)}
+        self._read_slots()
         suspects, self._suspects = self._suspects, set()
-        watched = [job for job_id in self._in_exec if (job := self.jobs.get(job_id)) is not None
-                   and job.R is not None and not job.finished and not job.released]
+        watched = [self.jobs[job_id] for job_id in self._in_exec if self.jobs[job_id].R is not None]
         with self.queues.pipeline(transaction=False) as pipe:  # every running job's heartbeat at once
             for job in watched:
                 pipe.exists(keys.exec_heartbeat(job.id))
             alive = pipe.execute()
         for job, beating in zip(watched, alive, strict=True):
             self._check(job, bool(beating), confirmed=job.id in suspects)
+
+    def _read_slots(self) -> None:
+        self._slots = sum(info.slots for info in exec_dispatch.live_executors(self.queues).values())
 
     def _holds_slot(self, job_id: int) -> bool:
         job = self.jobs.get(job_id)

@@ -294,8 +294,8 @@ class Manager:
             for part in parts:
                 pipe.get(part.inbox_cursor())
                 pipe.smembers(part.active_jobs())
-            replies = pipe.execute()
-        previous = self.redis.hget(keys.manager_resources(), "exec_backend")  # the last leader's
+            pipe.hget(keys.manager_resources(), "exec_backend")  # the last leader's
+            *replies, previous = pipe.execute()
         self._previous_backend = previous.decode() if previous else ""
         cursors = [cursor.decode() if cursor else "0-0" for cursor in replies[::2]]
         self.inbox_cursor = min(cursors, key=stream_order)
