@@ -6,6 +6,7 @@ ARGV. A `Script` names one; `run_script` calls it with EVALSHA, its arguments pa
 errors every writing script shares to one exception each:
 
 - `NOTLEADER ...`: the caller's lease token is not the lease's -> `LeaseLost`;
+- `NOTBUILDING ...`: the generation a chunk is for is no longer being built -> `LeaseLost`;
 - `STALE ...`: the view is not at the seq the batch follows -> `StaleView`.
 
 On Redis Cluster a `MOVED` reply (the slot moved since the client read the slot table; the script
@@ -25,7 +26,7 @@ from redis.exceptions import NoScriptError
 from jobjournal.common.errors import JobJournalError, LeaseLost, StaleView
 from jobjournal.common.packed import Pending, execute_packed, pack, pool_for, refreshed_after
 
-MAPPED_ERRORS: dict[str, type[JobJournalError]] = {"NOTLEADER": LeaseLost, "STALE": StaleView}
+MAPPED_ERRORS: dict[str, type[JobJournalError]] = {"NOTLEADER": LeaseLost, "NOTBUILDING": LeaseLost, "STALE": StaleView}
 """An error reply's first word -> the exception it raises."""
 
 
@@ -73,19 +74,32 @@ def run_scripts(client: redis_lib.Redis, calls: list[tuple[Script, list, list]])
             replies[index] = run_script(client, *calls[index])
     for reply in replies:
         if isinstance(reply, redis_lib.ResponseError):
-            raise _mapped(reply) from reply
+            raise mapped_error(reply) from reply
     return replies
 
 
-def _mapped(err: redis_lib.ResponseError) -> Exception:
+def mapped_error(err: redis_lib.ResponseError) -> Exception:
+    """The exception a script's error reply stands for (MAPPED_ERRORS), or `err` itself."""
     mapped = MAPPED_ERRORS.get(str(err).partition(" ")[0])
     return mapped(str(err)) if mapped is not None else err
+
+
+def script_call(script: Script, keys: list, args: list) -> bytes:
+    """One call of `script`, packed, for a caller that sends it with others (`Pending`): the
+    script must be loaded on that node first (`load_script`); its error reply is read as
+    `mapped_error`'s."""
+    return pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+
+
+def load_script(client: redis_lib.Redis, script: Script, key: str | None = None) -> None:
+    """Load `script` on the node of `key`'s slot (the client's server when standalone)."""
+    execute_packed(client, [pack(("SCRIPT", "LOAD", script.source))], key)
 
 
 def run_script(client: redis_lib.Redis, script: Script, keys: list, args: list):
     """Run `script` with its KEYS and ARGV; its reply. Raises LeaseLost or StaleView for their
     error replies (MAPPED_ERRORS), ResponseError for any other."""
-    command = pack(("EVALSHA", script.sha, len(keys), *keys, *args))
+    command = script_call(script, keys, args)
     key = keys[0] if keys else None
     try:
         try:
@@ -95,7 +109,7 @@ def run_script(client: redis_lib.Redis, script: Script, keys: list, args: list):
                 raise
             return _run_loading(client, script, command, key)
     except redis_lib.ResponseError as err:
-        mapped = _mapped(err)
+        mapped = mapped_error(err)
         if mapped is not err:
             raise mapped from err
         raise
@@ -105,6 +119,6 @@ def _run_loading(client: redis_lib.Redis, script: Script, command: bytes, key: s
     try:
         [reply] = execute_packed(client, [command], key)
     except NoScriptError:  # a new or flushed Redis (or, on a cluster, a node that lacks it)
-        execute_packed(client, [pack(("SCRIPT", "LOAD", script.source))], key)
+        load_script(client, script, key)
         [reply] = execute_packed(client, [command], key)
     return reply

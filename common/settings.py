@@ -13,6 +13,7 @@ from msgspec import Meta
 
 from jobjournal.common.durations import parse_duration
 from jobjournal.common.errors import JobJournalError
+from jobjournal.common.faults import parse_plan
 
 ENV_PREFIX = "JOBJOURNAL_"
 
@@ -88,6 +89,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Partitions of a new store (each a hash tag: a Redis Cluster slot). 1 keeps the legacy layout;
     more are recorded in Redis (`jj:layout`) by the first process that finds the store empty, and
     the record wins over this setting from then on."""
+    post_batch_events: Annotated[int, Meta(ge=1, le=100_000)] = 2000
+    """Most events one post_events.lua call writes (Redis runs nothing else during a call)."""
+    fault: str = ""
+    """For tests: stop the process at a named point ("<point>@<n>[:exit|stop|raise]", common/faults.py)."""
 
 
 DURATIONS = frozenset({"lease_ttl", "purge_age_limit", "journal_keep_s", "journal_consumer_ttl", "request_timeout"})
@@ -121,8 +126,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides) -> Sett
     for name in DURATIONS.intersection(raw):
         raw[name] = _seconds(raw[name])
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as err:
         field = re.search(r"at `\$\.(\w+)`", str(err))
         where = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"{ENV_PREFIX}<FIELD>"
         raise JobJournalError(f"bad setting {where}: {str(err).partition(' - at ')[0]}") from err
+    parse_plan(settings.fault)  # a mistyped fault fails here, not silently never
+    return settings

@@ -33,6 +33,8 @@ class Task(msgspec.Struct, frozen=True):
     generation: int
     worker: int
     """The worker's pid: a helper whose parent is no longer this process stops."""
+    lease_token: str
+    """The worker's lister lease token: a helper's chunks are written only while it holds."""
 
 
 class Report(msgspec.Struct, frozen=True):
@@ -47,7 +49,7 @@ def run_helper(task: Task) -> Report:
     """A helper's whole work: derive the claimed entries into the generation until the sentinel."""
     redis = connect(task.settings, start=False)
     try:
-        writer = BulkWriter(redis, task.part, task.generation)
+        writer = BulkWriter(redis, task.part, task.generation, task.lease_token)
         with writer, ClaimingReader(redis, task.part, task.consumer) as reader:
             if derive_all(reader, writer, redis, task.consumer, go_on=lambda: os.getppid() == task.worker) is None:
                 raise SystemExit("the full journal stalled, or the lister worker is gone")

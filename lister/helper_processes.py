@@ -33,9 +33,10 @@ HELPER_COMMAND = [sys.executable, "-m", "jobjournal.lister.helper"]
 class Helpers:
     """The helper processes of one rebuild attempt. Closing kills those still running."""
 
-    def __init__(self, settings: Settings, part: Partition, consumer: str, generation: int, count: int):
+    def __init__(self, settings: Settings, part: Partition, consumer: str, generation: int, count: int,
+                 lease_token: str):
         own = msgspec.structs.replace(settings, redis_url=redis_url(settings, start=False))
-        task = Task(own, part, consumer, generation, os.getpid())
+        task = Task(own, part, consumer, generation, os.getpid(), lease_token)
         start = _Forked if threading.active_count() == 1 and hasattr(os, "fork") else _Spawned
         self._helpers: list[_Forked | _Spawned] = []
         try:
@@ -113,8 +114,12 @@ class _Forked:
         return self._status
 
     def close(self) -> None:
-        if self._status is None and os.waitpid(self.pid, os.WNOHANG)[0] == 0:
-            os.kill(self.pid, signal.SIGKILL)
+        if self._status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                os.kill(self.pid, signal.SIGKILL)
+            else:  # it had ended: reaped now, not a second time below
+                self._status = os.waitstatus_to_exitcode(status)
         self.wait()
         os.close(self.report_fd)
 

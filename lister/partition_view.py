@@ -21,6 +21,7 @@ from jobjournal.common import keys
 from jobjournal.common.consumers import forget_consumer, new_consumer_name, register_consumer
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import LeaseLost
+from jobjournal.common.faults import FaultPoints
 from jobjournal.common.formats import VIEW_VERSION
 from jobjournal.common.full_journal import request_full_journal
 from jobjournal.common.journal import JournalEvent
@@ -41,8 +42,6 @@ from jobjournal.lister.view import BulkWriter, Changes, delete_generation
 log = logging.getLogger("jobjournal.lister")
 
 REGISTER_EVERY = 1.0
-PROGRESS_EVERY = 1000
-"""Jobs between two updates of the build's progress (`Partition.view_building()` `jobs`)."""
 
 
 class HelperHealth:
@@ -54,7 +53,7 @@ class HelperHealth:
 
 class PartitionView:
     def __init__(self, redis, settings: Settings, part: Partition, lease: Lease, helpers: HelperHealth,
-                 keepalive=lambda: None):
+                 keepalive=lambda: None, faults: FaultPoints | None = None):
         self.redis = redis
         self.settings = settings
         self.part = part
@@ -69,6 +68,7 @@ class PartitionView:
         self._registrations = Throttle(REGISTER_EVERY)
         self._keepalive = keepalive
         """Called during long work (a rebuild): the worker keeps its membership and other leases."""
+        self.faults = faults or FaultPoints()
 
     def start(self, stop: threading.Event) -> None:
         """Resume the view readers use, or build one."""
@@ -135,9 +135,8 @@ class PartitionView:
         while sentinel is None and not stop.is_set():
             # a new generation each attempt: writes of a killed helper may still land in the last
             generation = int(self.redis.incr(self.part.view_generation_counter()))
-            building = {"generation": generation, "jobs": 0, "started": time.time()}
-            self.redis.hset(self.part.view_building(), mapping=building)
-            with BulkWriter(self.redis, self.part, generation) as writer:
+            self._mark_building(generation)
+            with BulkWriter(self.redis, self.part, generation, self.lease.token) as writer:
                 sentinel = self._load_backlog(writer, f"lister-g{generation}-{new_consumer_name()}", stop)
                 if sentinel is not None:
                     writer.finish(sentinel.cursor, sentinel.seq, sentinel.purged)
@@ -153,7 +152,7 @@ class PartitionView:
         if the reply stalled or a helper failed (ask again)."""
         helpers = self._helpers_wanted()
         try:
-            with Helpers(self.settings, self.part, consumer, writer.generation, helpers) as started:
+            with Helpers(self.settings, self.part, consumer, writer.generation, helpers, self.lease.token) as started:
                 request_full_journal(self.redis, consumer, [self.part])
                 reading = ClaimingReader if helpers else ReplyReader
                 reader = reading(self.redis, self.part, consumer)
@@ -192,15 +191,11 @@ class PartitionView:
 
     def _read_backlog(self, reader, writer: BulkWriter, consumer: str, stop) -> Sentinel | None:
         """Derive what `reader` gives into `writer` until the sentinel; None if the reply stalled
-        or `stop` was set. Renews the lease and writes the build's progress on the way."""
-        reported = 0
+        or `stop` was set. Renews the lease on the way (each chunk written counts in the build's progress)."""
 
         def go_on() -> bool:
-            nonlocal reported
             self._renew()
-            if writer.jobs - reported >= PROGRESS_EVERY:
-                reported = writer.jobs
-                self.redis.hset(self.part.view_building(), "jobs", reported)
+            self.faults.reached("lister.rebuilding")
             return not stop.is_set()
 
         sentinel = derive_all(reader, writer, self.redis, consumer, go_on)
@@ -211,26 +206,28 @@ class PartitionView:
         return sentinel
 
     def _switch_to(self, generation: int) -> None:
-        try:
-            old = self._switch(generation)
-        except redis_lib.WatchError as err:  # the lease changed hands between WATCH and EXEC
-            raise LeaseLost("lost the lister lease while switching generations") from err
+        """Make `generation` the one readers use (if this worker still holds the lease), then
+        delete the one they used."""
+        old = self.redis.get(self.part.view_current())
+
+        def switch(pipe) -> None:
+            pipe.set(self.part.view_current(), generation)
+            pipe.delete(self.part.view_building())
+
+        self._while_holding("switching generations", switch)
         if old is not None:
             forget_consumer(self.redis, self.part, _consumer(int(old)))
             delete_generation(self.redis, self.part, int(old), self._renew)
 
-    def _switch(self, generation: int) -> bytes | None:
-        """Make `generation` the one readers use, if this worker still holds the lease; the old one."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.watch(self.part.lister_lease())
-            if pipe.get(self.part.lister_lease()) != self.lease.token.encode():
-                raise LeaseLost("lost the lister lease before switching generations")
-            old = pipe.get(self.part.view_current())
-            pipe.multi()
-            pipe.set(self.part.view_current(), generation)
+    def _mark_building(self, generation: int) -> None:
+        """Say that `generation` is being built (its chunks are written only while it is)."""
+        marker = {"generation": generation, "jobs": 0, "started": time.time()}
+
+        def mark(pipe) -> None:
             pipe.delete(self.part.view_building())
-            pipe.execute()
-        return old
+            pipe.hset(self.part.view_building(), mapping=marker)
+
+        self._while_holding("starting a build", mark)
 
     def _drop_abandoned_build(self) -> list[int]:
         """Delete the build a stopped worker left; its generation, if there was one."""
@@ -238,8 +235,24 @@ class PartitionView:
         if abandoned is None:
             return []
         delete_generation(self.redis, self.part, int(abandoned), self._renew)
-        self.redis.delete(self.part.view_building())
+        self._while_holding("dropping an abandoned build", lambda pipe: pipe.delete(self.part.view_building()))
         return [int(abandoned)]
+
+    def _while_holding(self, doing: str, write) -> None:
+        """Run `write(pipe)` as one transaction that commits only while this worker holds the lease
+        (LeaseLost otherwise): a worker stopped past its lease changes no marker when it resumes.
+        (`write` calls one command a statement: a cluster pipeline's commands do not chain.)"""
+        lease = self.part.lister_lease()
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.watch(lease)
+            if pipe.get(lease) != self.lease.token.encode():
+                raise LeaseLost(f"lost the lister lease before {doing}")
+            pipe.multi()
+            write(pipe)
+            try:
+                pipe.execute()
+            except redis_lib.WatchError as err:  # the lease changed hands between WATCH and EXEC
+                raise LeaseLost(f"lost the lister lease while {doing}") from err
 
     # -- live
     def apply(self, entries: list[JournalEvent]) -> None:
@@ -262,6 +275,7 @@ class PartitionView:
         last = entries[-1]
         changes.apply(self.redis, self.lease.token, self.seq, last.seq, last.entry_id)
         self.seq, self.cursor = last.seq, last.entry_id
+        self.faults.reached("lister.applied")
         for job_id, view in views.items():
             if view is None or view.list_name == "inactive":
                 self.cache.pop(job_id, None)

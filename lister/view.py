@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from redis.exceptions import ResponseError
+
 from jobjournal.common import keys
 from jobjournal.common.formats import VIEW_VERSION
 from jobjournal.common.keys import INDEXED_RESULTS, VIEW_LISTS, Partition
 from jobjournal.common.packed import Pending, pack
-from jobjournal.common.scripts import Script, run_script
+from jobjournal.common.scripts import Script, load_script, mapped_error, run_script, script_call
 from jobjournal.lister.model import JobView, member
 
 APPLY_BATCH = Script("jobjournal.lister", "apply_batch")
+WRITE_CHUNK = Script("jobjournal.lister", "write_chunk")
 DELETE_PAGE = 1000
 USERS_SET_SINCE = 4
 """The view format that added a generation's users set."""
@@ -40,14 +43,38 @@ def counters(view: JobView) -> list[str]:
     return out
 
 
+class Operations:
+    """Redis writes as a script's arguments (apply_batch.lua, write_chunk.lua): each names its key by
+    index into KEYS, after the script's FIXED_KEYS own."""
+
+    FIXED_KEYS = 2
+
+    def __init__(self):
+        self.keys: dict[str, int] = {}
+        self.args: list = []
+
+    def add(self, command: str, key: str, *args) -> None:
+        index = self.keys.setdefault(key, len(self.keys) + self.FIXED_KEYS + 1)
+        self.args += [command, index, len(args), *args]
+
+    def commands(self) -> list[bytes]:
+        """The same writes as plain commands, packed (for a writer that holds no lease)."""
+        names = {index: key for key, index in self.keys.items()}
+        args, commands, i = self.args, [], 0
+        while i < len(args):
+            count = args[i + 2]
+            commands.append(pack((args[i], names[args[i + 1]], *args[i + 3 : i + 3 + count])))
+            i += 3 + count
+        return commands
+
+
 class Changes:
     """One batch of view changes, to apply atomically with the new journal cursor."""
 
     def __init__(self, part: Partition, generation: int):
         self.part = part
         self.generation = generation
-        self._keys: dict[str, int] = {}
-        self._ops: list = []
+        self._ops = Operations()
         self._counts: dict[str, int] = defaultdict(int)
         self._users: set[int] = set()
 
@@ -85,33 +112,42 @@ class Changes:
             if delta:
                 self._op("HINCRBY", stats, counter, delta)
         fixed = [self.part.view_meta(self.generation), self.part.lister_lease()]
-        args = [lease_token, expected_seq, new_seq, cursor, *self._ops]
-        run_script(redis, APPLY_BATCH, fixed + list(self._keys), args)
+        args = [lease_token, expected_seq, new_seq, cursor, *self._ops.args]
+        run_script(redis, APPLY_BATCH, fixed + list(self._ops.keys), args)
 
     def _op(self, command: str, key: str, *args) -> None:
-        index = self._keys.setdefault(key, len(self._keys) + 3)
-        self._ops += [command, index, len(args), *args]
+        self._ops.add(command, key, *args)
 
 
 class BulkWriter:
     """Writes a whole generation fast: every CHUNK jobs, their documents (one HSET) and their
     sorted-set members (one ZADD per set), packed by hand and written one chunk behind (Redis
     writes a chunk while the next is derived); the stats and the meta at the end. Close it
-    (or use it as a context manager): closing waits for the writes sent."""
+    (or use it as a context manager): closing waits for the writes sent.
+
+    With `lease_token` (a lister worker's, or its helpers'), each chunk is one write_chunk.lua call:
+    written only while that token holds the partition's lister lease and `generation` is the one
+    being built, and counted in the build's progress; a chunk refused raises LeaseLost. Without
+    (the naive oracle, tests), plain commands."""
 
     CHUNK = 500
 
-    def __init__(self, redis, part: Partition, generation: int):
+    def __init__(self, redis, part: Partition, generation: int, lease_token: str | None = None):
         self.redis = redis
         self.part = part
         self.generation = generation
+        self.lease_token = lease_token
+        self._chunk_start = 0
+        """`jobs` when the chunk being gathered began."""
         self.jobs = 0
         self.counted_in = 0
         """Of `jobs`, those other processes wrote (`count_in`)."""
         self.skipped = 0
         """Unreadable reply entries or jobs set aside instead of written (here or elsewhere)."""
         self._pending = Pending(redis, part.view_jobs(generation))
-        self._docs: list = ["HSET", part.view_jobs(generation)]
+        if lease_token is not None:
+            load_script(redis, WRITE_CHUNK, part.view_jobs(generation))
+        self._docs: list = []
         self._lists: dict[str, list] = defaultdict(list)
         self._counts: dict[tuple, int] = defaultdict(int)
         self._keys: dict[tuple, tuple[str, ...]] = {}
@@ -129,7 +165,7 @@ class BulkWriter:
         self._counts[(view.state, view.queue, view.result)] += 1
         self._users.add(view.userid)
         self.jobs += 1
-        if len(self._docs) > 2 * self.CHUNK:
+        if len(self._docs) >= 2 * self.CHUNK:
             self._write()
 
     def _sets_of(self, view: JobView) -> tuple[str, ...]:
@@ -141,19 +177,35 @@ class BulkWriter:
         return found
 
     def _write(self) -> None:
-        commands = [pack(("SADD", self.part.view_users(self.generation), *self._users))] if self._users else []
-        commands += [pack(tuple(self._docs))] if len(self._docs) > 2 else []
-        commands += [pack(("ZADD", key, *pairs)) for key, pairs in self._lists.items()]
-        self._users = set()
-        self._pending.replies()  # the chunk before, written meanwhile
-        self._pending.send(commands)
-        self._docs = ["HSET", self.part.view_jobs(self.generation)]
-        self._lists = defaultdict(list)
+        ops = Operations()
+        if self._users:
+            ops.add("SADD", self.part.view_users(self.generation), *self._users)
+        if self._docs:
+            ops.add("HSET", self.part.view_jobs(self.generation), *self._docs)
+        for key, pairs in self._lists.items():
+            ops.add("ZADD", key, *pairs)
+        self._users, self._docs, self._lists = set(), [], defaultdict(list)
+        self._replies()  # the chunk before, written meanwhile
+        if ops.args:
+            self._pending.send(self._packed(ops, self.jobs - self._chunk_start))
+        self._chunk_start = self.jobs
+
+    def _packed(self, ops: Operations, jobs: int) -> list[bytes]:
+        if self.lease_token is None:
+            return ops.commands()
+        fixed = [self.part.lister_lease(), self.part.view_building()]
+        return [script_call(WRITE_CHUNK, fixed + list(ops.keys), [self.lease_token, self.generation, jobs, *ops.args])]
+
+    def _replies(self) -> None:
+        try:
+            self._pending.replies()
+        except ResponseError as err:
+            raise mapped_error(err) from err
 
     def flush(self) -> None:
         """Write what is left; wait until Redis has it all."""
         self._write()
-        self._pending.replies()
+        self._replies()
 
     def tally(self) -> list[tuple[str, str, str | None, int]]:
         """How many jobs of each (state, queue, result) this writer wrote."""
@@ -174,16 +226,17 @@ class BulkWriter:
         for (state, queue, result), count in self._counts.items():
             for counter in counters(JobView(id=0, state=state, queue=queue, result=result)):
                 counts[counter] += count
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.part.view_stats(self.generation), mapping=counts)
         meta = {"version": VIEW_VERSION, "cursor": cursor, "seq": seq, "built_with_jobs": self.jobs}
-        pipe.hset(self.part.view_meta(self.generation), mapping=meta)
-        pipe.execute()
+        ops = Operations()
+        ops.add("HSET", self.part.view_stats(self.generation), *_flat(counts))
+        ops.add("HSET", self.part.view_meta(self.generation), *_flat(meta))
+        self._pending.send(self._packed(ops, 0))
+        self._replies()
 
     def close(self) -> None:
         """Wait for the writes sent (an abandoned build is deleted only after them)."""
         try:
-            self._pending.replies()
+            self._pending.replies(raise_errors=False)  # a refused chunk was raised, or does not matter now
         finally:
             self._pending.close()
 
@@ -192,6 +245,10 @@ class BulkWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _flat(mapping: dict) -> list:
+    return [item for pair in mapping.items() for item in pair]
 
 
 def generation_keys(part: Partition, generation: int, userids) -> list[str]:

@@ -18,6 +18,7 @@ from collections import defaultdict
 import redis as redis_lib
 
 from jobjournal.common.errors import LeaseLost, StaleView
+from jobjournal.common.faults import FaultPoints
 from jobjournal.common.journal import JournalGap, read_journals
 from jobjournal.common.keys import Partition
 from jobjournal.common.layout import Layout, store_layout
@@ -47,6 +48,7 @@ class ListerWorker:
         self.generations: dict[int, int] = {}
         """The generation this worker last applied of each partition it held."""
         self.helpers = HelperHealth()
+        self.faults = FaultPoints(settings.fault)
         self.layout: Layout | None = None
         self._beats = Throttle(settings.lease_ttl / 3)
         self._assigned: set[int] = set()
@@ -120,7 +122,8 @@ class ListerWorker:
         if not lease.try_acquire():  # its last holder has not let go yet: again at the next beat
             self._say(f"standing by for partition {part.index}: {part.lister_lease()} is held by {lease.holder()}")
             return
-        view = PartitionView(self.redis, self.settings, part, lease, self.helpers, keepalive=self._keepalive)
+        view = PartitionView(self.redis, self.settings, part, lease, self.helpers, keepalive=self._keepalive,
+                             faults=self.faults)
         self.views[part.index] = view
         if not self._guarded(view, view.start, stop):
             return

@@ -36,8 +36,14 @@ class SimExec:
         self._arm(job)
 
     def restore(self, job: Job) -> None:
-        if job.state is State.RUN and job.started and not job.finished:
-            self._arm(job)  # a job in CLEANUP is killed by the lifecycle
+        """Carry on a running job: its timer again, or its start, if a crash came between its alloc
+        and its start (a job in CLEANUP is the lifecycle's to kill)."""
+        if job.state is not State.RUN or job.finished:
+            return
+        if job.started:
+            self._arm(job)
+        else:
+            self.start(job, self.host.now())
 
     def kill(self, job: Job, now: float) -> None:
         self.timers.cancel(job.id)

@@ -27,6 +27,7 @@ class Job:
     t_start: float = 0.0
     finished: bool = False
     released: bool = False
+    freed: bool = False
     killing: bool = False
     fatal: ev.Exception_ | None = None
 
@@ -54,6 +55,8 @@ class Job:
                 self.finished = True
             case ev.Release(final=True):
                 self.released = True
+            case ev.Free():
+                self.freed = True
             case ev.Exception_(severity=0) if self.fatal is None:
                 self.fatal = event
 

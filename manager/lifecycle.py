@@ -100,8 +100,8 @@ class Lifecycle:
         backend of the manager before, if known). A running job that this manager cannot carry on
         (its cores are not in this pool, or another backend started it) gets an exception and ends."""
         self.jobs[job.id] = job
-        if job.R is not None and not job.released:
-            self.pool.claim(job.allocation)
+        if job.R is not None and not job.freed:
+            self.pool.claim(job.allocation)  # its cores are held from its alloc to its free
         match job.state:
             case State.SCHED:
                 self.post(job, ev.Restart(timestamp=self.now()))
@@ -124,8 +124,8 @@ class Lifecycle:
         else:
             self.backend.restore(job)
             return
-        self.backend.restore(job)
         self.post(job, ev.Exception_(timestamp=self.now(), type="exec", severity=0, note=note))
+        self.backend.restore(job)  # in CLEANUP now: a backend watches its command end, starts nothing
 
     # -- requests that change jobs
     def cancel(self, job: Job, userid: int, note: str = "", kind: str = "cancel") -> None:
@@ -211,6 +211,7 @@ class Lifecycle:
             return
         if job.R is not None and not job.released:
             self.post(job, ev.Release(timestamp=now))
+        if job.R is not None and not job.freed:  # a crash may have come between release and free
             self.post(job, ev.Free(timestamp=now))
             self.pool.release(job.allocation)
         self.post(job, ev.Clean(timestamp=now))

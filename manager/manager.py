@@ -17,6 +17,7 @@ import msgspec
 from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
 from jobjournal.common.errors import CorruptEntry
+from jobjournal.common.faults import FaultPoints
 from jobjournal.common.identity import NotAuthenticated
 from jobjournal.common.journal import stream_order
 from jobjournal.common.layout import store_layout
@@ -66,6 +67,7 @@ class Manager:
         self.clock = clock
         self.lease = Lease(redis, keys.manager_lease(), settings.lease_ttl)
         self.leading = threading.Event()
+        self.faults = FaultPoints(settings.fault)
         self._new_term()
 
     def _new_term(self) -> None:
@@ -76,7 +78,8 @@ class Manager:
         self.fences = Fences(self.redis, self.layout, self.lease)
         self.history = History(self.settings.backlog_cache_mb * 2**20)
         self.poster = EventPoster(
-            self.redis, self.layout, self.lease.token, self.settings.journal_maxlen, self._renew, self.history
+            self.redis, self.layout, self.lease.token, self.settings.journal_maxlen, self._renew, self.history,
+            batch_events=self.settings.post_batch_events, faults=self.faults,
         )
         self.life = Lifecycle(
             self.redis, self.settings, self.poster, self.clock, self._checkpoint, self.queues, self._post_queued
@@ -105,6 +108,7 @@ class Manager:
         self._new_term()
         self.fences.take()
         count = self.restore()
+        self.faults.reached("manager.restored")
         self.leading.set()
         log.info("leading: %d active jobs restored in %.3fs", count, time.monotonic() - started)
         while not stop.is_set():
@@ -218,11 +222,13 @@ class Manager:
             pipe.expire(keys.reply(reply_to), REPLY_TTL)
         pipe.execute()
         self.replies = []
+        self.faults.reached("manager.answered")
 
     def flush(self) -> None:
         """Post queued events with the inbox cursor and answer, then do the side effects."""
         self._post_queued()
         self.life.run_after_flush()
+        self.faults.reached("manager.dispatched")
         for request in self.journal_requests:
             for part in self._asked(request):
                 self.backlogs.append(start_backlog(self.redis, part, request, self.history))

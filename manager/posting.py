@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from jobjournal.common import events
+from jobjournal.common.faults import FaultPoints
 from jobjournal.common.formats import JOURNAL_VERSION
 from jobjournal.common.keys import Partition
 from jobjournal.common.layout import Layout
@@ -25,6 +26,7 @@ from jobjournal.manager.history import History
 from jobjournal.manager.scripts import POST_EVENTS
 
 BATCH_EVENTS = 2000
+"""Events of one post_events.lua call, by default (setting `post_batch_events`)."""
 CURSOR_EVERY = 1.0
 """Seconds between cursor writes to the partitions a flush does not touch (with one partition:
 every flush)."""
@@ -47,9 +49,12 @@ class EventPoster:
 
     def __init__(
         self, redis, layout: Layout, lease_token: str, journal_maxlen: int, renew: Callable[[], None],
-        history: History | None = None, clock: Callable[[], float] = time.monotonic,
+        history: History | None = None, clock: Callable[[], float] = time.monotonic, *,
+        batch_events: int = BATCH_EVENTS, faults: FaultPoints | None = None,
     ):
         self.redis = redis
+        self.batch_events = batch_events
+        self.faults = faults or FaultPoints()
         self.layout = layout
         self.lease_token = lease_token
         self.journal_maxlen = journal_maxlen
@@ -101,13 +106,13 @@ class EventPoster:
             self._write_all(last_batches)
 
     def _flush_partition(self, part: Partition, queued_keys: list[str], queued_args: list, inbox_cursor: str):
-        """Write a partition's batches but the last (a partition with more than BATCH_EVENTS
+        """Write a partition's batches but the last (a partition with more than `batch_events`
         events); the last one's call (with the cursor), for `_write_all`."""
         count = len(queued_keys) // 2
-        starts = range(0, max(count, 1), BATCH_EVENTS)
+        starts = range(0, max(count, 1), self.batch_events)
         for start in starts[:-1]:
             self.renew()
-            end = start + BATCH_EVENTS
+            end = start + self.batch_events
             self._write_all([self._call(part, queued_keys[2 * start : 2 * end], queued_args[6 * start : 6 * end], "")])
         start = starts[-1]
         return self._call(part, queued_keys[2 * start :], queued_args[6 * start :], inbox_cursor)
@@ -120,6 +125,7 @@ class EventPoster:
         this manager was deposed)."""
         run_scripts(self.redis, [(POST_EVENTS, call_keys, args) for call_keys, args, _ in calls])
         self.posted += sum(count for _, _, count in calls)
+        self.faults.reached("manager.posted")
 
     def _call(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> tuple:
         """One post_events.lua call: (keys, args, events)."""
