@@ -40,7 +40,8 @@ class JournalGap(JobJournalError):
 
 class JournalEvent(msgspec.Struct, frozen=True):
     entry_id: str
-    seq: int
+    seq: int | None
+    """Its place in the partition's sequence (None only for a stand-in that has none, before checking)."""
     job_id: int
     event: events.AnyEvent | None
     """None for a purge entry."""
@@ -94,7 +95,7 @@ def read_journal(
     Raises JournalGap when entries were trimmed in between (XREAD alone would skip them).
     """
     response = redis.xread({part.journal(): cursor}, count=count, block=block_ms)
-    return checked_entries(part, cursor, seq, response[0][1] if response else [])
+    return checked_entries(part, cursor, seq, response[0][1] if response else [], lambda: _probe(redis, part))
 
 
 def read_journals(
@@ -117,7 +118,7 @@ def read_journals(
     response = redis.xread({part.journal(): cursor for part, (cursor, _) in positions.items()}, count=count,
                            block=block_ms)
     found = {by_key[text(key)]: raw for key, raw in response or []}
-    return _checked_all(positions, found)
+    return _checked_all(redis, positions, found)
 
 
 def _poll_journals(redis, positions: dict[Partition, tuple[str, int]], count: int, block_ms: int) -> list[JournalEvent]:
@@ -129,48 +130,79 @@ def _poll_journals(redis, positions: dict[Partition, tuple[str, int]], count: in
             pipe.xread({part.journal(): cursor}, count=count)
         found = {part: response[0][1] for part, response in zip(positions, pipe.execute(), strict=True) if response}
         if found or time.monotonic() >= deadline:
-            return _checked_all(positions, found)
+            return _checked_all(redis, positions, found)
         time.sleep(min(pause, max(0.0, deadline - time.monotonic()) * 1000 + 1) / 1000)
         pause = min(2 * pause, POLL_MAX_MS)
 
 
-def _checked_all(positions: dict[Partition, tuple[str, int]], found: dict[Partition, list]) -> list[JournalEvent]:
+def _checked_all(
+    redis, positions: dict[Partition, tuple[str, int]], found: dict[Partition, list]
+) -> list[JournalEvent]:
     entries: list[JournalEvent] = []
     for part, raw in found.items():
         cursor, seq = positions[part]
-        entries += checked_entries(part, cursor, seq, raw)
+        entries += checked_entries(part, cursor, seq, raw, lambda part=part: _probe(redis, part))
     return entries
 
 
-def checked_entries(part: Partition, cursor: str, seq: int, raw: list) -> list[JournalEvent]:
+def checked_entries(part: Partition, cursor: str, seq: int, raw: list, probe) -> list[JournalEvent]:
     """Raw (id, fields) entries of a partition's journal read after (cursor, seq), decoded and
-    checked for a gap (JournalGap)."""
+    checked: each must carry the next seq. One that does not is a gap (JournalGap: entries were
+    trimmed) or an entry that is not the manager's. `probe()` tells which, when it is needed:
+    (the journal's oldest entry id, the head's seq).
+
+    An entry that is not the manager's (a `seq` it never wrote, a `seq` gone back, none at all)
+    comes with its `problem` and does not take a place in the sequence: it is set aside once and
+    the reader goes on past it. An entry that does not decode but has the next seq keeps its place."""
     entries = []
-    for entry_id, fields in raw:
-        try:
-            entries.append(decode_journal_entry(entry_id, fields, part.index))
-        except CorruptEntry as err:
-            entries.append(_corrupt(entry_id, fields, seq + len(entries) + 1, str(err), part.index))
     expected = seq + 1
-    for entry in entries:
-        if entry.seq != expected:
+    for entry_id, fields in raw:
+        entry = _decoded(entry_id, fields, part.index)
+        if entry.seq == expected:
+            entries.append(entry)
+            expected += 1
+        elif entry.seq is not None and _trimmed_after(cursor, entry.seq, expected, probe):
             where = f"partition {part.index}'s journal" if part.tag else "journal"
             raise JournalGap(
                 f"{where} gap after {cursor}: expected seq {expected}, found {entry.seq} "
                 f"at {entry.entry_id} (entries were trimmed)",
                 part.index,
             )
-        expected += 1
+        else:
+            found = "no seq" if entry.seq is None else f"seq {entry.seq}"
+            problem = f"not the manager's: {found} where seq {expected} was due; {entry.problem or 'set aside'}"
+            entries.append(JournalEvent(entry.entry_id, expected - 1, -1, None, problem=problem, partition=part.index))
     return entries
 
 
-def _corrupt(entry_id, fields: dict, expected_seq: int, problem: str, partition: int) -> JournalEvent:
-    """A stand-in for an entry that does not decode: it keeps its place in the sequence."""
+def _trimmed_after(cursor: str, found: int, expected: int, probe) -> bool:
+    """Whether an entry with seq `found` where `expected` was due may follow trimmed entries: the
+    manager wrote that seq (the head is at it or past it), it is ahead, and the journal no longer
+    holds the cursor (trimming takes the oldest entries)."""
+    if found < expected:
+        return False
+    oldest, head_seq = probe()
+    return found <= head_seq and (oldest is None or stream_order(oldest) > stream_order(cursor))
+
+
+def _probe(redis, part: Partition) -> tuple[str | None, int]:
+    with redis.pipeline(transaction=False) as pipe:
+        pipe.xrange(part.journal(), count=1)
+        pipe.hget(part.journal_head(), "seq")
+        oldest, head_seq = pipe.execute()
+    return (text(oldest[0][0]) if oldest else None), int(head_seq or 0)
+
+
+def _decoded(entry_id, fields: dict, partition: int) -> JournalEvent:
+    """The entry, or a stand-in with its `problem` (and its seq, None if it has none) if it does not decode."""
     try:
-        seq = int(fields[b"seq"])
-    except (KeyError, ValueError):
-        seq = expected_seq
-    return JournalEvent(text(entry_id), seq, -1, None, problem=problem, partition=partition)
+        return decode_journal_entry(entry_id, fields, partition)
+    except CorruptEntry as err:
+        try:
+            seq = int(fields[b"seq"])
+        except (KeyError, ValueError):
+            seq = None
+        return JournalEvent(text(entry_id), seq, -1, None, problem=str(err), partition=partition)
 
 
 def stream_order(entry_id: str) -> tuple[int, int]:

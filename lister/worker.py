@@ -162,9 +162,20 @@ class ListerWorker:
         for index, batch in by_partition.items():
             view = self.views.get(index)
             if view is not None:
-                self._guarded(view, view.apply, batch)
+                self._guarded(view, self._apply_or_rebuild, view, batch, stop)
         for view in self.views.values():
             view.register_if_due()
+
+    def _apply_or_rebuild(self, view: PartitionView, batch, stop: threading.Event) -> None:
+        """Apply a batch; if a key of the view has the wrong type (written by hand, say), build a new
+        generation instead (its keys are new): the batch is in it."""
+        try:
+            view.apply(batch)
+        except redis_lib.ResponseError as err:
+            if not str(err).startswith("WRONGTYPE"):
+                raise
+            log.warning("partition %d: rebuilding the view: %s", view.part.index, err)
+            view.rebuild(stop)
 
     def _guarded(self, view: PartitionView, action, *args) -> bool:
         """Run `action` on a held partition; drop the partition if its lease is lost or another

@@ -48,3 +48,6 @@ class ExecBackend(Protocol):
 
     def poll(self, now: float) -> None:
         """Look after running jobs (once a step)."""
+
+    def forget(self, job: Job) -> None:
+        """Stop looking after a job the manager dropped (stop its command, if it has one), posting nothing."""

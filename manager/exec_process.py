@@ -90,6 +90,13 @@ class ProcessExec:
         for job, beating in zip(watched, alive, strict=True):
             self._check(job, bool(beating), confirmed=job.id in suspects)
 
+    def forget(self, job: Job) -> None:
+        if job.id in self._in_exec:
+            exec_dispatch.ask_to_kill(self.queues, job.id)
+        self._entries.pop(job.id, None)
+        self._suspects.discard(job.id)
+        self._in_exec.discard(job.id)
+
     def _read_slots(self) -> None:
         self._slots = sum(info.slots for info in exec_dispatch.live_executors(self.queues).values())
 

@@ -54,6 +54,9 @@ class SimExec:
     def poll(self, now: float) -> None:
         """Nothing to watch: the sim backend has no processes."""
 
+    def forget(self, job: Job) -> None:
+        self.timers.cancel(job.id)
+
     def _arm(self, job: Job) -> None:
         sim = job.jobspec.sim
         runtime = sim.runtime if sim else 0.0

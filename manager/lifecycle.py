@@ -83,6 +83,11 @@ class Lifecycle:
         job.finished = True
         self._dirty[job.id] = job
 
+    def raise_restart_exception(self, job: Job, note: str) -> None:
+        """End a job a restart cannot carry on as it was (its environment is unreadable, say)."""
+        if job.state is not None and job.state is not State.INACTIVE and job.fatal is None:
+            self.post(job, ev.Exception_(timestamp=self.now(), type="restart", severity=0, note=note))
+
     def raise_timeout(self, job: Job) -> None:
         note = "resource allocation expired"
         self.post(job, ev.Exception_(timestamp=self.now(), type="timeout", severity=0, note=note))
@@ -126,6 +131,20 @@ class Lifecycle:
             return
         self.post(job, ev.Exception_(timestamp=self.now(), type="exec", severity=0, note=note))
         self.backend.restore(job)  # in CLEANUP now: a backend watches its command end, starts nothing
+
+    def forget(self, job_id: int) -> None:
+        """Drop a job this manager can no longer post to (its keys are wrong): its cores go back
+        to the pool, its command (if any) is stopped, nothing more is posted for it."""
+        job = self.jobs.pop(job_id, None)
+        if job is None:
+            return
+        self.pending.remove(job_id)
+        self.timers.cancel(job_id)
+        self._dirty.pop(job_id, None)
+        if job.R is not None and not job.freed:
+            self.pool.release(job.allocation)
+            job.freed = True
+        self.backend.forget(job)
 
     # -- requests that change jobs
     def cancel(self, job: Job, userid: int, note: str = "", kind: str = "cancel") -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 
 import msgspec
+import redis as redis_lib
 
 from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
@@ -211,7 +212,17 @@ class Manager:
         written, and a restart will not read them again to answer."""
         self.poster.flush(self.inbox_cursor if self._cursor_moved else "")
         self._cursor_moved = False
+        for job_id, why in self.poster.take_set_aside():
+            self._set_job_aside(job_id, why)
         self._send_replies()
+
+    def _set_job_aside(self, job_id: int, why: str) -> None:
+        """A job whose own keys are wrong: recorded as a dead letter with why, and forgotten (its
+        cores given back); the rest goes on. Its keys are the operator's to mend or purge."""
+        log.error("job %d set aside: %s", job_id, why)
+        self.dead_letter("", {b"job": str(job_id).encode()}, f"job set aside: {why}")
+        self.history.forget([job_id])
+        self.life.forget(job_id)
 
     def _send_replies(self) -> None:
         if not self.replies:
@@ -320,18 +331,24 @@ class Manager:
             part = self.layout.partition_of(job_id)
             pipe.xrange(part.job_eventlog(job_id))
             pipe.get(part.job_environment(job_id))
-        replies = pipe.execute()
+        replies = pipe.execute(raise_on_error=False)  # one job's wrong-type key fails that job alone
         for index, job_id in enumerate(job_ids):
             entries, environment = replies[2 * index], replies[2 * index + 1]
+            if isinstance(entries, redis_lib.ResponseError):
+                self._set_job_aside(job_id, f"its eventlog cannot be read: {entries}")
+                continue
             fields = [fields for _, fields in entries]
+            unreadable = isinstance(environment, redis_lib.ResponseError)
             try:
-                job = restore_job(job_id, fields, environment)
+                job = restore_job(job_id, fields, None if unreadable else environment)
             except (CorruptEntry, ValueError, KeyError, IndexError) as err:
                 log.error("job %d cannot be restored: %s", job_id, err)
                 self.dead_letter("", {b"job": str(job_id).encode()}, f"unrestorable job: {err}")
                 continue
             self.history.adopt(job_id, fields)
             self.life.adopt(job, self._previous_backend)
+            if unreadable:
+                self.life.raise_restart_exception(job, f"its environment cannot be read: {environment}")
 
     def dead_letter(self, entry_id: str, fields: dict, reason: str) -> None:
         set_aside(self.redis, keys.manager_inbox(), entry_id, reason, fields)

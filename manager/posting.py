@@ -66,6 +66,9 @@ class EventPoster:
         self.posted = 0
         self.frees_queued = False
         """A `free` event is queued (cores given back that a later allocation may take)."""
+        self.set_aside: list[tuple[int, str]] = []
+        """Jobs post_events.lua set aside (their own keys are wrong: none of their events was
+        written), with why, until the caller takes them (`take_set_aside`)."""
         self._cursor_everywhere = Throttle(0 if layout.size == 1 else CURSOR_EVERY, clock)
 
     def __len__(self) -> int:
@@ -117,14 +120,20 @@ class EventPoster:
         start = starts[-1]
         return self._call(part, queued_keys[2 * start :], queued_args[6 * start :], inbox_cursor)
 
+    def take_set_aside(self) -> list[tuple[int, str]]:
+        taken, self.set_aside = self.set_aside, []
+        return taken
+
     def discard(self) -> None:
         self._queued, self._count, self.frees_queued = {}, 0, False
 
     def _write_all(self, calls: list) -> None:
         """post_events.lua calls, on their partitions, in one round trip per master (LeaseLost if
         this manager was deposed)."""
-        run_scripts(self.redis, [(POST_EVENTS, call_keys, args) for call_keys, args, _ in calls])
+        replies = run_scripts(self.redis, [(POST_EVENTS, call_keys, args) for call_keys, args, _ in calls])
         self.posted += sum(count for _, _, count in calls)
+        for reply in replies:
+            self.set_aside += [(int(job), _text(why)) for job, why in zip(reply[2::2], reply[3::2], strict=True)]
         self.faults.reached("manager.posted")
 
     def _call(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> tuple:
@@ -140,3 +149,7 @@ class EventPoster:
         ]
         args = [self.lease_token, JOURNAL_VERSION, inbox_cursor, self.journal_maxlen, count, *event_args]
         return fixed + event_keys, args, count
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -42,14 +42,33 @@ def test_clean_moves_a_job_from_the_active_set_to_the_inactive_zset(redis, poste
     assert redis.zscore(LEGACY.inactive_jobs(), 7) == 3.0
 
 
-def test_a_batch_with_a_broken_eventlog_key_posts_nothing(redis, poster):
+def test_a_job_with_a_broken_key_is_set_aside_and_the_rest_of_the_batch_is_posted(redis, poster):
     redis.set(LEGACY.job_eventlog(3), "not a stream")
+    redis.hset(LEGACY.job_environment(4), "not", "a string")
     poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.add(3, ev.Submit(timestamp=1.0, userid=5, urgency=16))
-    with pytest.raises(redis_lib.ResponseError, match="not a stream; nothing posted"):
+    poster.add(3, ev.Validate(timestamp=1.0))
+    poster.add(4, ev.Submit(timestamp=1.0, userid=5, urgency=16), private=b'{"A": "1"}')
+    poster.add(1, ev.Validate(timestamp=1.0))
+    poster.flush("5-0")
+    assert poster.take_set_aside() == [(3, f"{LEGACY.job_eventlog(3)} is a string, not a stream"),
+                                       (4, f"{LEGACY.job_environment(4)} is a hash, not a string")]
+    assert [fields[b"id"] for _, fields in redis.xrange(LEGACY.journal())] == [b"1", b"1"]
+    assert redis.hget(LEGACY.journal_head(), "seq") == b"2" and redis.get(LEGACY.inbox_cursor()) == b"5-0"
+    assert redis.type(LEGACY.job_eventlog(3)) == b"string" and not redis.exists(LEGACY.job_eventlog(4))
+    assert redis.smembers(LEGACY.active_jobs()) == {b"1"}
+
+
+@pytest.mark.parametrize("key", ["journal", "journal_head", "inbox_cursor", "active_jobs", "inactive_jobs"])
+def test_a_partition_key_of_the_wrong_type_makes_a_batch_post_nothing(redis, poster, key):
+    name = getattr(LEGACY, key)()
+    redis.sadd(name, "x") if key != "active_jobs" else redis.set(name, "x")
+    before = {k: redis.dump(k) for k in redis.keys("*")}
+    poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
+    poster.add(7, ev.Clean(timestamp=2.0))
+    with pytest.raises(redis_lib.ResponseError, match=f"WRONGTYPE {name} .*nothing posted"):
         poster.flush("5-0")
-    assert redis.xlen(LEGACY.journal()) == 0
-    assert not redis.exists(LEGACY.job_eventlog(1), LEGACY.inbox_cursor(), LEGACY.journal_head())
+    assert {k: redis.dump(k) for k in redis.keys("*")} == before
 
 
 def test_a_poster_without_the_lease_is_fenced_off(redis, poster):
@@ -87,26 +106,25 @@ def test_a_capped_journal_is_trimmed_but_eventlogs_are_not(redis):
     assert all(redis.xlen(LEGACY.job_eventlog(job_id)) == 1 for job_id in (0, 500, 999))
 
 
-def test_a_second_submit_of_a_job_is_refused_and_posts_nothing(redis, poster):
+def test_a_second_submit_of_a_job_is_set_aside_and_the_rest_posted(redis, poster):
     poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush()
     poster.add(2, ev.Submit(timestamp=2.0, userid=5, urgency=16))
     poster.add(1, ev.Submit(timestamp=2.0, userid=5, urgency=16))
-    with pytest.raises(redis_lib.ResponseError, match="DUPLICATE"):
-        poster.flush()
-    assert redis.xlen(LEGACY.journal()) == 1 and not redis.exists(LEGACY.job_eventlog(2))
+    poster.flush()
+    assert poster.take_set_aside() == [(1, f"{LEGACY.job_eventlog(1)} exists: the job was submitted before")]
+    assert redis.xlen(LEGACY.job_eventlog(1)) == 1 and redis.xlen(LEGACY.journal()) == 2  # job 2's went on
 
 
-def test_an_eventlog_ahead_of_the_journal_is_refused_before_anything_is_written(redis, poster):
+def test_a_job_whose_eventlog_is_ahead_of_the_journal_is_set_aside_before_anything_of_it_is_written(redis, poster):
     poster.add(1, ev.Submit(timestamp=1.0, userid=5, urgency=16))
     poster.flush()
     redis.xadd(LEGACY.job_eventlog(1), {"name": "bogus"}, id="99999999999999-0")
     poster.add(2, ev.Submit(timestamp=2.0, userid=5, urgency=16))
     poster.add(1, ev.Validate(timestamp=2.0))
-    with pytest.raises(redis_lib.ResponseError, match="AHEAD"):
-        poster.flush("7-0")
-    assert redis.xlen(LEGACY.journal()) == 1 and redis.hget(LEGACY.journal_head(), "seq") == b"1"
-    assert not redis.exists(LEGACY.job_eventlog(2), LEGACY.inbox_cursor())
+    poster.flush("7-0")
+    assert poster.take_set_aside() == [(1, f"{LEGACY.job_eventlog(1)} has entries after the journal")]
+    assert redis.xlen(LEGACY.job_eventlog(1)) == 2 and redis.hget(LEGACY.journal_head(), "seq") == b"2"
 
 
 def test_a_flush_writes_the_touched_partitions_and_the_cursor_to_the_others_now_and_then(redis, monkeypatch):

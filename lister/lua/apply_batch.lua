@@ -7,18 +7,23 @@
 -- ARGV[3] new seq   ARGV[4] new cursor (journal entry id)
 -- ARGV[5..] operations, each: command, key index (into KEYS), argument count, arguments...
 --           commands: HSET HDEL ZADD ZREM HINCRBY SADD
--- Returns the number of operations applied; errors NOTLEADER or STALE change nothing.
+-- Returns the number of operations applied; errors NOTLEADER, STALE, BADOP and WRONGTYPE change nothing.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the lister lease is held by another worker')
 end
 if (redis.call('HGET', KEYS[1], 'seq') or '') ~= ARGV[2] then
   return redis.error_reply('STALE the view is not at seq ' .. ARGV[2])
 end
-local allowed = {HSET = true, HDEL = true, ZADD = true, ZREM = true, HINCRBY = true, SADD = true}
+local type_of = {HSET = 'hash', HDEL = 'hash', ZADD = 'zset', ZREM = 'zset', HINCRBY = 'hash', SADD = 'set'}
 local i = 5
-while i <= #ARGV do  -- check every operation before applying any
-  if not allowed[ARGV[i]] or not KEYS[tonumber(ARGV[i + 1])] then
+while i <= #ARGV do  -- check every operation, and the type of every key it writes, before applying any
+  local wanted, index = type_of[ARGV[i]], tonumber(ARGV[i + 1])
+  if not wanted or not index or index < 3 or not KEYS[index] then
     return redis.error_reply('BADOP operation ' .. ARGV[i] .. ' on key ' .. ARGV[i + 1])
+  end
+  local found = redis.call('TYPE', KEYS[index])['ok']
+  if found ~= 'none' and found ~= wanted then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[index] .. ' is a ' .. found .. ', not a ' .. wanted)
   end
   i = i + 3 + tonumber(ARGV[i + 2])
 end

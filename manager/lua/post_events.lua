@@ -12,7 +12,20 @@
 --         both the eventlog entry and the journal entry (every entry has the same fields, so
 --         Redis stores their names once per stream node),
 --         private blob (environment JSON on submit, else ''): only in the environment key
--- Returns {last journal id, last seq}; error NOTLEADER when the lease is not ours.
+-- Returns {last journal id, last seq, then for each job set aside: its id, why}. A job whose own
+-- keys are wrong (its eventlog not a stream, its environment not a string, a submit of a job that
+-- has an eventlog, an eventlog with entries after the journal) is set aside: none of its events is
+-- written, the others are. Errors (nothing written): NOTLEADER when the fence is not ours,
+-- WRONGTYPE when a key of the partition (journal, head, cursor, job sets) has the wrong type.
+local function kind_of(key)
+  return redis.call('TYPE', key)['ok']
+end
+for index, wanted in pairs({[2] = 'stream', [3] = 'hash', [4] = 'string', [5] = 'set', [6] = 'zset'}) do
+  local kind = kind_of(KEYS[index])
+  if kind ~= wanted and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[index] .. ' is a ' .. kind .. ', not a ' .. wanted .. '; nothing posted')
+  end
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the manager fence ' .. KEYS[1] .. ' is held by another process')
 end
@@ -27,56 +40,77 @@ local function after(a, b)  -- is stream id a after stream id b?
   a_ms, b_ms = tonumber(a_ms), tonumber(b_ms)
   return a_ms > b_ms or (a_ms == b_ms and tonumber(a_seq) > tonumber(b_seq))
 end
-local checked = {}
-for i = 1, n do
-  local key = KEYS[6 + 2 * i - 1]
-  local name = ARGV[E + (i - 1) * 6 + 2]
-  if not checked[key] then
-    checked[key] = true
-    local kind = redis.call('TYPE', key)['ok']
-    if kind ~= 'stream' and kind ~= 'none' then
-      return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. kind .. ', not a stream; nothing posted')
+local function problem_of(eventlog, environment, name, private)  -- why this event's job is set aside, or nil
+  local kind = kind_of(eventlog)
+  if kind ~= 'stream' and kind ~= 'none' then
+    return eventlog .. ' is a ' .. kind .. ', not a stream'
+  end
+  if name == 'submit' and private ~= '' then
+    local env_kind = kind_of(environment)
+    if env_kind ~= 'string' and env_kind ~= 'none' then
+      return environment .. ' is a ' .. env_kind .. ', not a string'
     end
-    if kind == 'stream' then
-      if name == 'submit' then
-        return redis.error_reply('DUPLICATE ' .. key .. ' exists: the job was submitted before; nothing posted')
-      end
-      local newest = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
-      if #newest > 0 and after(newest[1][1], last_id) then
-        return redis.error_reply('AHEAD ' .. key .. ' has entries after the journal; nothing posted')
-      end
+  end
+  if kind == 'stream' then
+    if name == 'submit' then
+      return eventlog .. ' exists: the job was submitted before'
+    end
+    local newest = redis.call('XREVRANGE', eventlog, '+', '-', 'COUNT', 1)
+    if #newest > 0 and after(newest[1][1], last_id) then
+      return eventlog .. ' has entries after the journal'
+    end
+  end
+  return nil
+end
+local checked, aside, reply = {}, {}, {}
+for i = 1, n do
+  local a = E + (i - 1) * 6
+  local job, eventlog = ARGV[a + 1], KEYS[6 + 2 * i - 1]
+  if not aside[job] and (not checked[eventlog] or ARGV[a + 2] == 'submit') then
+    checked[eventlog] = true
+    local problem = problem_of(eventlog, KEYS[6 + 2 * i], ARGV[a + 2], ARGV[a + 6])
+    if problem then
+      aside[job] = true
+      table.insert(reply, job)
+      table.insert(reply, problem)
     end
   end
 end
 
 local seq = tonumber(redis.call('HGET', KEYS[3], 'seq') or '0')
 local maxlen = tonumber(ARGV[4])
+local written = 0
 for i = 1, n do
   local a = E + (i - 1) * 6
   local job, name, ts, ctx = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local public, private = ARGV[a + 5], ARGV[a + 6]
   local eventlog, environment = KEYS[6 + 2 * i - 1], KEYS[6 + 2 * i]
-  seq = seq + 1
-  local fields = {'v', version, 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
-  local entry = {'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
-  if name == 'submit' then
-    if private ~= '' then redis.call('SET', environment, private) end
-    redis.call('SADD', KEYS[5], job)
-  elseif name == 'clean' or name == 'invalidate' then
-    redis.call('SREM', KEYS[5], job)
-    redis.call('ZADD', KEYS[6], ts, job)
+  if not aside[job] then
+    written = written + 1
+    seq = seq + 1
+    local fields = {'v', version, 'seq', seq, 'id', job, 'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
+    local entry = {'name', name, 'timestamp', ts, 'context', ctx, 'data', public}
+    if name == 'submit' then
+      if private ~= '' then redis.call('SET', environment, private) end
+      redis.call('SADD', KEYS[5], job)
+    elseif name == 'clean' or name == 'invalidate' then
+      redis.call('SREM', KEYS[5], job)
+      redis.call('ZADD', KEYS[6], ts, job)
+    end
+    if maxlen > 0 then
+      last_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
+    else
+      last_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
+    end
+    redis.call('XADD', eventlog, last_id, unpack(entry))
   end
-  if maxlen > 0 then
-    last_id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', unpack(fields))
-  else
-    last_id = redis.call('XADD', KEYS[2], '*', unpack(fields))
-  end
-  redis.call('XADD', eventlog, last_id, unpack(entry))
 end
-if n > 0 then
+if written > 0 then
   redis.call('HSET', KEYS[3], 'seq', seq, 'last_id', last_id)
 end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[4], ARGV[3])
 end
-return {last_id, seq}
+table.insert(reply, 1, seq)
+table.insert(reply, 1, last_id)
+return reply

@@ -6,7 +6,14 @@
 -- KEYS[4+3i-2] job i eventlog   KEYS[4+3i-1] job i environment   KEYS[4+3i] job i output (i = 1..n)
 -- ARGV[1] lease token   ARGV[2] journal entry format version (common/formats.py)
 -- ARGV[3] journal MAXLEN (0: none)   ARGV[4] timestamp   ARGV[5..] job ids (i = 1..n)
--- Returns the ids purged; a job that is not inactive is left alone.
+-- Returns the ids purged; a job that is not inactive is left alone. Errors (nothing written):
+-- NOTLEADER when the fence is not ours, WRONGTYPE when the journal, head or job set has the wrong type.
+for index, wanted in pairs({[2] = 'stream', [3] = 'hash', [4] = 'zset'}) do
+  local kind = redis.call('TYPE', KEYS[index])['ok']
+  if kind ~= wanted and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[index] .. ' is a ' .. kind .. ', not a ' .. wanted .. '; nothing purged')
+  end
+end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the manager fence ' .. KEYS[1] .. ' is held by another process')
 end

@@ -247,6 +247,29 @@ def test_a_corrupt_journal_entry_is_set_aside_and_the_lister_goes_on(redis, star
     assert q.stats(redis)["inactive"] == 4
 
 
+@pytest.mark.parametrize(
+    "foreign",
+    [{"v": 1, "seq": 999, "id": 5, "name": "submit", "timestamp": 1, "context": "{}"},  # a seq never written
+     {"v": 1, "seq": 1, "id": 5, "name": "submit", "timestamp": 1, "context": "{}"},  # a seq gone back
+     {"hello": "world"}],  # no seq at all
+)
+def test_a_journal_entry_that_is_not_the_managers_is_set_aside_once_without_a_rebuild(
+    redis, start_manager, start_lister, foreign
+):
+    start_manager()
+    worker = start_lister()
+    wait_inactive(redis, submit(redis, 2))
+    wait_caught_up(redis)
+    generation = worker.generation
+    redis.xadd(LEGACY.journal(), foreign)
+    wait_inactive(redis, submit(redis, 2))
+    wait_caught_up(redis)
+    assert worker.generation == generation, "no rebuild"
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert letter[b"source"] == LEGACY.journal().encode() and b"not the manager's" in letter[b"reason"]
+    assert q.stats(redis)["inactive"] == 4
+
+
 def test_a_corrupt_backlog_entry_is_set_aside_and_the_rest_is_built(redis, start_manager, start_lister, monkeypatch):
     from jobjournal.common import inbox, messages
     from jobjournal.lister import partition_view
