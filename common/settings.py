@@ -71,6 +71,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     identity: Literal["trusted", "acl"] = "trusted"
     """Whose requests are whose: 'trusted' believes the uid a request states (every local user is
     trusted); 'acl' takes it from the ACL user that proved the request (common/identity.py)."""
+    submit_on_disk_s: Seconds = 0.0
+    """More than 0: a submission is acknowledged only once its inbox entry is in Redis' AOF on disk
+    (WAITAOF 1 0: Redis 7.2 or newer, appendonly on), waiting at most this many seconds; 0: once it
+    is in Redis' memory (then `appendfsync` decides how soon it reaches the disk)."""
     max_request_bytes: Positive = 16 << 20
     """Most bytes of jobspecs (environments included) one submission request may hold, all its
     copies together (a `--cc 10000` with a 10 KB environment is 100 MB)."""
@@ -95,7 +99,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """For tests: stop the process at a named point ("<point>@<n>[:exit|stop|raise]", common/faults.py)."""
 
 
-DURATIONS = frozenset({"lease_ttl", "purge_age_limit", "journal_keep_s", "journal_consumer_ttl", "request_timeout"})
+DURATIONS = frozenset({"lease_ttl", "purge_age_limit", "journal_keep_s", "journal_consumer_ttl", "request_timeout",
+                       "submit_on_disk_s"})
 """Settings that are durations: an RFC 23 duration ('30s', '1.5m', '2d') or plain seconds."""
 
 

@@ -156,6 +156,8 @@ class ListerWorker:
             log.warning("rebuilding the view: %s", err)
             self._guarded(view, view.rebuild, stop)
             return
+        if entries:
+            self._keep_leases()  # the read may have waited: renew (if due) before the work, not after
         by_partition = defaultdict(list)
         for entry in entries:
             by_partition[entry.partition].append(entry)

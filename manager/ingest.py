@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 from rq import get_current_job
 
 from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.errors import InvalidJobspec, JobJournalError
-from jobjournal.common.ids import RenewedGenerators, generator_from_redis
+from jobjournal.common.ids import RenewedGenerators, f58, generator_from_redis
 from jobjournal.common.jobspec import parse_jobspec
 from jobjournal.manager.task_tools import task_tools
 
@@ -34,13 +35,10 @@ def ingest(jobspecs: list[bytes | str], userid: int, auth: dict | None = None) -
             body = identity.submission_body(list(jobspecs), userid)
             userid = identity.verified_uid(tools.store, str(auth.get("user", "")), str(auth.get("proof", "")), body,
                                            once=True)
-        return {
-            "ids": accept_jobs(
-                tools.store, jobspecs, userid, settings.max_jobspec_bytes, settings.submit_rate_limit, tools.ids,
-                settings.max_request_bytes, tools.seal_key,
-            )
-        }
-    except (InvalidJobspec, RateLimited, identity.NotAuthenticated) as err:
+        limits = IngestLimits.of(settings)
+        ids = accept_jobs(tools.store, jobspecs, userid, limits=limits, ids=tools.ids, seal_key=tools.seal_key)
+        return {"ids": ids}
+    except (InvalidJobspec, RateLimited, identity.NotAuthenticated, inbox.NotOnDisk) as err:
         return {"error": str(err)}
 
 
@@ -48,39 +46,65 @@ class RateLimited(JobJournalError):
     """A user submitted more jobs per second than the limit allows."""
 
 
+class IngestLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What ingest enforces (each from the setting of the same meaning)."""
+
+    max_jobspec_bytes: int = 65536
+    rate_limit: int = 0
+    """Jobs per second per user (0: none)."""
+    max_request_bytes: int = 16 << 20
+    on_disk_s: float = 0.0
+    """> 0: acknowledge only once the inbox entry is in the AOF on disk, waiting at most this long."""
+
+    @classmethod
+    def of(cls, settings) -> IngestLimits:
+        return cls(max_jobspec_bytes=settings.max_jobspec_bytes, rate_limit=settings.submit_rate_limit,
+                   max_request_bytes=settings.max_request_bytes, on_disk_s=settings.submit_on_disk_s)
+
+
 def accept_jobs(
     redis,
     jobspecs: list[bytes | str],
     userid: int,
-    max_jobspec_bytes: int = 65536,
-    rate_limit: int = 0,
+    *,
+    limits: IngestLimits = IngestLimits(),  # noqa: B008 - frozen, shared safely
     ids: RenewedGenerators | None = None,
-    max_request_bytes: int = 16 << 20,
     seal_key: bytes | None = None,
 ) -> list[int]:
+    """Validate the jobspecs, give the jobs ids and hand them to the manager in one inbox entry;
+    their ids. InvalidJobspec or RateLimited (nothing written), NotOnDisk (written, not confirmed)."""
     if not jobspecs:
         raise InvalidJobspec("no jobspec given")
     if not 0 <= userid < 2**32:
         raise InvalidJobspec(f"invalid userid {userid}")
     if len(jobspecs) > MAX_JOBS_PER_REQUEST:
         raise InvalidJobspec(f"{len(jobspecs)} jobs in one request; the limit is {MAX_JOBS_PER_REQUEST}")
-    check_request_size(jobspecs, max_request_bytes)
+    check_request_size(jobspecs, limits.max_request_bytes)
     specs = []
     for index, document in enumerate(jobspecs):
         try:
-            specs.append(parse_jobspec(document, max_jobspec_bytes))
+            specs.append(parse_jobspec(document, limits.max_jobspec_bytes))
         except InvalidJobspec as err:
             prefix = f"jobspec {index + 1} of {len(jobspecs)}: " if len(jobspecs) > 1 else ""
             raise InvalidJobspec(prefix + str(err)) from err
-    if rate_limit:
-        _charge(redis, userid, len(specs), rate_limit)
+    if limits.rate_limit:
+        _charge(redis, userid, len(specs), limits.rate_limit)
     generator = ids.generator() if ids else generator_from_redis(redis)
     now = time.time()
     jobs = [
         messages.NewJob(id=generator.next_id(), userid=userid, t_submit=now, jobspec=spec) for spec in specs
     ]
-    inbox.send(redis, identity.sealed(seal_key or identity.ingest_key(redis), messages.SubmitJobs(jobs=jobs)))
+    request = identity.sealed(seal_key or identity.ingest_key(redis), messages.SubmitJobs(jobs=jobs))
+    if limits.on_disk_s:
+        inbox.send_on_disk(redis, request, limits.on_disk_s, what=f"jobs {_id_range(jobs)}")
+    else:
+        inbox.send(redis, request)
     return [job.id for job in jobs]
+
+
+def _id_range(jobs) -> str:
+    first, last = f58(jobs[0].id), f58(jobs[-1].id)
+    return first if first == last else f"{first}..{last}"
 
 
 def _charge(redis, userid: int, count: int, limit: int) -> None:

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import NamedTuple
 
-from jobjournal.common import identity
+from jobjournal.common import identity, inbox
 from jobjournal.common.connection import connect
+from jobjournal.common.errors import JobJournalError
 from jobjournal.common.ids import RenewedGenerators
 from jobjournal.common.settings import Settings, load_settings
 
@@ -47,6 +48,10 @@ def lend(tools: WorkerTools) -> Iterator[None]:
 def worker_tools(settings: Settings, queues, renew_s: float = 1.0) -> WorkerTools:
     """The tools of a worker whose rq connection is `queues`."""
     store = store_for(settings, queues)
+    if settings.submit_on_disk_s:
+        refusal = inbox.on_disk_refusal(store)
+        if refusal:
+            raise JobJournalError(refusal)
     return WorkerTools(settings, store, RenewedGenerators(store, renew_s=renew_s), identity.ingest_key(store))
 
 

@@ -9,10 +9,10 @@ import pytest
 from jobjournal.common import keys, tasks
 from jobjournal.common.errors import InvalidJobspec, RequestFailed
 from jobjournal.common.ids import f58, parse_job_id
-from jobjournal.common.jobspec import make_jobspec
+from jobjournal.common.jobspec import encode, make_jobspec
 from jobjournal.common.keys import LEGACY
 from jobjournal.manager import client
-from jobjournal.manager.ingest import accept_jobs
+from jobjournal.manager.ingest import IngestLimits, accept_jobs
 from tests.helpers import eventlog, wait_inactive
 
 
@@ -120,10 +120,10 @@ def test_a_submitter_past_the_rate_limit_is_refused_and_nothing_is_written(redis
     # itself). An attempt whose two submissions fall in two seconds is told apart by its counters
     # (the second one charged a counter of its own, from 0) and made again by another user.
     for userid in range(1000, 1020):
-        accept_jobs(redis, [spec] * 8, userid, rate_limit=10)
+        accept_jobs(redis, [spec] * 8, userid, limits=IngestLimits(rate_limit=10))
         before = redis.xlen(keys.manager_inbox())
         try:
-            accept_jobs(redis, [spec] * 5, userid, rate_limit=10)
+            accept_jobs(redis, [spec] * 5, userid, limits=IngestLimits(rate_limit=10))
         except RateLimited as err:
             assert str(err) == f"rate limit: user {userid} may submit 10 jobs per second"
             assert redis.xlen(keys.manager_inbox()) == before
@@ -132,7 +132,8 @@ def test_a_submitter_past_the_rate_limit_is_refused_and_nothing_is_written(redis
         assert 5 in counters, f"13 jobs of user {userid} in one second were accepted: counters {counters}"
     else:
         pytest.fail("every attempt straddled two seconds")
-    accept_jobs(redis, [spec] * 2, userid + 100, rate_limit=10)  # another user has a budget of their own
+    # another user has a budget of their own
+    accept_jobs(redis, [spec] * 2, userid + 100, limits=IngestLimits(rate_limit=10))
 
 
 def test_the_ingest_worker_enforces_its_configured_jobspec_size_limit(redis, spawn):
@@ -182,3 +183,23 @@ def test_a_request_past_the_byte_limit_is_refused_with_the_limit_named_and_nothi
     refused = cli("submit", "--cc", "10", "--", "true")  # refused before anything is sent
     assert refused.exit_code == 1 and "JOBJOURNAL_MAX_REQUEST_BYTES" in refused.output
     assert redis.xlen(keys.manager_inbox()) == 0 and tasks.ingest_queue(redis).count == 0
+
+
+def test_with_submit_on_disk_a_submission_is_acknowledged_once_in_the_aof_or_the_worker_says_why_it_cannot(redis):
+    from jobjournal.common import inbox
+    from jobjournal.common.errors import JobJournalError
+    from jobjournal.common.settings import Settings
+    from jobjournal.manager.task_tools import worker_tools
+
+    spec = encode(make_jobspec(command=["true"]))
+    refusal = inbox.on_disk_refusal(redis)
+    if refusal is None:  # Redis 7.2 or newer, with an AOF
+        [job_id] = accept_jobs(redis, [spec], 1000, limits=IngestLimits(on_disk_s=5))
+        assert redis.xlen(keys.manager_inbox()) == 1
+        assert redis.info("persistence")["aof_last_write_status"] == "ok"
+        return
+    assert "JOBJOURNAL_SUBMIT_ON_DISK_S needs" in refusal and "\n" not in refusal
+    with pytest.raises(JobJournalError, match="JOBJOURNAL_SUBMIT_ON_DISK_S needs"):
+        worker_tools(Settings(submit_on_disk_s=5), redis)  # an ingest worker will not start so
+    with pytest.raises(inbox.NotOnDisk, match="written, but Redis cannot confirm it on disk"):
+        accept_jobs(redis, [spec], 1000, limits=IngestLimits(on_disk_s=5))  # a plain rq worker's task says so
