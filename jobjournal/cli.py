@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from jobjournal import cli_job, cli_jobs, cli_lister, cli_migrate, cli_redis, cli_services, cli_status, cli_users
+from jobjournal import (
+    cli_job,
+    cli_jobs,
+    cli_lister,
+    cli_migrate,
+    cli_redis,
+    cli_services,
+    cli_status,
+    cli_users,
+    cli_web,
+)
 from jobjournal.context import Group, make_app
 
 
@@ -16,6 +26,6 @@ def main(ctx: click.Context) -> None:
     ctx.obj = make_app(ctx)
 
 
-for module in (cli_redis, cli_services, cli_jobs, cli_job, cli_lister, cli_migrate, cli_status, cli_users):
+for module in (cli_redis, cli_services, cli_jobs, cli_job, cli_lister, cli_migrate, cli_status, cli_users, cli_web):
     for command in module.COMMANDS:
         main.add_command(command)

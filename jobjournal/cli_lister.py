@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import datetime
 import json
-import math
 import os
-import re
 import time
 
 import click
 
 from jobjournal import jobs_format
 from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
-from jobjournal.common.durations import parse_duration
 from jobjournal.common.layout import Layout, read_layout
 from jobjournal.context import DURATION, App, pass_app, userid_of
+from jobjournal.lister import filters
 from jobjournal.lister import query as q
 from jobjournal.lister.freshness import freshness
 
@@ -33,49 +30,17 @@ def lister(app: App, verbose) -> None:
 
 
 def _since(text: str, now: float) -> float:
-    """WHEN: seconds since the epoch, an ISO date/time, or an RFC 23 duration ago ('-1h', '30m');
-    a time in the future is an error, as in Flux."""
-    when = _when(text, now)
-    if when > now:
-        raise click.BadParameter(f"{text!r} appears to be in the future", param_hint="--since")
-    return when
-
-
-def _when(text: str, now: float) -> float:
     try:
-        when = float(text)
-    except ValueError:
-        pass
-    else:
-        if math.isfinite(when):
-            return when
-    try:
-        return now - parse_duration(text.removeprefix("-"))
-    except ValueError:
-        pass
-    try:
-        return datetime.datetime.fromisoformat(text).timestamp()
-    except ValueError as err:
-        raise click.BadParameter(f"{text!r} is not a time, date or duration", param_hint="--since") from err
-
-
-def _filters(text: str) -> tuple[list[str], list[str]]:
-    """-f: states and results, separated by ',' or '|', OR-ed."""
-    states, results = [], []
-    for word in filter(None, re.split(r"[,|]", text)):
-        upper = word.strip().upper()
-        if upper in ("COMPLETED", "FAILED", "CANCELED", "CANCELLED", "TIMEOUT"):
-            results.append(upper.replace("CANCELLED", "CANCELED"))
-        else:
-            states.append(word.strip())
-    return states, results
+        return filters.since(text, now)
+    except filters.FilterError as err:
+        raise click.BadParameter(str(err), param_hint=err.option) from err
 
 
 @click.command()
 @click.option("-a", "all_states", is_flag=True, help="Include inactive jobs.")
 @click.option("-A", "all_users", is_flag=True, help="Jobs of every user.")
 @click.option("-u", "--user", help="Jobs of USER (name, uid, or 'all').")
-@click.option("-f", "--filter", "filters", help="STATES|RESULTS to show, e.g. 'pending,failed'.")
+@click.option("-f", "--filter", "wanted", help="STATES|RESULTS to show, e.g. 'pending,failed'.")
 @click.option("--since", help="Jobs active since WHEN: pending, running, or inactive after WHEN (implies -a "
               "without -f). WHEN: a time, an ISO date, or a duration ago ('-1h', '30m').")
 @click.option("--name", help="Only jobs with this name.")
@@ -92,7 +57,7 @@ def _filters(text: str) -> tuple[list[str], list[str]]:
 @click.option("--timeout", default="30s", type=DURATION, show_default=True,
               help="How long to wait for a view that is still initializing (RFC 23 duration).")
 @pass_app
-def jobs(app: App, all_states, all_users, user, filters, since, name, queue, constraint, count, fmt, no_header,
+def jobs(app: App, all_states, all_users, user, wanted, since, name, queue, constraint, count, fmt, no_header,
          as_json, show_stats, timeout) -> None:
     """List jobs: by default your own pending and running ones."""
     if fmt == "help":
@@ -103,8 +68,8 @@ def jobs(app: App, all_states, all_users, user, filters, since, name, queue, con
     if show_stats:
         _print_stats(q.stats(app.redis, timeout=timeout, layout=layout), as_json)
         return
-    states, results = _filters(filters) if filters else ([], [])
-    if not filters and not (all_states or since):
+    states, results = filters.states_and_results(wanted) if wanted else ([], [])
+    if not wanted and not (all_states or since):
         states = ["pending", "running"]
     query = q.ListQuery(
         max_entries=count,
@@ -154,14 +119,10 @@ def trusted_layout(app: App) -> Layout:
 
 
 def _constraint(text: str | None):
-    if text is None:
-        return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise click.BadParameter(f"not JSON: {err}", param_hint="--constraint") from err
-    except RecursionError as err:
-        raise click.BadParameter("nested too deep (a constraint may nest 16 deep)", param_hint="--constraint") from err
+        return filters.constraint(text)
+    except filters.FilterError as err:
+        raise click.BadParameter(str(err), param_hint=err.option) from err
 
 
 def _print_stats(stats: dict, as_json: bool) -> None:

@@ -1,0 +1,122 @@
+"""The web application (Starlette): pages, the JSON API under /api/v1/, and /metrics.
+
+Read-only. Every answer comes from Redis at once (the lister's view, the job's keys): no state
+here but the client, the layout and the settings. Endpoints are plain functions (Starlette runs
+them in its thread pool, as redis-py blocks). Bad input gets a 4xx with a one-line message (JSON
+`{"error": ...}` under /api/, a page otherwise); a view still being built, 503 with its progress.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from jobjournal.common.errors import NoSuchJob
+from jobjournal.common.ids import InvalidJobId, f58, parse_job_id
+from jobjournal.common.layout import read_layout
+from jobjournal.common.settings import Settings
+from jobjournal.lister import query as q
+from jobjournal.lister.errors import QueryError, ViewNotReady
+from jobjournal.web.listing import DEFAULT_LIMIT, list_query
+from jobjournal.web.metrics import metrics_text
+from jobjournal.web.views import job_detail
+
+API_VERSION = 1
+QUERY_TIMEOUT = 2.0
+"""Seconds a request waits for a view still being built before it answers 503."""
+
+
+def make_app(redis, settings: Settings) -> Starlette:
+    templates = Jinja2Templates(directory=str(resources.files("jobjournal.web").joinpath("templates")))
+    templates.env.filters["f58"] = f58
+    app = Starlette(
+        routes=[
+            Route("/", job_list_page),
+            Route("/jobs/{job_id}", job_page),
+            Route(f"/api/v{API_VERSION}/jobs", jobs_api),
+            Route(f"/api/v{API_VERSION}/jobs/{{job_id}}", job_api),
+            Route(f"/api/v{API_VERSION}/stats", stats_api),
+            Route("/metrics", metrics),
+        ],
+        exception_handlers={QueryError: _refused, NoSuchJob: _not_found, ViewNotReady: _not_ready},
+    )
+    app.state.redis, app.state.settings, app.state.templates = redis, settings, templates
+    app.state.layout = read_layout(redis)
+    return app
+
+
+# -- the JSON API
+def jobs_api(request: Request) -> JSONResponse:
+    rows = _rows(request)
+    return JSONResponse({"version": API_VERSION, "jobs": rows, "count": len(rows)})
+
+
+def job_api(request: Request) -> JSONResponse:
+    state = request.app.state
+    detail = job_detail(state.redis, state.layout, _job_id(request), QUERY_TIMEOUT)
+    return JSONResponse({"version": API_VERSION, **detail})
+
+
+def stats_api(request: Request) -> JSONResponse:
+    state = request.app.state
+    return JSONResponse({"version": API_VERSION, **q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)})
+
+
+def metrics(request: Request) -> Response:
+    state = request.app.state
+    return Response(metrics_text(state.redis, state.layout, QUERY_TIMEOUT),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+# -- pages
+def job_list_page(request: Request) -> Response:
+    state = request.app.state
+    stats = q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)
+    context = {"jobs": _rows(request), "stats": stats, "params": dict(request.query_params),
+               "limit": DEFAULT_LIMIT}
+    return state.templates.TemplateResponse(request, "jobs.html", context)
+
+
+def job_page(request: Request) -> Response:
+    state = request.app.state
+    detail = job_detail(state.redis, state.layout, _job_id(request), QUERY_TIMEOUT)
+    return state.templates.TemplateResponse(request, "job.html", detail)
+
+
+# -- shared
+def _rows(request: Request) -> list[dict]:
+    state = request.app.state
+    query = list_query(request.query_params, state.settings.query_max_work)
+    return q.list_jobs(state.redis, query, timeout=QUERY_TIMEOUT, layout=state.layout)
+
+
+def _job_id(request: Request) -> int:
+    try:
+        return parse_job_id(request.path_params["job_id"])
+    except InvalidJobId as err:
+        raise QueryError(str(err)) from err
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if request.url.path.startswith("/api/") or request.url.path == "/metrics":
+        return JSONResponse({"error": message}, status_code=status)
+    return request.app.state.templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+def _refused(request: Request, err: Exception) -> Response:
+    return _error(request, 400, str(err))
+
+
+def _not_found(request: Request, err: Exception) -> Response:
+    return _error(request, 404, str(err))
+
+
+def _not_ready(request: Request, err: Exception) -> Response:
+    return _error(request, 503, str(err))
