@@ -18,7 +18,7 @@ def web(app: App, host, port) -> None:
 
     from jobjournal.web.app import make_app
 
-    uvicorn.run(make_app(app.redis, app.settings), host=host, port=port, log_level="warning")
+    uvicorn.run(make_app(app.redis, app.settings, app.queue_redis), host=host, port=port, log_level="warning")
 
 
 COMMANDS = [web]

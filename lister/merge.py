@@ -26,13 +26,19 @@ Read = Callable[[list[tuple]], list]
 
 class SortedWalk:
     """One partition's sorted set, a page at a time: ascending by (score, member), or descending;
-    with `above`, only members scored strictly above it (descending walks)."""
+    with `above`, only members scored strictly above it (descending walks); with `after` (score, job
+    id), only members strictly after it in the walk's order (the next page of a paged listing: read
+    from its score on, the members of that score up to it skipped)."""
 
-    def __init__(self, part: Partition, key: str, descending: bool, above: float | None = None):
+    def __init__(self, part: Partition, key: str, descending: bool, above: float | None = None,
+                 after: tuple[float, int] | None = None):
         self.part = part
         self.key = key
         self.descending = descending
         self.above = above
+        self.after = None if after is None else self.order(b"%d" % after[1], after[0])
+        """The heap key of the member to start after."""
+        self.after_score = None if after is None else after[0]
         self.start = 0
         self.done = False
         self.pending = 0
@@ -41,10 +47,20 @@ class SortedWalk:
     def command(self, size: int, scores: bool = True) -> tuple:
         """The read of the next page (with the scores, to merge by)."""
         start, end = self.start, self.start + size - 1
-        withscores = ("WITHSCORES",) if scores else ()
+        withscores = ("WITHSCORES",) if scores or self.after is not None else ()
+        if self.after is not None:
+            score = repr(self.after_score)
+            if self.descending:
+                low = f"({self.above!r}" if self.above is not None else "-inf"
+                return ("ZREVRANGEBYSCORE", self.key, score, low, *withscores, "LIMIT", start, size)
+            return ("ZRANGEBYSCORE", self.key, score, "+inf", *withscores, "LIMIT", start, size)
         if self.above is not None:
             return ("ZREVRANGEBYSCORE", self.key, "+inf", f"({self.above!r}", *withscores, "LIMIT", start, size)
         return ("ZREVRANGE" if self.descending else "ZRANGE", self.key, start, end, *withscores)
+
+    def keeps(self, member: bytes, score: bytes | float) -> bool:
+        """Whether a member read comes after `after` (every member does without one)."""
+        return self.after is None or self.order(member, score) > self.after
 
     def order(self, member: bytes, score: bytes | float) -> tuple:
         """The heap key: the smallest comes first."""
@@ -71,33 +87,42 @@ class Merge:
             yield from self._alone(read, first[0])
             return
         heap: list = []
-        self._push(self.walks, first, heap)
+        self._push(self.walks, first, heap, read=read)
         while heap:
             _, index, member = heapq.heappop(heap)
             walk = self.walks[index]
             yield walk.part, member
             walk.pending -= 1
             if walk.pending == 0 and not walk.done:
-                self._push([walk], read([walk.command(self.size)]), heap, index)
+                self._push([walk], read([walk.command(self.size)]), heap, index, read)
 
     def _alone(self, read: Read, found: list) -> Iterator[Member]:
         walk = self.walks[0]
         while True:
             walk.start += len(found)
             walk.done = len(found) < self.size
-            for member in found:
-                yield walk.part, member
+            if walk.after is None:
+                yield from ((walk.part, member) for member in found)
+            else:
+                yield from ((walk.part, member) for member, score in pairs(found) if walk.keeps(member, score))
             if walk.done:
                 return
             (found,) = read([walk.command(self.size, scores=False)])
 
-    def _push(self, walks: list[SortedWalk], pages: list, heap: list, first_index: int | None = None) -> None:
-        """Put a page of each walk onto the heap."""
+    def _push(self, walks: list[SortedWalk], pages: list, heap: list, first_index: int | None = None,
+              read: Read | None = None) -> None:
+        """Put a page of each walk onto the heap (a page whose members all come before the walk's
+        `after`: the next page too)."""
         for offset, (walk, found) in enumerate(zip(walks, pages, strict=True)):
             index = first_index if first_index is not None else offset
-            found = pairs(found)
-            walk.start += len(found)
-            walk.done = len(found) < self.size
-            walk.pending = len(found)
-            for member, score in found:
-                heapq.heappush(heap, (walk.order(member, score), index, member))
+            while True:
+                found = pairs(found)
+                walk.start += len(found)
+                walk.done = len(found) < self.size
+                kept = [(member, score) for member, score in found if walk.keeps(member, score)]
+                walk.pending = len(kept)
+                for member, score in kept:
+                    heapq.heappush(heap, (walk.order(member, score), index, member))
+                if kept or walk.done or read is None:
+                    break
+                (found,) = read([walk.command(self.size)])

@@ -51,6 +51,9 @@ class ListQuery(msgspec.Struct, kw_only=True):
     constraint: dict | None = None
     max_work: int = DEFAULT_MAX_WORK
     """The most jobs one query may examine before it gives up with an error."""
+    after: tuple[str, float, int] | None = None
+    """Resume after this job: (its list, its score in it, its id), as `list_page` gives the next
+    page's (None: from the start)."""
 
 
 def list_attrs() -> list[str]:
@@ -164,6 +167,22 @@ def list_jobs(
     return _consistent(redis, parts, timeout, plan.run, seen)
 
 
+def list_page(
+    redis, query: ListQuery, timeout: float = DEFAULT_TIMEOUT, layout: Layout | None = None
+) -> tuple[list[dict], tuple[str, float, int] | None]:
+    """A page of `list_jobs` (`query.max_entries` jobs, after `query.after`), and where the next
+    page starts (None: this was the last). A job that moves between lists meanwhile may be listed
+    on two pages, or on none."""
+    if query.max_entries < 1:
+        raise QueryError("a page needs max_entries of 1 or more")
+    plan = _Plan(query)
+    parts = (layout or read_layout(redis)).partitions
+    rows = _consistent(redis, parts, timeout, plan.run)
+    last = plan.last
+    full = len(rows) >= query.max_entries and last is not None
+    return rows, ((last.list_name, last.list_score, last.id) if full else None)
+
+
 def list_id(
     redis, job_id: int, attrs=("all",), wait_state: str | None = None, timeout: float = DEFAULT_TIMEOUT,
     layout: Layout | None = None,
@@ -241,8 +260,13 @@ class _Plan:
         self.states = parse_states(query.states) if query.states else None
         self.results = parse_results(query.results) if query.results else None
         self.constraint = compile_constraint(query.constraint) if query.constraint is not None else None
+        if query.after is not None and query.after[0] not in VIEW_LISTS:
+            raise QueryError(f"a page cursor names no list {query.after[0]!r}")
+        self.last: JobView | None = None
+        """The last job listed (its list and score start the next page)."""
 
     def run(self, read: Read, generations: dict[Partition, int]) -> list[dict]:
+        self.last = None
         rows: list[dict] = []
         seen: set[int] = set()
         examined = 0
@@ -258,8 +282,9 @@ class _Plan:
                 if view.id not in seen and self._matches(view):
                     seen.add(view.id)  # a job moving between lists mid-query is listed once
                     rows.append(_row(view, self.names))
-            if limit and len(rows) >= limit:
-                return rows[:limit]
+                    if limit and len(rows) == limit:
+                        self.last = view
+                        return rows
         return rows
 
     def _lists(self) -> list[str]:
@@ -269,7 +294,10 @@ class _Plan:
             wanted = {name for name in VIEW_LISTS if self.states and self.states & LIST_STATES[name]}
             if self.results:
                 wanted.add("inactive")
-        return [name for name in VIEW_LISTS if name in wanted]
+        names = [name for name in VIEW_LISTS if name in wanted]
+        if self.query.after is not None:  # a later page: from the cursor's list on
+            names = [name for name in names if VIEW_LISTS.index(name) >= VIEW_LISTS.index(self.query.after[0])]
+        return names
 
     def _source(self, part: Partition, generation: int, list_name: str) -> str:
         query = self.query
@@ -295,7 +323,9 @@ class _Plan:
 
     def _merge(self, generations: dict[Partition, int], list_name: str, size: int) -> Merge:
         above = self.query.since if list_name == "inactive" and self.query.since else None
-        return Merge([SortedWalk(part, self._source(part, generation, list_name), list_name != "pending", above)
+        cursor = self.query.after
+        after = (cursor[1], cursor[2]) if cursor is not None and cursor[0] == list_name else None
+        return Merge([SortedWalk(part, self._source(part, generation, list_name), list_name != "pending", above, after)
                       for part, generation in generations.items()], size)
 
     def _matches(self, view: JobView) -> bool:

@@ -1,14 +1,20 @@
 """`jobjournal web`: every page and API route through Starlette's test client, on a real Redis with
 a manager and a lister running; bad input gets a 4xx with its reason, never a 500."""
 
+import json
+import socket
+import urllib.error
+import urllib.request
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from jobjournal.common.ids import f58
 from jobjournal.lister import query as q
+from jobjournal.manager import client
 from jobjournal.web.app import make_app
-from tests.helpers import submit, wait_caught_up, wait_inactive
+from tests.helpers import names, submit, wait_caught_up, wait_for, wait_inactive
 
 
 @pytest.fixture
@@ -58,6 +64,21 @@ def test_the_list_page_shows_the_jobs_and_the_counts(web):
     assert "1 pending" in page.text and "4 inactive" in page.text
 
 
+def test_the_json_list_comes_in_pages_that_follow_one_another(web):
+    client, _ = web
+    whole = [row["id"] for row in client.get("/api/v1/jobs").json()["jobs"]]
+    paged, after = [], None
+    while True:
+        answer = client.get("/api/v1/jobs", params={"limit": "2", **({"after": after} if after else {})}).json()
+        paged += [row["id"] for row in answer["jobs"]]
+        after = answer["next"]
+        if after is None:
+            break
+    assert paged == whole and len(whole) == 5
+    page = client.get("/", params={"limit": "2"})
+    assert 'id="next"' in page.text
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "says"),
     [
@@ -70,6 +91,9 @@ def test_the_list_page_shows_the_jobs_and_the_counts(web):
         ("/api/v1/jobs", {"user": "-1"}, 400, "user must be"),
         ("/api/v1/jobs", {"page": "x"}, 400, "unknown parameter 'page'"),
         ("/api/v1/jobs", {"state": "sleeping"}, 400, "sleeping"),
+        ("/api/v1/jobs", {"after": "nowhere:1.0:f1"}, 400, "after must be a page cursor"),
+        ("/api/v1/jobs", {"after": "inactive:nan:f1"}, 400, "after must be a page cursor"),
+        ("/api/v1/jobs", {"after": "inactive:1.0:not-an-id"}, 400, "after must be a page cursor"),
     ],
 )
 def test_bad_input_gets_a_4xx_with_its_reason_never_a_500(web, path, params, status, says):
@@ -97,23 +121,125 @@ def test_metrics_parse_as_prometheus_text_and_match_the_stats(web, redis):
     assert families["jobjournal_journal_entries"].samples[0].value > 0
 
 
-def test_jobjournal_web_serves_over_http_on_the_loopback_address(redis, spawn, start_manager, start_lister):
-    import json
-    import socket
-    import urllib.request
-
-    from tests.helpers import wait_for
-
-    start_manager()
-    start_lister()
+@pytest.fixture
+def served(spawn):
+    """`jobjournal web` on a free port of the loopback address: its base URL, once it answers."""
     with socket.socket() as probe:  # a free port, found now (the server binds it a moment later)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = spawn("web", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(base), what=f"jobjournal web to answer (see {server.log_path})")
+    return base
 
-    def stats():
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/stats", timeout=5) as answer:
-            return json.loads(answer.read())
 
-    answer = wait_for(stats, what=f"jobjournal web to answer (see {server.log_path})")
+def _answers(base: str) -> bool:
+    """Whether the server answers (a 400 for a bad id: it needs no view)."""
+    try:
+        urllib.request.urlopen(base + "/api/v1/jobs/not-an-id", timeout=5)
+    except urllib.error.HTTPError as err:
+        return err.code == 400
+    return False
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def _events(response, count: int) -> list[dict]:
+    """The next `count` data messages of an event stream."""
+    found = []
+    while len(found) < count:
+        line = response.readline().decode()
+        if line.startswith("data: "):
+            found.append(json.loads(line[len("data: "):]))
+    return found
+
+
+def test_jobjournal_web_serves_over_http_on_the_loopback_address(redis, start_manager, start_lister, served):
+    start_manager()
+    start_lister()
+    answer = _get_json(served + "/api/v1/stats")
     assert answer["version"] == 1 and answer["total"] == 0
+
+
+def test_the_event_stream_says_what_the_journal_posts_after_the_client_connected(
+    redis, start_manager, start_lister, served
+):
+    start_manager()
+    start_lister()
+    [before] = submit(redis)
+    wait_inactive(redis, [before])
+    with urllib.request.urlopen(served + "/api/v1/events", timeout=30) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        [job_id] = submit(redis, sim={"runtime": 0})
+        seen = []
+        while "clean" not in seen:
+            seen += [event["name"] for message in _events(stream, 1) for event in message["events"]
+                     if event["id"] == job_id]
+        assert seen[0] == "submit"
+
+
+def test_a_jobs_event_stream_gives_its_events_from_after_and_ends_when_it_is_inactive(redis, start_manager, served):
+    start_manager()
+    [job_id] = submit(redis, sim={"runtime": 0})
+    wait_inactive(redis, [job_id])
+    with urllib.request.urlopen(f"{served}/api/v1/jobs/{f58(job_id)}/events", timeout=30) as stream:
+        body = stream.read().decode()  # the stream ends at the job's clean
+    names_seen = [json.loads(line[6:])["name"] for line in body.splitlines() if line.startswith("data: ")]
+    assert names_seen == names(redis, job_id)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{served}/api/v1/jobs/{f58(job_id)}/events?after=yesterday", timeout=30)
+    assert refused.value.code == 400 and "after must be" in json.loads(refused.value.read())["error"]
+
+
+def test_in_a_real_browser_the_list_shows_a_new_job_and_its_state_change_without_reloading(
+    redis, start_manager, start_lister, served, tmp_path
+):
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them when it can)")
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    start_manager()
+    start_lister()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+    try:
+        browser.get(served + "/")
+        wait_for(lambda: browser.find_element(By.ID, "live").text == "live", what="the page to follow the journal")
+        browser.execute_script("window.sameDocument = true")
+        [job_id] = submit(redis, urgency=0, name="in-the-browser", sim={"runtime": 0})
+
+        def row_state() -> str | None:
+            for row in browser.find_elements(By.CSS_SELECTOR, "#jobs tr"):
+                if row.get_attribute("data-id") == f58(job_id):
+                    return row.find_elements(By.TAG_NAME, "td")[4].text
+            return None
+
+        assert wait_for(row_state, what="the new job to appear") in ("PRIORITY", "SCHED")
+        client.set_urgency(redis, job_id, 16, userid=1000)
+        wait_for(lambda: row_state() == "INACTIVE", what="its state to change on the page")
+        assert browser.execute_script("return window.sameDocument === true"), "the page was not reloaded"
+        browser.save_screenshot(str(tmp_path / "jobs.png"))
+        assert (tmp_path / "jobs.png").stat().st_size > 0
+    finally:
+        browser.quit()
+
+
+def test_the_summary_says_who_leads_what_is_queued_what_is_free_and_how_many_jobs_finished(web):
+    client, _ = web
+    summary = client.get("/api/v1/summary").json()
+    assert summary["status"]["manager"] and len(summary["status"]["listers"]) == 1
+    assert summary["resources"]["rows"][0]["state"] == "free"
+    assert sum(point["jobs"] for point in summary["throughput"]) == 4  # the four that ended in the fixture
+    assert {consumer["partition"] for consumer in summary["consumers"]} == {0}
+    page = client.get("/summary")
+    assert page.status_code == 200 and 'id="throughput"' in page.text and "free" in page.text

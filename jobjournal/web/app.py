@@ -8,7 +8,9 @@ them in its thread pool, as redis-py blocks). Bad input gets a 4xx with a one-li
 
 from __future__ import annotations
 
+import time
 from importlib import resources
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,7 +24,9 @@ from jobjournal.common.layout import read_layout
 from jobjournal.common.settings import Settings
 from jobjournal.lister import query as q
 from jobjournal.lister.errors import QueryError, ViewNotReady
-from jobjournal.web.listing import DEFAULT_LIMIT, list_query
+from jobjournal.system import consumer_lag, finished_per_interval, published_resources, system_status
+from jobjournal.web.listing import DEFAULT_LIMIT, list_query, next_cursor
+from jobjournal.web.live import job_stream, journal_stream
 from jobjournal.web.metrics import metrics_text
 from jobjournal.web.views import job_detail
 
@@ -31,29 +35,35 @@ QUERY_TIMEOUT = 2.0
 """Seconds a request waits for a view still being built before it answers 503."""
 
 
-def make_app(redis, settings: Settings) -> Starlette:
+def make_app(redis, settings: Settings, queues=None) -> Starlette:
+    """The app on the store `redis` (and rq's Redis `queues`, when it is another server)."""
     templates = Jinja2Templates(directory=str(resources.files("jobjournal.web").joinpath("templates")))
     templates.env.filters["f58"] = f58
     app = Starlette(
         routes=[
             Route("/", job_list_page),
             Route("/jobs/{job_id}", job_page),
+            Route("/summary", summary_page),
+            Route(f"/api/v{API_VERSION}/summary", summary_api),
             Route(f"/api/v{API_VERSION}/jobs", jobs_api),
             Route(f"/api/v{API_VERSION}/jobs/{{job_id}}", job_api),
             Route(f"/api/v{API_VERSION}/stats", stats_api),
+            Route(f"/api/v{API_VERSION}/events", journal_stream),
+            Route(f"/api/v{API_VERSION}/jobs/{{job_id}}/events", job_events),
             Route("/metrics", metrics),
         ],
         exception_handlers={QueryError: _refused, NoSuchJob: _not_found, ViewNotReady: _not_ready},
     )
     app.state.redis, app.state.settings, app.state.templates = redis, settings, templates
+    app.state.queues = redis if queues is None else queues
     app.state.layout = read_layout(redis)
     return app
 
 
 # -- the JSON API
 def jobs_api(request: Request) -> JSONResponse:
-    rows = _rows(request)
-    return JSONResponse({"version": API_VERSION, "jobs": rows, "count": len(rows)})
+    rows, after = _page(request)
+    return JSONResponse({"version": API_VERSION, "jobs": rows, "count": len(rows), "next": next_cursor(after)})
 
 
 def job_api(request: Request) -> JSONResponse:
@@ -62,9 +72,17 @@ def job_api(request: Request) -> JSONResponse:
     return JSONResponse({"version": API_VERSION, **detail})
 
 
+def job_events(request: Request) -> Response:
+    return job_stream(request, _job_id(request))
+
+
 def stats_api(request: Request) -> JSONResponse:
     state = request.app.state
     return JSONResponse({"version": API_VERSION, **q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)})
+
+
+def summary_api(request: Request) -> JSONResponse:
+    return JSONResponse({"version": API_VERSION, **_summary(request)})
 
 
 def metrics(request: Request) -> Response:
@@ -77,8 +95,10 @@ def metrics(request: Request) -> Response:
 def job_list_page(request: Request) -> Response:
     state = request.app.state
     stats = q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)
-    context = {"jobs": _rows(request), "stats": stats, "params": dict(request.query_params),
-               "limit": DEFAULT_LIMIT}
+    rows, after = _page(request)
+    params = dict(request.query_params)
+    following = urlencode({**params, "after": next_cursor(after)}) if after else None
+    context = {"jobs": rows, "stats": stats, "params": params, "limit": DEFAULT_LIMIT, "next": following}
     return state.templates.TemplateResponse(request, "jobs.html", context)
 
 
@@ -88,11 +108,31 @@ def job_page(request: Request) -> Response:
     return state.templates.TemplateResponse(request, "job.html", detail)
 
 
+def summary_page(request: Request) -> Response:
+    summary = _summary(request)
+    most = max([1, *(point["jobs"] for point in summary["throughput"])])
+    return request.app.state.templates.TemplateResponse(request, "summary.html", {**summary, "most": most})
+
+
 # -- shared
-def _rows(request: Request) -> list[dict]:
+def _summary(request: Request) -> dict:
+    state, now = request.app.state, time.time()
+    return {
+        "stats": q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout),
+        "status": system_status(state.redis, state.queues, state.settings, now),
+        "resources": published_resources(state.redis),
+        "consumers": consumer_lag(state.redis, state.layout),
+        "throughput": finished_per_interval(state.redis, state.layout, now),
+    }
+
+
+def _page(request: Request) -> tuple[list[dict], tuple | None]:
     state = request.app.state
     query = list_query(request.query_params, state.settings.query_max_work)
-    return q.list_jobs(state.redis, query, timeout=QUERY_TIMEOUT, layout=state.layout)
+    rows, after = q.list_page(state.redis, query, timeout=QUERY_TIMEOUT, layout=state.layout)
+    for row in rows:  # an id is up to 2^63: beyond a JavaScript number's exact integers
+        row["f58"] = f58(row["id"])
+    return rows, after
 
 
 def _job_id(request: Request) -> int:
