@@ -18,6 +18,7 @@ from collections.abc import Callable
 from jobjournal.common import events
 from jobjournal.common.faults import FaultPoints
 from jobjournal.common.formats import JOURNAL_VERSION
+from jobjournal.common.journal import text
 from jobjournal.common.keys import Partition
 from jobjournal.common.layout import Layout
 from jobjournal.common.scripts import run_scripts
@@ -133,7 +134,7 @@ class EventPoster:
         replies = run_scripts(self.redis, [(POST_EVENTS, call_keys, args) for call_keys, args, _ in calls])
         self.posted += sum(count for _, _, count in calls)
         for reply in replies:
-            self.set_aside += [(int(job), _text(why)) for job, why in zip(reply[2::2], reply[3::2], strict=True)]
+            self.set_aside += [(int(job), text(why)) for job, why in zip(reply[2::2], reply[3::2], strict=True)]
         self.faults.reached("manager.posted")
 
     def _call(self, part: Partition, event_keys: list[str], event_args: list, inbox_cursor: str) -> tuple:
@@ -149,7 +150,3 @@ class EventPoster:
         ]
         args = [self.lease_token, JOURNAL_VERSION, inbox_cursor, self.journal_maxlen, count, *event_args]
         return fixed + event_keys, args, count
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value

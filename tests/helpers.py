@@ -46,6 +46,12 @@ def wait_for(condition, timeout: float = DEADLINE, interval: float = 0.02, what:
         time.sleep(interval)
 
 
+def process_log(proc) -> str:
+    """What a process started by the `spawn` fixture has logged so far."""
+    with open(proc.log_path) as log:
+        return log.read()
+
+
 def is_inactive(redis, job_id: int) -> bool:
     return redis.zscore(part_of(redis, job_id).inactive_jobs(), job_id) is not None
 

@@ -13,7 +13,7 @@ import pytest
 from jobjournal.common import keys
 from jobjournal.common.keys import LEGACY
 from tests.faults.checks import assert_all_records_agree, assert_each_job_lived_once
-from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
+from tests.helpers import process_log, submit, wait_caught_up, wait_for, wait_inactive
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -65,11 +65,6 @@ def _holder(redis, lease: str, procs):
     return next((proc for proc in procs if token and f":{proc.pid}:".encode() in token), None)
 
 
-def _log(proc) -> str:
-    with open(proc.log_path) as log:
-        return log.read()
-
-
 def test_under_a_cpu_load_of_four_the_leaders_keep_their_leases_and_the_standbys_never_act(redis, spawn):
     leader = spawn("manager", env=DEFAULT_TTL)
     wait_for(lambda: redis.exists(keys.manager_lease()), what="the manager to lead")
@@ -77,12 +72,12 @@ def test_under_a_cpu_load_of_four_the_leaders_keep_their_leases_and_the_standbys
     listers = [spawn("lister", env=DEFAULT_TTL) for _ in range(2)]
     # the listers divide the partitions (one here): the one it is assigned to applies, the other stands by
     # (until both have seen each other, the first may hold a partition that is the second's: wait for that)
-    wait_for(lambda: any(ASSIGNED_ELSEWHERE in _log(proc) for proc in listers), what="the assignment to settle")
-    lister = next(proc for proc in listers if ASSIGNED_ELSEWHERE not in _log(proc))
+    wait_for(lambda: any(ASSIGNED_ELSEWHERE in process_log(proc) for proc in listers), what="the assignment to settle")
+    lister = next(proc for proc in listers if ASSIGNED_ELSEWHERE not in process_log(proc))
     wait_for(lambda: _holder(redis, LEGACY.lister_lease(), listers) is lister, what="the assigned lister to apply")
-    wait_for(lambda: "standing by" in _log(standby), what="the manager standby to stand by")
+    wait_for(lambda: "standing by" in process_log(standby), what="the manager standby to stand by")
     standbys = [standby, *(proc for proc in listers if proc is not lister)]
-    marks = {proc.pid: len(_log(proc)) for proc in standbys}
+    marks = {proc.pid: len(process_log(proc)) for proc in standbys}
     with Load(), LeaseWatch(redis, [keys.manager_lease(), LEGACY.lister_lease()]) as watch:
         job_ids = [job for _ in range(20) for job in submit(redis, 1000, sim={"runtime": 0.01})]
         wait_inactive(redis, job_ids, timeout=240)
@@ -92,7 +87,7 @@ def test_under_a_cpu_load_of_four_the_leaders_keep_their_leases_and_the_standbys
     assert f":{leader.pid}:" in redis.get(keys.manager_lease()).decode()
     assert f":{lister.pid}:" in redis.get(LEGACY.lister_lease()).decode()
     for proc in standbys:
-        since = _log(proc)[marks[proc.pid]:]
+        since = process_log(proc)[marks[proc.pid]:]
         assert "leading" not in since and "applying" not in since and "resumed" not in since, f"{proc.pid} acted"
         os.kill(proc.pid, signal.SIGKILL)
     assert_each_job_lived_once(redis, job_ids[::50])

@@ -11,7 +11,7 @@ import pytest
 
 from jobjournal.common.keys import LEGACY
 from tests.faults.checks import assert_all_records_agree
-from tests.helpers import submit, wait_caught_up, wait_for, wait_inactive
+from tests.helpers import process_log, submit, wait_caught_up, wait_for, wait_inactive
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -21,11 +21,6 @@ GENERATION = re.compile(rb"^jj:view:\{g(\d+)\}:")
 def _stopped(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().rpartition(")")[2].split()[0] == "T"
-
-
-def _log(proc) -> str:
-    with open(proc.log_path) as log:
-        return log.read()
 
 
 def _generations_in_keyspace(redis) -> set[int]:
@@ -50,7 +45,7 @@ def test_a_lister_stopped_mid_rebuild_past_its_lease_writes_nothing_when_it_resu
              timeout=120, what="the new holder's view")
     wait_caught_up(redis, timeout=60)
     os.kill(paused.pid, signal.SIGCONT)
-    wait_for(lambda: "standing by" in _log(paused) or paused.poll() is not None,
+    wait_for(lambda: "standing by" in process_log(paused) or paused.poll() is not None,
              timeout=60, what="the resumed lister to find its lease lost")
 
     assert paused.poll() is None, "the resumed lister goes on, standing by or applying"
