@@ -262,11 +262,11 @@ def query_latencies(system: System, runs: int = 300) -> dict:
     out = {}
     for name, call in calls.items():
         assert call() is not None
-        out[name] = percentiles(_timed(call, runs))
+        out[name] = percentiles(timed(call, runs))
     return out
 
 
-def _timed(call, runs: int) -> list[float]:
+def timed(call, runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -364,7 +364,7 @@ def rq_finished_listing(system: System, count: int, runs: int = 100) -> dict:
         return [_serialize_rq(job) for job in jobs]
 
     assert len(listing()) == 100
-    return percentiles(_timed(listing, runs))
+    return percentiles(timed(listing, runs))
 
 
 def _serialize_rq(job) -> dict:

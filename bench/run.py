@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import figures as f
 from bench.system import System
+from bench.web import web_figures
 from jobjournal.common import keys
 from jobjournal.common.keys import LEGACY
 
@@ -50,6 +51,8 @@ def measure(n_jobs: int) -> dict:
         results["redis_bytes_per_inactive_job"] = checkpoint["memory"]["bytes"]
         results["redis_bytes_breakdown"] = checkpoint["memory"]["breakdown"]
         results["redis_bytes_memory_usage_sum"] = checkpoint["memory"]["memory_usage_sum"]
+        _step("the web view: listings over HTTP beside in process, live-update delay at 100 jobs/s")
+        results["web"] = web_figures(system)
         _step("event to view latency at 1000 jobs/s")
         results["event_to_view_ms"] = f.event_to_view(system)
         _step("submission rates")
@@ -103,6 +106,12 @@ def targets(r: dict) -> dict:
         ),
         "list_vs_rq >= 10": (r["list_vs_rq"], r["list_vs_rq"] >= 10),
     }
+    web, sse = r["web"], r["web"]["sse"]
+    for name, label in (("list_page", "list page"), ("json_list", "json list"), ("json_failed", "json failed")):
+        p99 = web[name]["web_ms"]["p99"]
+        checks[f"web {label} p99 <= 20 ms"] = (p99, p99 <= 20)
+    sse_p99 = sse["post_to_sse_client_ms"]["p99"]
+    checks["web sse delay p99 <= 100 ms"] = (sse_p99, sse_p99 <= 100 and sse["missed"] == 0)
     if small:
         ratio = round(big / small, 2)
         checks["warm_restart 100K/10K <= 2"] = (ratio, ratio <= 2)
@@ -122,10 +131,25 @@ def print_table(results: dict) -> None:
     print(f"submit {results['submit_jobs_per_s']}; rq's own ceiling (no-op task, one per request) "
           f"{results['rq_noop_jobs_per_s']} jobs/s")
     print(f"memory breakdown (bytes per job) {json.dumps(results['redis_bytes_breakdown'])}")
+    _print_web(results["web"])
     for size, point in results["scaling"].items():
         print(f"at {size}: cold {point['cold_rebuild_s']}s, naive {point['naive_rebuild_s']}s, "
               f"warm {point['warm_restart_s']}s, bytes/job {point['memory']['bytes']}, "
               f"newest-100 p50 {point['query_ms']['list_newest_100_all']['p50']} ms")
+
+
+def _print_web(web: dict) -> None:
+    listings = "; ".join(
+        f"{name} {v['web_ms']['p50']}/{v['web_ms']['p99']} vs {v['in_process_ms']['p50']}/{v['in_process_ms']['p99']} "
+        f"(x{v['web_vs_in_process']['p50']}/x{v['web_vs_in_process']['p99']})"
+        for name, v in web.items() if name != "sse"
+    )
+    sse = web["sse"]
+    print(f"web p50/p99 ms, over HTTP vs the same list_page in process (web/in-process): {listings}")
+    print(f"web sse at {sse['jobs_per_s']} jobs/s, p50/p99 ms: post to SSE client "
+          f"{sse['post_to_sse_client_ms']['p50']}/{sse['post_to_sse_client_ms']['p99']} over {sse['entries']} "
+          f"entries ({sse['missed']} missed); submit accepted to SSE client "
+          f"{sse['submit_accept_to_sse_client_ms']['p50']}/{sse['submit_accept_to_sse_client_ms']['p99']}")
 
 
 def _step(text: str) -> None:

@@ -95,6 +95,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     the record wins over this setting from then on."""
     post_batch_events: Annotated[int, Meta(ge=1, le=100_000)] = 2000
     """Most events one post_events.lua call writes (Redis runs nothing else during a call)."""
+    metrics_port: Annotated[int, Meta(ge=0, le=65535)] = 0
+    """`jobjournal manager` and `jobjournal lister` serve Prometheus metrics on this port (0: not at all)."""
+    metrics_host: str = "127.0.0.1"
+    """The address they serve metrics on (the default takes connections from this machine alone)."""
     fault: str = ""
     """For tests: stop the process at a named point ("<point>@<n>[:exit|stop|raise]", common/faults.py)."""
 

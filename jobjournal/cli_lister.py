@@ -9,7 +9,14 @@ import time
 import click
 
 from jobjournal import jobs_format
-from jobjournal.cli_services import _setup_logging, _stop_on_signals, patient_redis
+from jobjournal.cli_services import (
+    _setup_logging,
+    _stop_on_signals,
+    metrics_options,
+    patient_redis,
+    serve_metrics_if_asked,
+    with_metrics,
+)
 from jobjournal.common.layout import Layout, read_layout
 from jobjournal.context import DURATION, App, pass_app, userid_of
 from jobjournal.lister import filters
@@ -19,14 +26,20 @@ from jobjournal.lister.freshness import freshness
 
 @click.command()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
+@metrics_options
 @pass_app
-def lister(app: App, verbose) -> None:
-    """Run a lister worker (several may run: one applies, the others stand by)."""
+def lister(app: App, verbose, metrics_port, metrics_host) -> None:
+    """Run a lister worker (several divide the partitions; on a store of one partition, one applies
+    and the others stand by). With --metrics-port it serves its own metrics."""
     from jobjournal.lister.worker import ListerWorker
+    from jobjournal.metrics.process import ListerCollector
 
     _setup_logging(verbose)
+    settings = with_metrics(app.settings, metrics_port, metrics_host)
     stop = _stop_on_signals()
-    ListerWorker(patient_redis(app, stop), app.settings).run(stop)
+    worker = ListerWorker(patient_redis(app, stop), settings)
+    serve_metrics_if_asked(settings, ListerCollector(worker))
+    worker.run(stop)
 
 
 def _since(text: str, now: float) -> float:
@@ -56,34 +69,32 @@ def _since(text: str, now: float) -> float:
 @click.option("--stats", "show_stats", is_flag=True, help="Print job counts instead of jobs.")
 @click.option("--timeout", default="30s", type=DURATION, show_default=True,
               help="How long to wait for a view that is still initializing (RFC 23 duration).")
+@click.option("-w", "--watch", is_flag=True,
+              help="Follow the journal and show the listing again as jobs change, until Ctrl-C: on a terminal "
+                   "redrawn in place (as many jobs as fit), otherwise a new table printed at each change.")
 @pass_app
 def jobs(app: App, all_states, all_users, user, wanted, since, name, queue, constraint, count, fmt, no_header,
-         as_json, show_stats, timeout) -> None:
+         as_json, show_stats, timeout, watch) -> None:
     """List jobs: by default your own pending and running ones."""
     if fmt == "help":
         click.echo(jobs_format.help_text(q.list_attrs()))
         return
+    if watch and (as_json or show_stats):
+        raise click.UsageError("--watch shows a table: not with --json, --json-document or --stats")
     template = _format(fmt)
+    query = None if show_stats else _list_query(app, all_states, all_users, user, wanted, since, name, queue,
+                                                constraint, count)
     layout = trusted_layout(app)
-    if show_stats:
-        _print_stats(q.stats(app.redis, timeout=timeout, layout=layout), as_json)
+    if watch:
+        _watch(app, layout, query, template, timeout)
         return
-    states, results = filters.states_and_results(wanted) if wanted else ([], [])
-    if not wanted and not (all_states or since):
-        states = ["pending", "running"]
-    query = q.ListQuery(
-        max_entries=count,
-        attrs=["all"],
-        userid=None if all_users else (userid_of(user) if user else os.getuid()),
-        states=states,
-        results=results,
-        name=name,
-        queue=queue,
-        since=_since(since, time.time()) if since else 0.0,
-        constraint=_constraint(constraint),
-        max_work=app.settings.query_max_work,
-    )
-    rows = q.list_jobs(app.redis, query, timeout=timeout, layout=layout)
+    from jobjournal.progress import waiting_for_view
+
+    with waiting_for_view(app.redis, layout):
+        if show_stats:
+            _print_stats(q.stats(app.redis, timeout=timeout, layout=layout), as_json)
+            return
+        rows = q.list_jobs(app.redis, query, timeout=timeout, layout=layout)
     if as_json == "document":
         click.echo(json.dumps({"jobs": rows}))
         return
@@ -96,6 +107,34 @@ def jobs(app: App, all_states, all_users, user, wanted, since, name, queue, cons
     now = time.time()
     for row in rows:
         click.echo(jobs_format.format_row(template, row, now))
+
+
+def _list_query(app: App, all_states, all_users, user, wanted, since, name, queue, constraint, count) -> q.ListQuery:
+    """The query the filters ask for (by default: the caller's pending and running jobs)."""
+    states, results = filters.states_and_results(wanted) if wanted else ([], [])
+    if not wanted and not (all_states or since):
+        states = ["pending", "running"]
+    return q.ListQuery(
+        max_entries=count,
+        attrs=["all"],
+        userid=None if all_users else (userid_of(user) if user else os.getuid()),
+        states=states,
+        results=results,
+        name=name,
+        queue=queue,
+        since=_since(since, time.time()) if since else 0.0,
+        constraint=_constraint(constraint),
+        max_work=app.settings.query_max_work,
+    )
+
+
+def _watch(app: App, layout: Layout, query: q.ListQuery, template: str, timeout: float) -> None:
+    from jobjournal import watch
+    from jobjournal.progress import waiting_for_view
+
+    with waiting_for_view(app.redis, layout):  # the first listing waits for a first build
+        q.current_generations(app.redis, layout.partitions, timeout)
+    watch.watch(app.redis, watch.WatchSpec(layout=layout, query=query, template=template, timeout=timeout))
 
 
 def _format(fmt: str) -> str:

@@ -33,6 +33,33 @@ def patient_redis(app: App, stop: threading.Event):
     raise SystemExit(0)
 
 
+def metrics_options(command):
+    """--metrics-port and --metrics-host, over the settings of the same names."""
+    command = click.option("--metrics-host", help="Address to serve metrics on (default: JOBJOURNAL_METRICS_HOST, "
+                           "else 127.0.0.1).")(command)
+    return click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this "
+                        "port at /metrics (default: JOBJOURNAL_METRICS_PORT; 0: none).")(command)
+
+
+def with_metrics(settings, metrics_port, metrics_host):
+    """The settings with the metrics options applied."""
+    overrides = {name: value for name, value in (("metrics_port", metrics_port), ("metrics_host", metrics_host))
+                 if value is not None}
+    return msgspec.structs.replace(settings, **overrides)
+
+
+def serve_metrics_if_asked(settings, *collectors) -> None:
+    if not settings.metrics_port:
+        return
+    from jobjournal.metrics.serve import serve_metrics
+
+    try:
+        serve_metrics(settings.metrics_port, settings.metrics_host, *collectors)
+    except OSError as err:
+        raise click.ClickException(f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+                                   f"{err.strerror or err}") from err
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -46,10 +73,14 @@ def _stop_on_signals() -> threading.Event:
 @click.option("--nodes", type=click.IntRange(1), help="Nodes in the resource pool.")
 @click.option("--cores-per-node", type=click.IntRange(1), help="Cores on each node.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
+@metrics_options
 @pass_app
-def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
-    """Run the job manager (a second one waits as a standby and takes over)."""
+def manager(app: App, exec_backend, nodes, cores_per_node, verbose, metrics_port, metrics_host) -> None:
+    """Run the job manager (a second one waits as a standby and takes over). With --metrics-port it
+    serves its own metrics and the store's (those of `jobjournal web`'s /metrics)."""
     from jobjournal.manager.manager import Manager
+    from jobjournal.metrics.process import ManagerCollector
+    from jobjournal.metrics.store import StoreCollector
 
     _setup_logging(verbose)
     overrides = {
@@ -57,10 +88,13 @@ def manager(app: App, exec_backend, nodes, cores_per_node, verbose) -> None:
         for name, value in (("exec_backend", exec_backend), ("nodes", nodes), ("cores_per_node", cores_per_node))
         if value is not None
     }
-    settings = msgspec.structs.replace(app.settings, **overrides)
+    settings = with_metrics(msgspec.structs.replace(app.settings, **overrides), metrics_port, metrics_host)
     stop = _stop_on_signals()
     queues = app.queue_redis if settings.exec_backend != "sim" else None  # the sim backend uses no queue
-    Manager(patient_redis(app, stop), settings, queues=queues).run(stop)
+    the_manager = Manager(patient_redis(app, stop), settings, queues=queues)
+    serve_metrics_if_asked(settings, ManagerCollector(the_manager),
+                           StoreCollector(app.redis, None, 2.0, app.queue_redis))
+    the_manager.run(stop)
 
 
 @click.command()

@@ -4,12 +4,13 @@ leading manager's nodes and cores, free and allocated, like `flux resource list`
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import click
 
 from jobjournal.context import App, pass_app
-from jobjournal.system import published_resources, system_status
+from jobjournal.system import leases_held_on, published_resources, system_status
 
 
 @click.command()
@@ -64,4 +65,26 @@ def resources(app: App, as_json) -> None:
         click.echo(f"{row['state']:>10} {row['nnodes']:>7} {row['ncores']:>7} {row['nodelist']}")
 
 
-COMMANDS = [status, resources]
+@click.command()
+@click.argument("role", type=click.Choice(["manager", "lister"]))
+@pass_app
+def ready(app: App, role) -> None:
+    """A readiness probe: exit 0 when a process on this host holds ROLE's lease (the manager's; for
+    a lister, at least one partition's), else 1, with one line saying who holds it."""
+    host = socket.gethostname()
+    here, elsewhere = leases_held_on(app.redis, role, host)
+    what = "the manager lease" if role == "manager" else "lister leases"
+    if here:
+        click.echo(f"ready: {_processes(here)} on this host holds {what}")
+        return
+    held = f"held by {_processes(elsewhere)}" if elsewhere else "held by none"
+    click.echo(f"not ready: no process on {host} holds {what} ({held})")
+    raise SystemExit(1)
+
+
+def _processes(tokens: list[str]) -> str:
+    """host:pid of each lease token (host:pid:random), once each."""
+    return ", ".join(sorted({token.rsplit(":", 1)[0] for token in tokens}))
+
+
+COMMANDS = [status, resources, ready]

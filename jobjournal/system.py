@@ -36,6 +36,17 @@ def system_status(redis, queues, settings: Settings, now: float) -> dict:
     }
 
 
+def leases_held_on(redis, role: str, host: str) -> tuple[list[str], list[str]]:
+    """The holders of `role`'s leases ("manager": the manager lease; "lister": every partition's
+    lister lease) that run on `host`, and those that run elsewhere (a lease token starts with
+    its holder's host name, common/lease.py)."""
+    lease_keys = [keys.manager_lease()] if role == "manager" else \
+        [part.lister_lease() for part in read_layout(redis).partitions]
+    holders = [holder.decode() for holder in reads(redis, [("GET", key) for key in lease_keys]) if holder]
+    here = [holder for holder in holders if holder.split(":", 1)[0] == host]
+    return here, [holder for holder in holders if holder not in here]
+
+
 def _process(token: bytes) -> str:
     """host:pid of a lease token or worker name (host:pid:random, common/lease.py)."""
     return token.decode().rsplit(":", 1)[0]

@@ -51,9 +51,24 @@ class HelperHealth:
         self.works = True
 
 
+class ListerCounts:
+    """What a lister worker has done since it started, for its metrics (jobjournal/process_metrics.py)."""
+
+    def __init__(self):
+        self.applied: dict[int, int] = {}
+        """Journal entries applied, by partition."""
+        self.leases_taken = 0
+        self.leases_lost = 0
+        self.rebuilds = 0
+        self.rebuild_seconds = 0.0
+
+    def count_applied(self, partition: int, entries: int) -> None:
+        self.applied[partition] = self.applied.get(partition, 0) + entries
+
+
 class PartitionView:
     def __init__(self, redis, settings: Settings, part: Partition, lease: Lease, helpers: HelperHealth,
-                 keepalive=lambda: None, faults: FaultPoints | None = None):
+                 keepalive=lambda: None, faults: FaultPoints | None = None, counts: ListerCounts | None = None):
         self.redis = redis
         self.settings = settings
         self.part = part
@@ -69,6 +84,7 @@ class PartitionView:
         self._keepalive = keepalive
         """Called during long work (a rebuild): the worker keeps its membership and other leases."""
         self.faults = faults or FaultPoints()
+        self.counts = counts or ListerCounts()
 
     def start(self, stop: threading.Event) -> None:
         """Resume the view readers use, or build one."""
@@ -125,8 +141,11 @@ class PartitionView:
             for late in dead:
                 delete_generation(self.redis, self.part, late)  # by name: quick, and done even with the lease lost
         self.generation, self.cursor, self.seq, self.cache = generation, sentinel.cursor, sentinel.seq, {}
+        took = time.monotonic() - started
+        self.counts.rebuilds += 1
+        self.counts.rebuild_seconds += took
         log.info("built generation %d: %d jobs (%d by helpers) in %.3fs", generation, writer.jobs, writer.counted_in,
-                 time.monotonic() - started)
+                 took)
 
     def _build(self, stop: threading.Event, dead: list[int]) -> tuple[int, BulkWriter, Sentinel]:
         """Attempt builds until one completes; each failed attempt's generation is deleted and

@@ -26,7 +26,7 @@ from jobjournal.common.lease import Lease
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
 from jobjournal.lister.membership import Membership, owner, worker_name
-from jobjournal.lister.partition_view import HelperHealth, PartitionView
+from jobjournal.lister.partition_view import HelperHealth, ListerCounts, PartitionView
 
 log = logging.getLogger("jobjournal.lister")
 
@@ -48,6 +48,7 @@ class ListerWorker:
         self.generations: dict[int, int] = {}
         """The generation this worker last applied of each partition it held."""
         self.helpers = HelperHealth()
+        self.counts = ListerCounts()
         self.faults = FaultPoints(settings.fault)
         self.layout: Layout | None = None
         self._beats = Throttle(settings.lease_ttl / 3)
@@ -123,8 +124,9 @@ class ListerWorker:
             self._say(f"standing by for partition {part.index}: {part.lister_lease()} is held by {lease.holder()}")
             return
         view = PartitionView(self.redis, self.settings, part, lease, self.helpers, keepalive=self._keepalive,
-                             faults=self.faults)
+                             faults=self.faults, counts=self.counts)
         self.views[part.index] = view
+        self.counts.leases_taken += 1
         if not self._guarded(view, view.start, stop):
             return
         if stop.is_set():
@@ -163,8 +165,8 @@ class ListerWorker:
             by_partition[entry.partition].append(entry)
         for index, batch in by_partition.items():
             view = self.views.get(index)
-            if view is not None:
-                self._guarded(view, self._apply_or_rebuild, view, batch, stop)
+            if view is not None and self._guarded(view, self._apply_or_rebuild, view, batch, stop):
+                self.counts.count_applied(index, len(batch))
         for view in self.views.values():
             view.register_if_due()
 
@@ -187,6 +189,7 @@ class ListerWorker:
             return True
         except (LeaseLost, StaleView) as err:
             log.warning("partition %d: standing by: %s", view.part.index, err)
+            self.counts.leases_lost += 1
             self._drop(view.part.index)
             return False
 

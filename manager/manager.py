@@ -59,6 +59,18 @@ RESTORE_CHUNK = 1000
 REPLY_TTL = 300
 
 
+class ManagerCounts:
+    """What a manager process has done since it started, for its metrics (jobjournal/process_metrics.py)."""
+
+    def __init__(self):
+        self.terms = 0
+        """Times this process took the manager lease."""
+        self.steps = 0
+        self.step_seconds = 0.0
+        self.posted_earlier = 0
+        """Events posted in this process's earlier terms."""
+
+
 class Manager:
     def __init__(self, redis, settings: Settings, clock=time.time, queues=None):
         self.redis = redis
@@ -69,9 +81,18 @@ class Manager:
         self.lease = Lease(redis, keys.manager_lease(), settings.lease_ttl)
         self.leading = threading.Event()
         self.faults = FaultPoints(settings.fault)
+        self.counts = ManagerCounts()
+        self.poster: EventPoster | None = None
         self._new_term()
 
+    @property
+    def events_posted(self) -> int:
+        """Events this process has posted, in every term."""
+        return self.counts.posted_earlier + self.poster.posted
+
     def _new_term(self) -> None:
+        if self.poster is not None:
+            self.counts.posted_earlier += self.poster.posted
         self.layout = store_layout(self.redis, self.settings.partitions)
         if self.layout.legacy and self.settings.partitions > 1:
             log.warning("this store is in the legacy layout; JOBJOURNAL_PARTITIONS=%d is ignored "
@@ -107,6 +128,7 @@ class Manager:
     def _lead(self, stop: threading.Event) -> None:
         started = time.monotonic()
         self._new_term()
+        self.counts.terms += 1
         self.fences.take()
         count = self.restore()
         self.faults.reached("manager.restored")
@@ -128,6 +150,14 @@ class Manager:
         self.fences.keep()
 
     def step(self) -> None:
+        started = time.monotonic()
+        try:
+            self._step()
+        finally:
+            self.counts.steps += 1
+            self.counts.step_seconds += time.monotonic() - started
+
+    def _step(self) -> None:
         self._renew()
         entries = self._read_inbox()
         posted_before = self.poster.posted

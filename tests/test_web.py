@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from jobjournal.common.ids import f58
+from jobjournal.common.keys import LEGACY
 from jobjournal.lister import query as q
 from jobjournal.manager import client
 from jobjournal.web.app import make_app
@@ -243,3 +244,12 @@ def test_the_summary_says_who_leads_what_is_queued_what_is_free_and_how_many_job
     assert {consumer["partition"] for consumer in summary["consumers"]} == {0}
     page = client.get("/summary")
     assert page.status_code == 200 and 'id="throughput"' in page.text and "free" in page.text
+
+
+def test_the_pages_and_the_summary_say_a_view_is_being_rebuilt_with_its_progress(web, redis):
+    client, _ = web
+    redis.hset(LEGACY.view_building(), mapping={"generation": 9, "jobs": 2, "started": 1.0})  # as a build marks it
+    page = client.get("/")
+    assert page.status_code == 200 and "Rebuilding the view:" in page.text and "2 of 5 jobs loaded" in page.text
+    assert client.get("/api/v1/summary").json()["builds"] == [{"partition": 0, "loaded": 2, "jobs": 5}]
+    assert "2 of 5 jobs loaded" in client.get("/summary").text

@@ -1,4 +1,5 @@
-"""The web application (Starlette): pages, the JSON API under /api/v1/, and /metrics.
+"""The web application (Starlette): pages, the JSON API under /api/v1/, and /metrics (the
+store's metrics, jobjournal/metrics/store.py, and how long this server's queries took).
 
 Read-only. Every answer comes from Redis at once (the lister's view, the job's keys): no state
 here but the client, the layout and the settings. Endpoints are plain functions (Starlette runs
@@ -12,6 +13,7 @@ import time
 from importlib import resources
 from urllib.parse import urlencode
 
+from prometheus_client import Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,15 +26,17 @@ from jobjournal.common.layout import read_layout
 from jobjournal.common.settings import Settings
 from jobjournal.lister import query as q
 from jobjournal.lister.errors import QueryError, ViewNotReady
+from jobjournal.lister.progress import partition_progress
+from jobjournal.metrics.store import store_registry
 from jobjournal.system import consumer_lag, finished_per_interval, published_resources, system_status
 from jobjournal.web.listing import DEFAULT_LIMIT, list_query, next_cursor
 from jobjournal.web.live import job_stream, journal_stream
-from jobjournal.web.metrics import metrics_text
 from jobjournal.web.views import job_detail
 
 API_VERSION = 1
 QUERY_TIMEOUT = 2.0
 """Seconds a request waits for a view still being built before it answers 503."""
+LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
 def make_app(redis, settings: Settings, queues=None) -> Starlette:
@@ -57,7 +61,16 @@ def make_app(redis, settings: Settings, queues=None) -> Starlette:
     app.state.redis, app.state.settings, app.state.templates = redis, settings, templates
     app.state.queues = redis if queues is None else queues
     app.state.layout = read_layout(redis)
+    app.state.registry = store_registry(redis, app.state.layout, QUERY_TIMEOUT, app.state.queues)
+    app.state.latency = Histogram("jobjournal_web_query_seconds", "How long this server's reads of the store took, "
+                                  "by kind (list, stats, job, summary)", ["query"], registry=app.state.registry,
+                                  buckets=LATENCY_BUCKETS)
     return app
+
+
+def _timed(request: Request, query: str):
+    """Time a read of the store into /metrics' latency histogram."""
+    return request.app.state.latency.labels(query).time()
 
 
 # -- the JSON API
@@ -67,9 +80,7 @@ def jobs_api(request: Request) -> JSONResponse:
 
 
 def job_api(request: Request) -> JSONResponse:
-    state = request.app.state
-    detail = job_detail(state.redis, state.layout, _job_id(request), QUERY_TIMEOUT)
-    return JSONResponse({"version": API_VERSION, **detail})
+    return JSONResponse({"version": API_VERSION, **_job(request)})
 
 
 def job_events(request: Request) -> Response:
@@ -77,8 +88,7 @@ def job_events(request: Request) -> Response:
 
 
 def stats_api(request: Request) -> JSONResponse:
-    state = request.app.state
-    return JSONResponse({"version": API_VERSION, **q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)})
+    return JSONResponse({"version": API_VERSION, **_stats(request)})
 
 
 def summary_api(request: Request) -> JSONResponse:
@@ -86,26 +96,23 @@ def summary_api(request: Request) -> JSONResponse:
 
 
 def metrics(request: Request) -> Response:
-    state = request.app.state
-    return Response(metrics_text(state.redis, state.layout, QUERY_TIMEOUT),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(generate_latest(request.app.state.registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 # -- pages
 def job_list_page(request: Request) -> Response:
     state = request.app.state
-    stats = q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)
+    stats = _stats(request)
     rows, after = _page(request)
     params = dict(request.query_params)
     following = urlencode({**params, "after": next_cursor(after)}) if after else None
-    context = {"jobs": rows, "stats": stats, "params": params, "limit": DEFAULT_LIMIT, "next": following}
+    context = {"jobs": rows, "stats": stats, "params": params, "limit": DEFAULT_LIMIT, "next": following,
+               "builds": _builds(request)}
     return state.templates.TemplateResponse(request, "jobs.html", context)
 
 
 def job_page(request: Request) -> Response:
-    state = request.app.state
-    detail = job_detail(state.redis, state.layout, _job_id(request), QUERY_TIMEOUT)
-    return state.templates.TemplateResponse(request, "job.html", detail)
+    return request.app.state.templates.TemplateResponse(request, "job.html", _job(request))
 
 
 def summary_page(request: Request) -> Response:
@@ -117,19 +124,43 @@ def summary_page(request: Request) -> Response:
 # -- shared
 def _summary(request: Request) -> dict:
     state, now = request.app.state, time.time()
-    return {
-        "stats": q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout),
-        "status": system_status(state.redis, state.queues, state.settings, now),
-        "resources": published_resources(state.redis),
-        "consumers": consumer_lag(state.redis, state.layout),
-        "throughput": finished_per_interval(state.redis, state.layout, now),
-    }
+    stats = _stats(request)
+    with _timed(request, "summary"):
+        return {
+            "stats": stats,
+            "status": system_status(state.redis, state.queues, state.settings, now),
+            "resources": published_resources(state.redis),
+            "consumers": consumer_lag(state.redis, state.layout),
+            "throughput": finished_per_interval(state.redis, state.layout, now),
+            "builds": _builds(request),
+        }
+
+
+def _builds(request: Request) -> list[dict]:
+    """The views being built now, with their progress (readers use the generation before until a
+    build is done; a partition's first build makes queries wait, then answer 503 with its progress)."""
+    state = request.app.state
+    return [{"partition": part.index, "loaded": part.building, "jobs": part.jobs}
+            for part in partition_progress(state.redis, state.layout) if part.building is not None]
+
+
+def _stats(request: Request) -> dict:
+    state = request.app.state
+    with _timed(request, "stats"):
+        return q.stats(state.redis, timeout=QUERY_TIMEOUT, layout=state.layout)
+
+
+def _job(request: Request) -> dict:
+    state, job_id = request.app.state, _job_id(request)
+    with _timed(request, "job"):
+        return job_detail(state.redis, state.layout, job_id, QUERY_TIMEOUT)
 
 
 def _page(request: Request) -> tuple[list[dict], tuple | None]:
     state = request.app.state
     query = list_query(request.query_params, state.settings.query_max_work)
-    rows, after = q.list_page(state.redis, query, timeout=QUERY_TIMEOUT, layout=state.layout)
+    with _timed(request, "list"):
+        rows, after = q.list_page(state.redis, query, timeout=QUERY_TIMEOUT, layout=state.layout)
     for row in rows:  # an id is up to 2^63: beyond a JavaScript number's exact integers
         row["f58"] = f58(row["id"])
     return rows, after
