@@ -9,7 +9,7 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from jobjournal.common.errors import RedisUnavailable
+from jobjournal.common.errors import LoginRefused, RedisUnavailable
 from jobjournal.common.redis_cluster import SCHEME as CLUSTER_SCHEME
 from jobjournal.common.redis_server import EmbeddedRedis
 from jobjournal.common.settings import Settings
@@ -55,13 +55,16 @@ def redacted(url: str) -> str:
     return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
-def connect_url(url: str, setting: str = "") -> redis.Redis:
-    """A checked client of the Redis at `url` (`setting`: the variable it came from, named in errors)."""
+def connect_url(url: str, setting: str = "", login: tuple[str, str] | None = None) -> redis.Redis:
+    """A checked client of the Redis at `url` (`setting`: the variable it came from, named in errors),
+    logged in as `login` (ACL user, password) when given, instead of the user the URL names."""
     options = dict(
         socket_connect_timeout=5,
         socket_timeout=SOCKET_TIMEOUT,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
     )
+    if login is not None:
+        options.update(username=login[0], password=login[1])
     try:
         if url.startswith(CLUSTER_SCHEME):
             client = RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], **options)
@@ -75,6 +78,9 @@ def connect_url(url: str, setting: str = "") -> redis.Redis:
                                f"rediss://, unix:///PATH or {CLUSTER_SCHEME}HOST:PORT") from err
     try:
         client.ping()
+    except redis.AuthenticationError as err:
+        client.close()
+        raise LoginRefused(f"Redis at {redacted(url)} refused the login: {err}") from err
     except redis.RedisError as err:
         client.close()
         raise RedisUnavailable(f"cannot reach Redis at {redacted(url)}: {err}") from err

@@ -21,6 +21,10 @@ class RedisUnavailable(JobJournalError):
     """Redis could not be reached."""
 
 
+class LoginRefused(RedisUnavailable):
+    """Redis refused the user name and password given (a wrong one, or a disabled user)."""
+
+
 class CorruptEntry(JobJournalError):
     """A stream entry could not be decoded."""
 

@@ -1,10 +1,12 @@
 """The web application (Starlette): pages, the JSON API under /api/v1/, and /metrics (the
 store's metrics, jobjournal/metrics/store.py, and how long this server's queries took).
 
-Read-only. Every answer comes from Redis at once (the lister's view, the job's keys): no state
-here but the client, the layout and the settings. Endpoints are plain functions (Starlette runs
-them in its thread pool, as redis-py blocks). Bad input gets a 4xx with a one-line message (JSON
-`{"error": ...}` under /api/, a page otherwise); a view still being built, 503 with its progress.
+Read-only unless made with actions=True (jobjournal/web/actions.py: cancel and urgency, each
+authenticated as the person's Redis ACL user). Every answer comes from Redis at once (the
+lister's view, the job's keys): no state here but the client, the layout and the settings.
+Endpoints are plain functions (Starlette runs them in its thread pool, as redis-py blocks). Bad
+input gets a 4xx with a one-line message (JSON `{"error": ...}` under /api/, a page otherwise); a
+view still being built, 503 with its progress.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from jobjournal.lister.errors import QueryError, ViewNotReady
 from jobjournal.lister.progress import partition_progress
 from jobjournal.metrics.store import store_registry
 from jobjournal.system import consumer_lag, finished_per_interval, published_resources, system_status
+from jobjournal.web import actions as act
 from jobjournal.web.listing import DEFAULT_LIMIT, list_query, next_cursor
 from jobjournal.web.live import job_stream, journal_stream
 from jobjournal.web.views import job_detail
@@ -39,8 +42,9 @@ QUERY_TIMEOUT = 2.0
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
-def make_app(redis, settings: Settings, queues=None) -> Starlette:
-    """The app on the store `redis` (and rq's Redis `queues`, when it is another server)."""
+def make_app(redis, settings: Settings, queues=None, actions: bool = False) -> Starlette:
+    """The app on the store `redis` (and rq's Redis `queues`, when it is another server); with
+    `actions`, people may cancel jobs and set their urgency, logged in as their ACL user."""
     templates = Jinja2Templates(directory=str(resources.files("jobjournal.web").joinpath("templates")))
     templates.env.filters["f58"] = f58
     app = Starlette(
@@ -55,9 +59,15 @@ def make_app(redis, settings: Settings, queues=None) -> Starlette:
             Route(f"/api/v{API_VERSION}/events", journal_stream),
             Route(f"/api/v{API_VERSION}/jobs/{{job_id}}/events", job_events),
             Route("/metrics", metrics),
+            Route(f"/api/v{API_VERSION}/jobs/{{job_id}}/cancel", act.cancel_api, methods=["POST"]),
+            Route(f"/api/v{API_VERSION}/jobs/{{job_id}}/urgency", act.urgency_api, methods=["POST"]),
+            Route("/jobs/{job_id}/cancel", act.cancel_form, methods=["POST"]),
+            Route("/jobs/{job_id}/urgency", act.urgency_form, methods=["POST"]),
         ],
-        exception_handlers={QueryError: _refused, NoSuchJob: _not_found, ViewNotReady: _not_ready},
+        exception_handlers={QueryError: _refused, NoSuchJob: _not_found, ViewNotReady: _not_ready,
+                            act.ActionRefused: act.refused},
     )
+    app.state.actions = actions
     app.state.redis, app.state.settings, app.state.templates = redis, settings, templates
     app.state.queues = redis if queues is None else queues
     app.state.layout = read_layout(redis)
@@ -112,7 +122,8 @@ def job_list_page(request: Request) -> Response:
 
 
 def job_page(request: Request) -> Response:
-    return request.app.state.templates.TemplateResponse(request, "job.html", _job(request))
+    context = {**_job(request), "actions": request.app.state.actions}
+    return request.app.state.templates.TemplateResponse(request, "job.html", context)
 
 
 def summary_page(request: Request) -> Response:

@@ -1,0 +1,195 @@
+"""Actions in the web view: cancel a job, set its urgency. Off unless `jobjournal web --actions`.
+
+Each action is authenticated as the person's own Redis ACL user (`jobjournal user add NAME --uid
+UID`): HTTP Basic credentials, which this server does not check itself but logs in to Redis with,
+so Redis checks the password, and the request goes out on that connection, proved as that user
+(with identity=acl the manager checks the proof: common/identity.py). The uid it acts as is the
+one mapped to that user; the manager's owner rules apply as for the CLI. A browser's POST from
+another origin is refused (a page elsewhere cannot act with the credentials a browser keeps).
+
+`POST /api/v1/jobs/ID/cancel` (JSON body, optional: {"note": TEXT}) and `POST /api/v1/jobs/ID/urgency`
+({"urgency": 0-31}) answer JSON; the job page's forms post to /jobs/ID/cancel and /jobs/ID/urgency
+and come back to the page (303).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from jobjournal.common import keys
+from jobjournal.common.connection import connect_url, redis_url
+from jobjournal.common.errors import JobJournalError, LoginRefused, RedisUnavailable, RequestFailed
+from jobjournal.common.ids import InvalidJobId, f58, parse_job_id
+from jobjournal.manager import client
+
+ACTION_TIMEOUT = 10.0
+"""Seconds an action waits for the manager's reply."""
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="jobjournal actions", charset="UTF-8"'}
+MAX_BODY = 4096
+
+
+class ActionRefused(JobJournalError):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.headers = status, headers or {}
+
+
+# -- routes
+async def cancel_api(request: Request) -> Response:
+    body = await _json_body(request)
+    return await _answer_json(request, lambda redis, uid, job_id: _cancel(redis, uid, job_id, body.get("note", "")))
+
+
+async def urgency_api(request: Request) -> Response:
+    urgency = (await _json_body(request)).get("urgency")
+    return await _answer_json(request, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id, urgency))
+
+
+async def cancel_form(request: Request) -> Response:
+    note = (await _form_body(request)).get("note", "")
+    return await _answer_form(request, lambda redis, uid, job_id: _cancel(redis, uid, job_id, note))
+
+
+async def urgency_form(request: Request) -> Response:
+    urgency = _as_int((await _form_body(request)).get("urgency"))
+    return await _answer_form(request, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id, urgency))
+
+
+def refused(request: Request, err: ActionRefused) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": str(err)}, status_code=err.status, headers=err.headers)
+    return request.app.state.templates.TemplateResponse(
+        request, "error.html", {"status": err.status, "message": str(err)}, status_code=err.status,
+        headers=err.headers)
+
+
+# -- what each action does, as the person logged in
+def _cancel(redis, uid: int, job_id: int, note) -> str:
+    if not isinstance(note, str) or len(note) > 1024:
+        raise ActionRefused(400, "note must be a text of at most 1024 characters")
+    errors = client.cancel(redis, [job_id], note=note, userid=uid, timeout=ACTION_TIMEOUT)
+    _refuse_if(errors.get(job_id))
+    return f"job {f58(job_id)} canceled"
+
+
+def _set_urgency(redis, uid: int, job_id: int, urgency) -> str:
+    if not isinstance(urgency, int) or isinstance(urgency, bool) or not 0 <= urgency <= 31:
+        raise ActionRefused(400, "urgency must be a whole number from 0 to 31")
+    _refuse_if(client.set_urgency(redis, job_id, urgency, userid=uid, timeout=ACTION_TIMEOUT).get(job_id))
+    return f"job {f58(job_id)}: urgency {urgency}"
+
+
+def _refuse_if(error: str | None) -> None:
+    if error:
+        raise ActionRefused(403 if error.startswith("permission denied") else 409, error)
+
+
+# -- the edge
+async def _answer_json(request: Request, act) -> Response:
+    said = await _run(request, act)
+    return JSONResponse({"version": 1, "done": said})
+
+
+async def _answer_form(request: Request, act) -> Response:
+    await _run(request, act)
+    return RedirectResponse(f"/jobs/{request.path_params['job_id']}", status_code=303)
+
+
+async def _run(request: Request, act) -> str:
+    from starlette.concurrency import run_in_threadpool
+
+    job_id = _checked(request)
+    user, password = _credentials(request)
+    return await run_in_threadpool(_as_person, request.app.state, user, password, job_id, act)
+
+
+def _checked(request: Request) -> int:
+    """The job id, once actions are on and the request comes from this site (or no browser)."""
+    if not request.app.state.actions:
+        raise ActionRefused(403, "this web view is read-only (start it with `jobjournal web --actions`)")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise ActionRefused(403, f"refused: a request from another site ({origin})")
+    try:
+        return parse_job_id(request.path_params["job_id"])
+    except InvalidJobId as err:
+        raise ActionRefused(400, str(err)) from err
+
+
+def _credentials(request: Request) -> tuple[str, str]:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        raise ActionRefused(401, "log in as your Redis ACL user to act on jobs", CHALLENGE)
+    try:
+        user, colon, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as err:
+        raise ActionRefused(400, "the Authorization header is not Basic credentials") from err
+    if not colon or not user:
+        raise ActionRefused(401, "log in as your Redis ACL user to act on jobs", CHALLENGE)
+    return user, password
+
+
+def _as_person(state, user: str, password: str, job_id: int, act) -> str:
+    with _logged_in(state.settings, user, password) as redis:
+        uid = state.redis.hget(keys.users(), user)  # the server's own client: a person may not read jj:users
+        if uid is None:
+            raise ActionRefused(403, f"user {user} has no uid: `jobjournal user add {user} --uid UID` maps it")
+        try:
+            return act(redis, int(uid), job_id)
+        except RequestFailed as err:
+            raise ActionRefused(409, str(err)) from err
+
+
+@contextlib.contextmanager
+def _logged_in(settings, user: str, password: str):
+    try:
+        redis = connect_url(redis_url(settings, start=False), login=(user, password))
+    except LoginRefused as err:
+        raise ActionRefused(401, f"Redis refused the login of {user}: log in as your Redis ACL user",
+                            CHALLENGE) from err
+    except RedisUnavailable as err:
+        raise ActionRefused(503, str(err)) from err
+    try:
+        yield redis
+    finally:
+        redis.close()
+
+
+async def _json_body(request: Request) -> dict:
+    raw = await _body(request)
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError as err:
+        raise ActionRefused(400, f"the body is not JSON: {err}") from err
+    if not isinstance(body, dict):
+        raise ActionRefused(400, "the body must be a JSON object")
+    return body
+
+
+async def _form_body(request: Request) -> dict:
+    try:
+        fields = parse_qs((await _body(request)).decode(), max_num_fields=8, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ActionRefused(400, f"the form does not decode: {err}") from err
+    return {name: values[-1] for name, values in fields.items()}
+
+
+async def _body(request: Request) -> bytes:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ActionRefused(413, f"the body is over {MAX_BODY} bytes")
+    return raw
+
+
+def _as_int(text) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
