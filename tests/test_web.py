@@ -253,3 +253,49 @@ def test_the_pages_and_the_summary_say_a_view_is_being_rebuilt_with_its_progress
     assert page.status_code == 200 and "Rebuilding the view:" in page.text and "2 of 5 jobs loaded" in page.text
     assert client.get("/api/v1/summary").json()["builds"] == [{"partition": 0, "loaded": 2, "jobs": 5}]
     assert "2 of 5 jobs loaded" in client.get("/summary").text
+
+
+def test_with_redis_gone_every_route_answers_503_in_one_line_never_500(tmp_path, settings):
+    import msgspec
+
+    from jobjournal.common.connection import connect_url
+    from jobjournal.common.redis_server import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "gone")
+    own = connect_url(server.start())
+    try:
+        app = make_app(own, msgspec.structs.replace(settings, redis_url=server.url))
+        server.stop(save=False)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for path in ("/", "/api/v1/jobs", "/api/v1/stats", "/api/v1/summary", "/metrics", "/api/v1/jobs/1"):
+                answer = client.get(path)
+                assert answer.status_code == 503 and "Redis could not answer" in answer.text, (path, answer.text)
+    finally:
+        own.close()
+        server.stop()
+
+
+def test_sixty_open_event_streams_each_get_a_new_jobs_events_and_the_api_still_answers(
+        redis, start_manager, start_lister, served):
+    import http.client
+    from urllib.parse import urlsplit
+
+    start_manager()
+    start_lister()
+    where = urlsplit(served)
+    streams = []
+    for _ in range(60):  # more than Starlette's 40 worker threads: one thread each would starve the API
+        connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        connection.request("GET", "/api/v1/events")
+        streams.append((connection, connection.getresponse()))
+    try:
+        assert _get_json(served + "/api/v1/stats")["version"] == 1
+        [job_id] = submit(redis, sim={"runtime": 0})
+        for _, stream in streams:
+            seen = []
+            while "submit" not in seen:
+                seen += [event["name"] for message in _events(stream, 1) for event in message["events"]
+                         if event["id"] == job_id]
+    finally:
+        for connection, _ in streams:
+            connection.close()

@@ -15,6 +15,7 @@ import time
 from importlib import resources
 from urllib.parse import urlencode
 
+import redis as redis_lib
 from prometheus_client import Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from jobjournal.lister.progress import partition_progress
 from jobjournal.metrics.store import store_registry
 from jobjournal.system import consumer_lag, finished_per_interval, published_resources, system_status
 from jobjournal.web import actions as act
+from jobjournal.web.fanout import JournalFanout
 from jobjournal.web.listing import DEFAULT_LIMIT, list_query, next_cursor
 from jobjournal.web.live import job_stream, journal_stream
 from jobjournal.web.views import job_detail
@@ -65,12 +67,13 @@ def make_app(redis, settings: Settings, queues=None, actions: bool = False) -> S
             Route("/jobs/{job_id}/urgency", act.urgency_form, methods=["POST"]),
         ],
         exception_handlers={QueryError: _refused, NoSuchJob: _not_found, ViewNotReady: _not_ready,
-                            act.ActionRefused: act.refused},
+                            act.ActionRefused: act.refused, redis_lib.RedisError: _redis_failed},
     )
     app.state.actions = actions
     app.state.redis, app.state.settings, app.state.templates = redis, settings, templates
     app.state.queues = redis if queues is None else queues
     app.state.layout = read_layout(redis)
+    app.state.fanout = JournalFanout(redis, app.state.layout)
     app.state.registry = store_registry(redis, app.state.layout, QUERY_TIMEOUT, app.state.queues)
     app.state.latency = Histogram("jobjournal_web_query_seconds", "How long this server's reads of the store took, "
                                   "by kind (list, stats, job, summary)", ["query"], registry=app.state.registry,
@@ -93,8 +96,8 @@ def job_api(request: Request) -> JSONResponse:
     return JSONResponse({"version": API_VERSION, **_job(request)})
 
 
-def job_events(request: Request) -> Response:
-    return job_stream(request, _job_id(request))
+async def job_events(request: Request) -> Response:
+    return await job_stream(request, _job_id(request))
 
 
 def stats_api(request: Request) -> JSONResponse:
@@ -202,3 +205,8 @@ def _not_found(request: Request, err: Exception) -> Response:
 
 def _not_ready(request: Request, err: Exception) -> Response:
     return _error(request, 503, str(err))
+
+
+def _redis_failed(request: Request, err: Exception) -> Response:
+    """Redis down, restarting, out of memory, or refusing this server's user: 503, in one line."""
+    return _error(request, 503, f"Redis could not answer: {err}")

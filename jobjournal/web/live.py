@@ -1,17 +1,20 @@
-"""Live updates as server-sent events (text/event-stream), read from the journal, not by polling jobs.
+"""Live updates as server-sent events (text/event-stream), from the journal, not by polling jobs.
 
 `/api/v1/events`: one message per batch of journal entries posted after the client connected, on
 every partition: `{"events": [{"id": <job id>, "f58": <its text>, "name": <event>, "partition": <index>}, ...]}`; a
-`resync` event when the journal was trimmed past the stream's place (read the list again).
+`resync` event when the stream lost its place (the journal was trimmed past it, or the client did
+not keep up): read the list again.
 `/api/v1/jobs/<ID>/events?after=<entry id>`: the job's eventlog entries after `after` (all by
 default), one message each (`{"entry", "name", "timestamp", "context"}`), until the job is inactive.
 
-Redis reads block (up to BLOCK_MS) in a worker thread; between reads a comment line goes out, so a
-client that left is noticed within BLOCK_MS.
+Every stream of a server is fed by one reader of the journals (jobjournal/web/fanout.py); a job's
+stream reads the job's eventlog (without waiting) when the journal says it has new entries.
+Between messages a comment line goes out every IDLE_S, so a client that left is noticed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -23,10 +26,11 @@ from starlette.responses import StreamingResponse
 from jobjournal.common import events as ev
 from jobjournal.common.errors import CorruptEntry, NoSuchJob
 from jobjournal.common.ids import f58
-from jobjournal.common.journal import JournalGap, journal_head, read_journals, text
+from jobjournal.common.journal import text
 from jobjournal.lister.errors import QueryError
+from jobjournal.web.fanout import RESYNC, JournalFanout, Subscriber
 
-BLOCK_MS = 1000
+IDLE_S = 1.0
 BATCH = 1000
 SSE = "text/event-stream"
 STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")
@@ -38,38 +42,12 @@ def message(data: dict, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data)}\n\n"
 
 
-def journal_stream(request: Request) -> StreamingResponse:
-    state = request.app.state
-    return StreamingResponse(_journal_messages(request, state.redis, state.layout), media_type=SSE,
-                             headers={"Cache-Control": "no-cache"})
+async def journal_stream(request: Request) -> StreamingResponse:
+    subscriber = await _subscribe(request, None)  # before the answer starts: nothing posted after it is missed
+    return _streaming(_journal_messages(request, subscriber))
 
 
-async def _journal_messages(request: Request, redis, layout) -> AsyncIterator[str]:
-    parts = {part.index: part for part in layout.partitions}
-    positions = await anyio.to_thread.run_sync(_heads, redis, layout)
-    yield "retry: 1000\n\n"
-    while not await request.is_disconnected():
-        try:
-            entries = await anyio.to_thread.run_sync(read_journals, redis, positions, BATCH, BLOCK_MS)
-        except JournalGap:
-            positions = await anyio.to_thread.run_sync(_heads, redis, layout)
-            yield message({}, "resync")
-            continue
-        if not entries:
-            yield ": idle\n\n"
-            continue
-        for entry in entries:
-            positions[parts[entry.partition]] = (entry.entry_id, entry.seq)
-        shown = [{"id": entry.job_id, "f58": f58(entry.job_id), "name": entry.name, "partition": entry.partition}
-                 for entry in entries if not entry.problem]
-        yield message({"events": shown})
-
-
-def _heads(redis, layout) -> dict:
-    return {part: journal_head(redis, part) for part in layout.partitions}
-
-
-def job_stream(request: Request, job_id: int) -> StreamingResponse:
+async def job_stream(request: Request, job_id: int) -> StreamingResponse:
     """The job's events after `after`; QueryError for an `after` that is no stream id, NoSuchJob
     for a job without an eventlog."""
     state = request.app.state
@@ -77,30 +55,77 @@ def job_stream(request: Request, job_id: int) -> StreamingResponse:
     after = request.query_params.get("after", "0-0")
     if not STREAM_ID.fullmatch(after):
         raise QueryError(f"after must be an entry id like 1700000000000-0, not {after!r}")
-    if not state.redis.exists(key):
+    if not await anyio.to_thread.run_sync(state.redis.exists, key):
         raise NoSuchJob(f"no such job: {f58(job_id)}")
-    return StreamingResponse(_job_messages(request, state.redis, key, after), media_type=SSE,
-                             headers={"Cache-Control": "no-cache"})
+    subscriber = await _subscribe(request, job_id)
+    return _streaming(_job_messages(request, subscriber, key, after))
 
 
-async def _job_messages(request: Request, redis, key: str, after: str) -> AsyncIterator[str]:
-    yield "retry: 1000\n\n"
+def _streaming(messages: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(messages, media_type=SSE, headers={"Cache-Control": "no-cache"})
+
+
+async def _subscribe(request: Request, job_id: int | None) -> Subscriber:
+    fanout: JournalFanout = request.app.state.fanout
+    return await anyio.to_thread.run_sync(fanout.subscribe, asyncio.get_running_loop(), job_id)
+
+
+async def _next(request: Request, subscriber: Subscriber):
+    """The subscriber's next batch (or RESYNC); "" after IDLE_S with none; None once the client left."""
     while not await request.is_disconnected():
-        response = await anyio.to_thread.run_sync(_read_after, redis, key, after)
-        if not response:
-            yield ": idle\n\n"
-            continue
-        for entry_id, fields in response[0][1]:
+        try:
+            return await asyncio.wait_for(subscriber.queue.get(), IDLE_S)
+        except TimeoutError:
+            return ""
+    return None
+
+
+async def _journal_messages(request: Request, subscriber: Subscriber) -> AsyncIterator[str]:
+    try:
+        yield "retry: 1000\n\n"
+        while (batch := await _next(request, subscriber)) is not None:
+            if batch == "":
+                yield ": idle\n\n"
+            elif batch is RESYNC:
+                yield message({}, "resync")
+            else:
+                yield message({"events": [
+                    {"id": entry.job_id, "f58": f58(entry.job_id), "name": entry.name, "partition": entry.partition}
+                    for entry in batch if not entry.problem]})
+    finally:
+        request.app.state.fanout.unsubscribe(subscriber)
+
+
+async def _job_messages(request: Request, subscriber: Subscriber, key: str, after: str) -> AsyncIterator[str]:
+    redis = request.app.state.redis
+    try:
+        yield "retry: 1000\n\n"
+        news = True  # first, whatever the eventlog holds after `after`; then each time the journal has more
+        while news is not None:
+            if news == "":
+                yield ": idle\n\n"
+            else:
+                for entry_id, event in await anyio.to_thread.run_sync(_read_after, redis, key, after):
+                    after = entry_id
+                    yield message({"entry": entry_id, "name": ev.event_name(event), "timestamp": event.timestamp,
+                                   "context": json.loads(ev.event_context(event))})
+                    if isinstance(event, ev.Clean | ev.Invalidate):
+                        return
+            news = await _next(request, subscriber)
+    finally:
+        request.app.state.fanout.unsubscribe(subscriber)
+
+
+def _read_after(redis, key: str, after: str) -> list[tuple[str, ev.AnyEvent]]:
+    """The eventlog's entries after `after`, decoded (one that does not decode is shown as nothing:
+    `jobjournal job eventlog` says what it is)."""
+    out, chunk = [], [None] * BATCH
+    while len(chunk) == BATCH:
+        chunk = redis.xrange(key, f"({after}", "+", count=BATCH)
+        for entry_id, fields in chunk:
             after = text(entry_id)
             try:
-                event = ev.decode_entry(fields)
+                out.append((after, ev.decode_entry(fields)))
             except CorruptEntry:
-                continue  # shown as nothing; `jobjournal job eventlog` says what it is
-            yield message({"entry": after, "name": ev.event_name(event), "timestamp": event.timestamp,
-                           "context": json.loads(ev.event_context(event))})
-            if isinstance(event, ev.Clean | ev.Invalidate):
-                return
-
-
-def _read_after(redis, key: str, after: str):
-    return redis.xread({key: after}, count=BATCH, block=BLOCK_MS)
+                continue
+    return out
