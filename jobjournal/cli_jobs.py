@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
 import os
 
 import click
 
+from jobjournal import progress
 from jobjournal.common import journal as jr
 from jobjournal.common.env_rules import EnvRuleError, job_environment
 from jobjournal.common.errors import Queued
@@ -59,8 +61,10 @@ def submit(app: App, command, env, env_remove, cc, sim_runtime, sim_exit_code, c
         sim=sim,
         **fields,
     )
-    for job_id in client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout, queues=app.queue_redis,
-                                max_request_bytes=app.settings.max_request_bytes):
+    with progress.submitting(cc):
+        ids = client.submit(app.redis, [spec] * cc, timeout=app.settings.request_timeout, queues=app.queue_redis,
+                            max_request_bytes=app.settings.max_request_bytes)
+    for job_id in ids:
         click.echo(f58(job_id))
     if not client.manager_running(app.redis):
         raise Queued(client.NO_MANAGER.format(what=f"{'the job waits' if cc == 1 else f'the {cc} jobs wait'}"))
@@ -163,7 +167,8 @@ def purge(app: App, ids, age_limit, num_limit, force) -> None:
         raise click.UsageError("give job IDs, --age-limit or --num-limit")
     if ids and (age_limit is not None or num_limit is not None):
         raise click.UsageError("give job IDs or limits (--age-limit, --num-limit), not both")
-    errors, data = client.purge(app.redis, ids, age_limit, num_limit, force, timeout=app.settings.request_timeout)
+    with progress.purging(app.redis, len(ids) or None) if force else contextlib.nullcontext():
+        errors, data = client.purge(app.redis, ids, age_limit, num_limit, force, timeout=app.settings.request_timeout)
     inactive = data.get("inactive")
     if force:
         remaining = "" if inactive is None else f", {inactive} remaining"

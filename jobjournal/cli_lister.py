@@ -86,7 +86,7 @@ def jobs(app: App, all_states, all_users, user, wanted, since, name, queue, cons
                                                 constraint, count)
     layout = trusted_layout(app)
     if watch:
-        _watch(app, layout, query, template, timeout)
+        _watch(app, layout, query, template, timeout, no_header)
         return
     from jobjournal.progress import waiting_for_view
 
@@ -128,13 +128,14 @@ def _list_query(app: App, all_states, all_users, user, wanted, since, name, queu
     )
 
 
-def _watch(app: App, layout: Layout, query: q.ListQuery, template: str, timeout: float) -> None:
+def _watch(app: App, layout: Layout, query: q.ListQuery, template: str, timeout: float, no_header: bool) -> None:
     from jobjournal import watch
     from jobjournal.progress import waiting_for_view
 
     with waiting_for_view(app.redis, layout):  # the first listing waits for a first build
         q.current_generations(app.redis, layout.partitions, timeout)
-    watch.watch(app.redis, watch.WatchSpec(layout=layout, query=query, template=template, timeout=timeout))
+    spec = watch.WatchSpec(layout=layout, query=query, template=template, timeout=timeout, column_titles=not no_header)
+    watch.watch(app.redis, spec)
 
 
 def _format(fmt: str) -> str:
