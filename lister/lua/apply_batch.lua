@@ -15,15 +15,18 @@ if (redis.call('HGET', KEYS[1], 'seq') or '') ~= ARGV[2] then
   return redis.error_reply('STALE the view is not at seq ' .. ARGV[2])
 end
 local type_of = {HSET = 'hash', HDEL = 'hash', ZADD = 'zset', ZREM = 'zset', HINCRBY = 'hash', SADD = 'set'}
+local found = {}  -- each key's type, asked once (a batch writes a few keys many times)
 local i = 5
 while i <= #ARGV do  -- check every operation, and the type of every key it writes, before applying any
   local wanted, index = type_of[ARGV[i]], tonumber(ARGV[i + 1])
   if not wanted or not index or index < 3 or not KEYS[index] then
     return redis.error_reply('BADOP operation ' .. ARGV[i] .. ' on key ' .. ARGV[i + 1])
   end
-  local found = redis.call('TYPE', KEYS[index])['ok']
-  if found ~= 'none' and found ~= wanted then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[index] .. ' is a ' .. found .. ', not a ' .. wanted)
+  if not found[index] then
+    found[index] = redis.call('TYPE', KEYS[index])['ok']
+  end
+  if found[index] ~= 'none' and found[index] ~= wanted then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[index] .. ' is a ' .. found[index] .. ', not a ' .. wanted)
   end
   i = i + 3 + tonumber(ARGV[i + 2])
 end
