@@ -12,6 +12,7 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FinishedJobRegistry
 
+from bench.cpu import Meter, added, cpu_seconds, spent
 from bench.system import System, wait_until
 from jobjournal.common import keys
 from jobjournal.common.jobspec import encode, make_jobspec
@@ -79,21 +80,40 @@ def add_active_jobs(system: System, count: int) -> None:
     wait_until(system.view_caught_up, 60, "the view to catch up")
 
 
-def cold_rebuild(system: System, runs: int = 3) -> dict:
+def cold_rebuild(system: System, runs: int = 3, meter: Meter | None = None) -> dict:
     """Stop the lister, drop the view, start a lister process: time until a query answers.
     The median of `runs`, each started on a quiet Redis (the old view freed, no background
-    rewrite left from earlier traffic); an AOF rewrite the rebuild itself sets off counts."""
-    samples = []
+    rewrite left from earlier traffic); an AOF rewrite the rebuild itself sets off counts.
+    With a `meter`, also: `startup_s`, the median time from the process's start to its taking the
+    lister lease (the stopped lister gave it back), that is, its imports and connecting, before any
+    rebuilding; `cpu_s`, the CPU seconds each process spent from the start of the lister process to
+    the view's switch, summed over the runs (the lister's are its whole life, helpers included),
+    and `lister_startup_cpu_s` the lister's until it held the lease (per run); the new lister's
+    RSS and peak RSS then (`lister_rss_mb`, `lister_peak_rss_mb`)."""
+    samples, startups, cpu, startup_cpu = [], [], {}, 0.0
+    lease = LEGACY.lister_lease()
     for _ in range(runs):
         system.stop("lister")
         _drop_views(system)
         wait_until(system.quiet, 120, "Redis to be quiet", 0.05)
+        before = meter.sample() if meter else {}
         started = time.monotonic()
-        system.start("lister", "lister")
+        proc = system.start("lister", "lister")
+        if meter and not system.redis.exists(lease):
+            wait_until(lambda: system.redis.exists(lease), 60, "the lister lease", 0.002)
+            startups.append(time.monotonic() - started)
+            startup_cpu += cpu_seconds(proc.pid)
         wait_until(lambda: system.redis.exists(LEGACY.view_current()), 600, "a view", 0.002)
         samples.append(round(time.monotonic() - started, 3))
+        if meter:
+            cpu = added(cpu, spent(before, meter.sample()))
         q.stats(system.redis, timeout=1)
-    return {"seconds": statistics.median(samples), "samples": samples}
+    out = {"seconds": statistics.median(samples), "samples": samples}
+    if meter:
+        out.update(cpu_s=cpu, runs=runs, lister_startup_cpu_s=round(startup_cpu / max(1, len(startups)), 3),
+                   startup_s=round(statistics.median(startups), 3) if startups else None,
+                   lister_rss_mb=meter.rss_mb("lister"), lister_peak_rss_mb=meter.rss_mb("lister", "VmHWM"))
+    return out
 
 
 def _drop_views(system: System) -> None:
@@ -213,15 +233,20 @@ def _in_threads(count: int, call, system: System, threads: int = 8) -> float:
     return count // threads * threads / (time.monotonic() - started)
 
 
-def submit_rates(system: System, singles: int = 2000, batches: int = 10) -> dict:
-    """Jobs per second through the rq queue until the manager has them: one per request, and 1000."""
+def submit_rates(system: System, singles: int = 2000, batches: int = 10, meter: Meter | None = None) -> dict:
+    """Jobs per second through the rq queue until the manager has them: one per request, and 1000.
+    With a `meter`, also `cpu_s`: the CPU seconds each process spent in each of the two phases
+    (a phase's jobs go on running into the next: the manager's share is approximate)."""
     redis = system.redis
     spec = make_jobspec(command=["one"])
     ids: list[int] = []
+    before = meter.sample() if meter else {}
     started = time.monotonic()
     _in_threads(singles, lambda own: ids.extend(client.submit(own, [spec], userid=USERS[3])), system)
     _wait_accepted(redis, ids)
     single = len(ids) / (time.monotonic() - started)
+    single_jobs = len(ids)
+    middle = meter.sample() if meter else {}
 
     ids = []
     started = time.monotonic()
@@ -229,9 +254,15 @@ def submit_rates(system: System, singles: int = 2000, batches: int = 10) -> dict
         ids += client.submit(redis, [spec] * REQUEST, userid=USERS[4])
     _wait_accepted(redis, ids)
     batched = len(ids) / (time.monotonic() - started)
+    cpu = None
+    if meter:
+        cpu = {"single": (spent(before, middle), single_jobs), "batched": (spent(middle, meter.sample()), len(ids))}
     wait_until(lambda: all(redis.zscore(LEGACY.inactive_jobs(), j) for j in ids[-100:]), 300, "the jobs to end", 0.05)
     wait_until(system.view_caught_up, 300, "the view to catch up", 0.01)  # the next figure starts idle
-    return {"single": round(single, 1), "batched": round(batched, 1)}
+    out: dict = {"single": round(single, 1), "batched": round(batched, 1)}
+    if cpu:
+        out["cpu_s"] = cpu
+    return out
 
 
 def _wait_accepted(redis, job_ids: list[int]) -> None:
