@@ -135,13 +135,19 @@ def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
 def redacted_jobspec(redis, job_id: int) -> dict | None:
     """The job's jobspec as its submit entry keeps it (no environment), or None when this client
     may not read eventlogs (a reader role) or the job has none."""
+    return attachments(redis, job_id, count=1)[0]
+
+
+def attachments(redis, job_id: int, count: int | None = None) -> tuple[dict | None, dict | None]:
+    """(redacted jobspec, R) as the job's eventlog carries them (its first `count` entries; all by
+    default), each None if absent or when this client may not read eventlogs (a reader role)."""
     key = read_layout(redis).partition_of(job_id).job_eventlog(job_id)
     try:
-        entries = redis.xrange(key, count=1)
+        entries = redis.xrange(key, count=count)
     except redis_lib.exceptions.NoPermissionError:
-        return None
-    jobspec, _ = ev.eventlog_attachments(fields for _, fields in entries)
-    return json.loads(jobspec) if jobspec else None
+        return None, None
+    jobspec, r = ev.eventlog_attachments(fields for _, fields in entries)
+    return (json.loads(jobspec) if jobspec else None), (json.loads(r) if r else None)
 
 
 def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterator[ev.AnyEvent]:

@@ -52,8 +52,10 @@ def test_a_jobs_api_and_page_show_its_attributes_eventlog_and_jobspec(web):
     assert detail["attributes"]["result"] == "FAILED"
     assert [event["name"] for event in detail["eventlog"]][:2] == ["submit", "validate"]
     assert detail["jobspec"]["name"] == "beta" and "environment" not in detail["jobspec"]
+    assert detail["R"]["execution"]["R_lite"] and detail["R"]["execution"]["nodelist"]
+    assert client.get(f"/api/v1/jobs/{f58(ids['held'][0])}").json()["R"] is None  # not allocated
     page = client.get(f"/jobs/{job_id}")
-    assert page.status_code == 200 and f58(job_id) in page.text and "finish" in page.text
+    assert page.status_code == 200 and f58(job_id) in page.text and "finish" in page.text and "R_lite" in page.text
 
 
 def test_the_list_page_shows_the_jobs_and_the_counts(web):

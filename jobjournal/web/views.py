@@ -15,13 +15,16 @@ OUTPUT_SHOWN = 64 * 1024
 
 
 def job_detail(redis, layout: Layout, job_id: int, timeout: float) -> dict:
-    """One job: its attributes, redacted jobspec, eventlog and (a bounded part of) its output."""
+    """One job: its attributes, redacted jobspec, R (its resources, once allocated), eventlog and
+    (a bounded part of) its output."""
     attributes = q.list_id(redis, job_id, timeout=timeout, layout=layout)
     events = [{"name": ev.event_name(event), "timestamp": event.timestamp, "context": ev.event_context(event)}
               for event in client.eventlog(redis, job_id)]
+    jobspec, resources = client.attachments(redis, job_id)
     return {
         "attributes": attributes,
-        "jobspec": client.redacted_jobspec(redis, job_id),
+        "jobspec": jobspec,
+        "R": resources,
         "eventlog": [{**event, "context": msgspec.json.decode(event["context"])} for event in events],
         "output": _output(redis, job_id),
     }
