@@ -98,15 +98,26 @@ def _names(ranks: list[int]) -> str:
 
 def consumer_lag(redis, layout: Layout) -> list[dict]:
     """Each registered journal consumer of each partition: how far behind the journal's head it is
-    (seconds between the entry ids), and when it last said so."""
+    (seconds between the entry ids; entries, from the seq of the entry at its cursor: None once
+    that entry is trimmed), and when it last said so."""
     out = []
     for part in layout.partitions:
-        head, _ = journal_head(redis, part)
+        head, head_seq = journal_head(redis, part)
         for consumer, (cursor, stamp) in sorted(registrations(redis, part).items()):
             behind_ms = max(0, stream_order(head)[0] - stream_order(cursor)[0]) if cursor else 0
+            at = _seq_at(redis, part, cursor)
             out.append({"partition": part.index, "consumer": consumer, "cursor": cursor,
-                        "behind_s": behind_ms / 1000, "reported": stamp})
+                        "behind_s": behind_ms / 1000, "behind_entries": None if at is None else head_seq - at,
+                        "reported": stamp})
     return out
+
+
+def _seq_at(redis, part, cursor: str) -> int | None:
+    """The seq of the journal entry at `cursor` (0 for the journal's start), None if it is gone."""
+    if not cursor or cursor == "0-0":
+        return 0
+    found = redis.xrange(part.journal(), cursor, cursor, count=1)
+    return int(found[0][1].get(b"seq", 0)) if found else None
 
 
 def finished_per_interval(redis, layout: Layout, now: float, minutes: int = 5, step_s: int = 10) -> list[dict]:

@@ -131,3 +131,25 @@ def test_ready_refuses_a_role_it_does_not_know(cli):
     unknown = cli("ready", "executor")
     assert unknown.exit_code == 2 and "'executor' is not one of" in unknown.output
     assert cli("ready").exit_code == 2
+
+
+def test_a_full_journal_consumers_lag_is_given_in_entries_and_seconds(redis, settings, start_manager, start_lister):
+    from jobjournal.common.consumers import register_consumer
+    from jobjournal.system import consumer_lag
+
+    start_manager()
+    start_lister()
+    wait_inactive(redis, submit(redis, 3, sim={"runtime": 0}))
+    entries = redis.xrange(LEGACY.journal())
+    head_seq = int(redis.hget(LEGACY.journal_head(), "seq"))
+    register_consumer(redis, LEGACY, "behind", entries[4][0].decode())  # read up to the fifth entry
+    register_consumer(redis, LEGACY, "gone", "1-0")  # its entry was never there (or trimmed long ago)
+    lag = {row["consumer"]: row for row in consumer_lag(redis, read_layout(redis))}
+    assert lag["behind"]["behind_entries"] == head_seq - 5 and lag["behind"]["behind_s"] >= 0
+    assert lag["gone"]["behind_entries"] is None
+    with TestClient(make_app(redis, settings)) as client:
+        families = {family.name: family.samples for family in text_string_to_metric_families(
+            client.get("/metrics").text)}
+    assert _value(families["jobjournal_consumer_behind_entries"], "jobjournal_consumer_behind_entries",
+                  consumer="behind") == head_seq - 5
+    assert not [s for s in families["jobjournal_consumer_behind_entries"] if s.labels["consumer"] == "gone"]

@@ -76,11 +76,19 @@ class StoreCollector:
         yield from (posted, applied, behind, behind_s, building, jobs, holder)
 
     def _consumers(self):
+        labels = ["partition", "consumer"]
         lag = GaugeMetricFamily("jobjournal_consumer_behind_seconds", "Each registered full-journal consumer: "
-                                "between the journal's newest entry and its cursor", labels=["partition", "consumer"])
+                                "between the journal's newest entry and its cursor", labels=labels)
+        entries = GaugeMetricFamily("jobjournal_consumer_behind_entries", "Each registered full-journal consumer: "
+                                    "journal entries after its cursor (absent once its cursor's entry is trimmed)",
+                                    labels=labels)
         for consumer in consumer_lag(self.redis, self.layout):
-            lag.add_metric([str(consumer["partition"]), consumer["consumer"]], consumer["behind_s"])
+            names = [str(consumer["partition"]), consumer["consumer"]]
+            lag.add_metric(names, consumer["behind_s"])
+            if consumer["behind_entries"] is not None:
+                entries.add_metric(names, consumer["behind_entries"])
         yield lag
+        yield entries
 
     def _queues(self):
         with self.redis.pipeline(transaction=False) as pipe:
