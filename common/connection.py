@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from jobjournal.common.errors import LoginRefused, RedisUnavailable
@@ -55,6 +57,15 @@ def redacted(url: str) -> str:
     return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
+def without_credentials(url: str) -> str:
+    """`url` without the user and password it names (in its authority or its query)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = urlencode([(name, value) for name, value in parse_qsl(parts.query, keep_blank_values=True)
+                       if name not in ("username", "password")])
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
 def connect_url(url: str, setting: str = "", login: tuple[str, str] | None = None) -> redis.Redis:
     """A checked client of the Redis at `url` (`setting`: the variable it came from, named in errors),
     logged in as `login` (ACL user, password) when given, instead of the user the URL names."""
@@ -63,13 +74,18 @@ def connect_url(url: str, setting: str = "", login: tuple[str, str] | None = Non
         socket_timeout=SOCKET_TIMEOUT,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
     )
-    if login is not None:
+    if login is not None:  # redis-py lets a URL's credentials win over keyword ones: take them out
+        url = without_credentials(url)
         options.update(username=login[0], password=login[1])
     try:
         if url.startswith(CLUSTER_SCHEME):
             client = RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], **options)
         else:
             client = redis.Redis.from_url(url, health_check_interval=30, **options)
+    except RedisClusterException as err:  # no node took the connection (its cause: why)
+        if isinstance(err.__cause__, redis.AuthenticationError):
+            raise LoginRefused(f"Redis at {redacted(url)} refused the login: {err.__cause__}") from err
+        raise RedisUnavailable(f"cannot reach Redis at {redacted(url)}: {err}") from err
     except redis.RedisError as err:  # the cluster client asks a node for the slots at once
         raise RedisUnavailable(f"cannot reach Redis at {redacted(url)}: {err}") from err
     except ValueError as err:  # not a URL redis-py knows

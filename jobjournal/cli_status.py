@@ -9,6 +9,7 @@ import time
 
 import click
 
+from jobjournal.common.connection import connect
 from jobjournal.context import App, pass_app
 from jobjournal.system import leases_held_on, published_resources, system_status
 
@@ -72,7 +73,11 @@ def ready(app: App, role) -> None:
     """A readiness probe: exit 0 when a process on this host holds ROLE's lease (the manager's; for
     a lister, at least one partition's), else 1, with one line saying who holds it."""
     host = socket.gethostname()
-    here, elsewhere = leases_held_on(app.redis, role, host)
+    redis = connect(app.settings, start=False)  # a probe never starts the embedded Redis
+    try:
+        here, elsewhere = leases_held_on(redis, role, host)
+    finally:
+        redis.close()
     what = "the manager lease" if role == "manager" else "lister leases"
     if here:
         click.echo(f"ready: {_processes(here)} on this host holds {what}")

@@ -52,7 +52,7 @@ class HelperHealth:
 
 
 class ListerCounts:
-    """What a lister worker has done since it started, for its metrics (jobjournal/process_metrics.py)."""
+    """What a lister worker has done since it started, for its metrics (jobjournal/metrics/process.py)."""
 
     def __init__(self):
         self.applied: dict[int, int] = {}

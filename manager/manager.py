@@ -60,7 +60,7 @@ REPLY_TTL = 300
 
 
 class ManagerCounts:
-    """What a manager process has done since it started, for its metrics (jobjournal/process_metrics.py)."""
+    """What a manager process has done since it started, for its metrics (jobjournal/metrics/process.py)."""
 
     def __init__(self):
         self.terms = 0
@@ -88,11 +88,13 @@ class Manager:
     @property
     def events_posted(self) -> int:
         """Events this process has posted, in every term."""
-        return self.counts.posted_earlier + self.poster.posted
+        poster = self.poster
+        return self.counts.posted_earlier + (poster.posted if poster is not None else 0)
 
     def _new_term(self) -> None:
-        if self.poster is not None:
+        if self.poster is not None:  # folded at once: a scrape meanwhile, or a failed start, counts it once
             self.counts.posted_earlier += self.poster.posted
+            self.poster = None
         self.layout = store_layout(self.redis, self.settings.partitions)
         if self.layout.legacy and self.settings.partitions > 1:
             log.warning("this store is in the legacy layout; JOBJOURNAL_PARTITIONS=%d is ignored "

@@ -376,15 +376,23 @@ def test_the_kubernetes_schemas_catch_a_misspelt_field(k8s):
         jsonschema.Draft7Validator(_schemas()[("apps/v1", "Deployment")]).validate(bad)
 
 
-def test_the_kustomization_renders_offline_into_valid_manifests_in_one_namespace():
+def _kustomize(directory):
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("no kubectl here (it renders kustomizations offline: `kubectl kustomize DIR`)")
-    result = subprocess.run([kubectl, "kustomize", str(KUBERNETES)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+
+
+def test_the_kustomization_renders_offline_into_valid_manifests_in_one_namespace(tmp_path):
+    copied = tmp_path / "kubernetes"
+    shutil.copytree(KUBERNETES, copied)
+    (copied / "redis-password.txt").write_text("0123456789abcdef")  # as the README says to make it
+    result = _kustomize(copied)
     assert result.returncode == 0, result.stderr
     rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
     _validate(rendered, "kubectl kustomize deploy/kubernetes")
-    assert len(rendered) == sum(len(docs) for docs in _manifests().values())
+    assert len(rendered) == sum(len(docs) for docs in _manifests().values()) + len(_generated_secrets())
+    assert set(_kind(rendered, "Secret")) == set(_generated_secrets())
     namespace = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["namespace"]
     assert all(doc["metadata"].get("namespace") == namespace for doc in rendered if doc["kind"] != "Namespace")
     assert list(_kind(rendered, "Namespace")) == [namespace]
@@ -462,8 +470,15 @@ def test_the_kubernetes_executors_run_as_many_jobs_at_once_as_the_managers_pool_
     assert executor["spec"]["replicas"] * slots == settings.nodes * settings.cores_per_node
 
 
+def _generated_secrets() -> dict[str, set[str]]:
+    """The Secrets the kustomization makes (secretGenerator): name -> their keys."""
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    return {secret["name"]: {entry.partition("=")[0] for entry in secret["files"]}
+            for secret in kustomization.get("secretGenerator", [])}
+
+
 def test_every_kubernetes_name_that_a_manifest_refers_to_exists(k8s):
-    secrets, configmaps, services = _kind(k8s, "Secret"), _kind(k8s, "ConfigMap"), _kind(k8s, "Service")
+    secrets, configmaps, services = _generated_secrets(), _kind(k8s, "ConfigMap"), _kind(k8s, "Service")
     [redis] = _kind(k8s, "StatefulSet").values()
     templates = _pod_specs(k8s)
     for name, doc in {**_kind(k8s, "Deployment"), **_kind(k8s, "StatefulSet")}.items():
@@ -476,7 +491,7 @@ def test_every_kubernetes_name_that_a_manifest_refers_to_exists(k8s):
             for variable in container.get("env", []):
                 ref = variable.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
-                    assert ref["key"] in secrets[ref["name"]]["stringData"], f"{name}: {ref}"
+                    assert ref["key"] in secrets[ref["name"]], f"{name}: {ref}"
                 if variable["name"] == "JOBJOURNAL_REDIS_URL":  # the StatefulSet's pod, by the headless Service
                     host = re.match(r"redis://[^@]*@([^:/]+)", variable["value"])[1]
                     assert host == f"{redis['metadata']['name']}-0.{redis['spec']['serviceName']}", name
@@ -495,3 +510,11 @@ def test_the_kubernetes_image_tag_is_the_projects_version():
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     [image] = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["images"]
     assert image["name"] == "jobjournal" and image["newTag"] == version
+
+
+def test_the_kustomization_refuses_to_render_without_a_redis_password_of_the_operators(tmp_path):
+    """No password ships with the manifests: nothing can be applied with a known one."""
+    copied = tmp_path / "kubernetes"
+    shutil.copytree(KUBERNETES, copied, ignore=shutil.ignore_patterns("redis-password.txt"))
+    result = _kustomize(copied)
+    assert result.returncode != 0 and "redis-password.txt" in result.stderr

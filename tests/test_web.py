@@ -269,9 +269,13 @@ def test_with_redis_gone_every_route_answers_503_in_one_line_never_500(tmp_path,
         app = make_app(own, msgspec.structs.replace(settings, redis_url=server.url))
         server.stop(save=False)
         with TestClient(app, raise_server_exceptions=False) as client:
-            for path in ("/", "/api/v1/jobs", "/api/v1/stats", "/api/v1/summary", "/metrics", "/api/v1/jobs/1"):
+            for path in ("/", "/api/v1/jobs", "/api/v1/stats", "/api/v1/summary", "/api/v1/jobs/1"):
                 answer = client.get(path)
                 assert answer.status_code == 503 and "Redis could not answer" in answer.text, (path, answer.text)
+            metrics = client.get("/metrics")  # what could be read, and which sections could not
+            failed = {s.labels["section"] for family in text_string_to_metric_families(metrics.text)
+                      for s in family.samples if s.name == "jobjournal_scrape_errors"}
+            assert metrics.status_code == 200 and failed == {"jobs", "partitions", "consumers", "queues"}
     finally:
         own.close()
         server.stop()

@@ -122,3 +122,40 @@ def test_an_action_on_a_bad_or_unknown_job_id_says_why(redis, settings, held):
         unknown = web.post("/api/v1/jobs/123456789/cancel", headers=_basic("alice", PASSWORD))
     assert bad.status_code == 400 and "invalid job id" in bad.json()["error"]
     assert unknown.status_code in (403, 409) and unknown.json()["error"], unknown.text
+
+
+def test_credentials_in_the_stores_url_never_stand_in_for_the_persons_own(redis, settings, held, redis_url):
+    """redis-py lets a URL's user and password win over the ones given apart: a web view whose
+    JOBJOURNAL_REDIS_URL logs in as its own user must still check each person's password."""
+    import msgspec
+
+    redis.execute_command("ACL", "SETUSER", "webview", "reset", "on", ">webview-pw", "~*", "&*", "+@all")
+    try:
+        scheme, _, rest = redis_url.partition("://")
+        own = msgspec.structs.replace(settings, redis_url=f"{scheme}://webview:webview-pw@{rest}")
+        with _client(redis, own) as web:
+            wrong = web.post(f"/api/v1/jobs/{f58(held['bob'])}/cancel", headers=_basic("bob", "not-his"))
+            assert wrong.status_code == 401 and "refused the login of bob" in wrong.json()["error"]
+            right = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", headers=_basic("alice", PASSWORD))
+            assert right.status_code == 200, right.text
+        assert names(redis, held["bob"])[-1] == "priority"
+    finally:
+        redis.execute_command("ACL", "DELUSER", "webview")
+
+
+def test_after_a_failed_login_the_next_try_for_that_user_waits_a_second(redis, settings, held):
+    with _client(redis, settings) as web:
+        assert web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel",
+                        headers=_basic("alice", "guess-1")).status_code == 401
+        again = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", headers=_basic("alice", PASSWORD))
+        assert again.status_code == 429 and "wait a second" in again.json()["error"]
+        bob = web.post(f"/api/v1/jobs/{f58(held['bob'])}/urgency", json={"urgency": 3}, headers=_basic("bob", PASSWORD))
+        assert bob.status_code == 200  # another user is not held back
+    assert names(redis, held["alice"])[-1] == "priority"
+
+
+def test_a_body_over_4_kib_is_refused_before_it_is_read(redis, settings, held):
+    with _client(redis, settings) as web:
+        answer = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", content=b"x" * 5000,
+                          headers=_basic("alice", PASSWORD))
+    assert answer.status_code == 413 and "at most 4096 bytes" in answer.json()["error"]

@@ -5,10 +5,12 @@ queue and the exec dispatch stream; dead letters. No global registry: `store_reg
 
 from __future__ import annotations
 
+import redis as redis_lib
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from jobjournal.common import keys, tasks
+from jobjournal.common.errors import JobJournalError
 from jobjournal.common.layout import Layout, read_layout
 from jobjournal.lister import query as q
 from jobjournal.lister.progress import partition_progress
@@ -22,19 +24,30 @@ class StoreCollector:
     """`layout` None: read at each scrape (a long-running process follows a store that changes it)."""
 
     def __init__(self, redis, layout: Layout | None, timeout: float, queues=None):
-        self.redis, self.fixed_layout, self.timeout = redis, layout, timeout
+        self.redis, self.layout, self.timeout = redis, layout, timeout
         self.queues = redis if queues is None else queues
-        self.layout = layout
 
     def collect(self):
-        self.layout = self.fixed_layout or read_layout(self.redis)
-        yield from self._jobs()
-        yield from self._partitions()
-        yield from self._consumers()
-        yield from self._queues()
+        """Each section on its own: one that fails (no view yet, a Redis error) is left out and
+        counted in jobjournal_scrape_errors, the others are served (a first build's progress, say)."""
+        failed = GaugeMetricFamily("jobjournal_scrape_errors", "Sections of this scrape that could not be read",
+                                   labels=["section"])
+        try:
+            layout = self.layout or read_layout(self.redis)
+        except (redis_lib.RedisError, redis_lib.exceptions.RedisClusterException, JobJournalError):
+            failed.add_metric(["layout"], 1)
+            yield failed
+            return
+        for name, section in (("jobs", self._jobs), ("partitions", self._partitions),
+                              ("consumers", self._consumers), ("queues", self._queues)):
+            try:
+                yield from list(section(layout))
+            except (redis_lib.RedisError, redis_lib.exceptions.RedisClusterException, JobJournalError):
+                failed.add_metric([name], 1)
+        yield failed
 
-    def _jobs(self):
-        stats = q.stats(self.redis, timeout=self.timeout, layout=self.layout)
+    def _jobs(self, layout: Layout):
+        stats = q.stats(self.redis, timeout=self.timeout, layout=layout)
         jobs = GaugeMetricFamily("jobjournal_jobs", "Jobs in each state (the lister's view)", labels=["state"])
         for state, count in stats["states"].items():
             jobs.add_metric([state], count)
@@ -45,7 +58,7 @@ class StoreCollector:
         yield results
         yield GaugeMetricFamily("jobjournal_jobs_purged", "Inactive jobs purged, ever", value=stats["inactive_purged"])
 
-    def _partitions(self):
+    def _partitions(self, layout: Layout):
         label = ["partition"]
         posted = CounterMetricFamily("jobjournal_journal_events", "Events posted to each partition's journal, ever "
                                      "(its seq; rate() gives events posted per second)", labels=label)
@@ -61,7 +74,7 @@ class StoreCollector:
                                  "(what a build loads)", labels=label)
         holder = GaugeMetricFamily("jobjournal_lister_lease_holder", "1 for the lister process that holds each "
                                    "partition's lease", labels=["partition", "holder"])
-        for part in partition_progress(self.redis, self.layout):
+        for part in partition_progress(self.redis, layout):
             index = [str(part.index)]
             posted.add_metric(index, part.posted)
             if part.applied is not None:
@@ -75,14 +88,14 @@ class StoreCollector:
                 holder.add_metric([*index, part.holder], 1)
         yield from (posted, applied, behind, behind_s, building, jobs, holder)
 
-    def _consumers(self):
+    def _consumers(self, layout: Layout):
         labels = ["partition", "consumer"]
         lag = GaugeMetricFamily("jobjournal_consumer_behind_seconds", "Each registered full-journal consumer: "
                                 "between the journal's newest entry and its cursor", labels=labels)
         entries = GaugeMetricFamily("jobjournal_consumer_behind_entries", "Each registered full-journal consumer: "
                                     "journal entries after its cursor (absent once its cursor's entry is trimmed)",
                                     labels=labels)
-        for consumer in consumer_lag(self.redis, self.layout):
+        for consumer in consumer_lag(self.redis, layout):
             names = [str(consumer["partition"]), consumer["consumer"]]
             lag.add_metric(names, consumer["behind_s"])
             if consumer["behind_entries"] is not None:
@@ -90,7 +103,7 @@ class StoreCollector:
         yield lag
         yield entries
 
-    def _queues(self):
+    def _queues(self, layout: Layout):
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.xlen(keys.manager_inbox())
             pipe.xlen(keys.dead_letters())
@@ -99,9 +112,9 @@ class StoreCollector:
         journals = GaugeMetricFamily("jobjournal_journal_entries", "Entries kept in each partition's journal",
                                      labels=["partition"])
         with self.redis.pipeline(transaction=False) as pipe:
-            for part in self.layout.partitions:
+            for part in layout.partitions:
                 pipe.xlen(part.journal())
-            for part, length in zip(self.layout.partitions, pipe.execute(), strict=True):
+            for part, length in zip(layout.partitions, pipe.execute(), strict=True):
                 journals.add_metric([str(part.index)], length)
         yield journals
         yield GaugeMetricFamily("jobjournal_inbox_entries", "Entries in the manager's inbox", value=inbox)

@@ -1,11 +1,10 @@
 """Actions in the web view: cancel a job, set its urgency. Off unless `jobjournal web --actions`.
 
 Each action is authenticated as the person's own Redis ACL user (`jobjournal user add NAME --uid
-UID`): HTTP Basic credentials, which this server does not check itself but logs in to Redis with,
-so Redis checks the password, and the request goes out on that connection, proved as that user
-(with identity=acl the manager checks the proof: common/identity.py). The uid it acts as is the
-one mapped to that user; the manager's owner rules apply as for the CLI. A browser's POST from
-another origin is refused (a page elsewhere cannot act with the credentials a browser keeps).
+UID`; jobjournal/web/login.py). The uid it acts as is the one mapped to that user; the manager's
+owner rules apply as for the CLI. A browser's POST from another origin is refused (a page elsewhere
+cannot act with the credentials a browser keeps). Nothing of the body is read before the request
+is known to be allowed, from this site, with credentials, and not too big.
 
 `POST /api/v1/jobs/ID/cancel` (JSON body, optional: {"note": TEXT}) and `POST /api/v1/jobs/ID/urgency`
 ({"urgency": 0-31}) answer JSON; the job page's forms post to /jobs/ID/cancel and /jobs/ID/urgency
@@ -14,52 +13,49 @@ and come back to the page (303).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import json
 from urllib.parse import parse_qs
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from jobjournal.common import keys
-from jobjournal.common.connection import connect_url, redis_url
-from jobjournal.common.errors import JobJournalError, LoginRefused, RedisUnavailable, RequestFailed
+from jobjournal.common.errors import RequestFailed
 from jobjournal.common.ids import InvalidJobId, f58, parse_job_id
 from jobjournal.manager import client
+from jobjournal.web.login import ActionRefused, credentials
 
 ACTION_TIMEOUT = 10.0
 """Seconds an action waits for the manager's reply."""
-CHALLENGE = {"WWW-Authenticate": 'Basic realm="jobjournal actions", charset="UTF-8"'}
 MAX_BODY = 4096
-
-
-class ActionRefused(JobJournalError):
-    def __init__(self, status: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.headers = status, headers or {}
 
 
 # -- routes
 async def cancel_api(request: Request) -> Response:
+    checked = _checked(request)
     body = await _json_body(request)
-    return await _answer_json(request, lambda redis, uid, job_id: _cancel(redis, uid, job_id, body.get("note", "")))
+    return await _answer_json(request, checked, lambda redis, uid, job_id: _cancel(redis, uid, job_id,
+                                                                                   body.get("note", "")))
 
 
 async def urgency_api(request: Request) -> Response:
+    checked = _checked(request)
     urgency = (await _json_body(request)).get("urgency")
-    return await _answer_json(request, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id, urgency))
+    return await _answer_json(request, checked, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id, urgency))
 
 
 async def cancel_form(request: Request) -> Response:
+    checked = _checked(request)
     note = (await _form_body(request)).get("note", "")
-    return await _answer_form(request, lambda redis, uid, job_id: _cancel(redis, uid, job_id, note))
+    return await _answer_form(request, checked, lambda redis, uid, job_id: _cancel(redis, uid, job_id, note))
 
 
 async def urgency_form(request: Request) -> Response:
+    checked = _checked(request)
     urgency = _as_int((await _form_body(request)).get("urgency"))
-    return await _answer_form(request, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id, urgency))
+    return await _answer_form(request, checked, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id,
+                                                                                        urgency))
 
 
 def refused(request: Request, err: ActionRefused) -> Response:
@@ -92,52 +88,37 @@ def _refuse_if(error: str | None) -> None:
 
 
 # -- the edge
-async def _answer_json(request: Request, act) -> Response:
-    said = await _run(request, act)
+async def _answer_json(request: Request, checked, act) -> Response:
+    said = await run_in_threadpool(_as_person, request.app.state, *checked, act)
     return JSONResponse({"version": 1, "done": said})
 
 
-async def _answer_form(request: Request, act) -> Response:
-    await _run(request, act)
+async def _answer_form(request: Request, checked, act) -> Response:
+    await run_in_threadpool(_as_person, request.app.state, *checked, act)
     return RedirectResponse(f"/jobs/{request.path_params['job_id']}", status_code=303)
 
 
-async def _run(request: Request, act) -> str:
-    from starlette.concurrency import run_in_threadpool
-
-    job_id = _checked(request)
-    user, password = _credentials(request)
-    return await run_in_threadpool(_as_person, request.app.state, user, password, job_id, act)
-
-
-def _checked(request: Request) -> int:
-    """The job id, once actions are on and the request comes from this site (or no browser)."""
+def _checked(request: Request) -> tuple[int, str, str]:
+    """(job id, user, password), once actions are on, the request comes from this site (or from
+    no browser), carries credentials and is not too big."""
     if not request.app.state.actions:
         raise ActionRefused(403, "this web view is read-only (start it with `jobjournal web --actions`)")
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise ActionRefused(403, f"refused: a request from another site ({origin})")
     try:
-        return parse_job_id(request.path_params["job_id"])
+        job_id = parse_job_id(request.path_params["job_id"])
     except InvalidJobId as err:
         raise ActionRefused(400, str(err)) from err
+    user, password = credentials(request)
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_BODY:
+        raise ActionRefused(413, f"the body must be at most {MAX_BODY} bytes")
+    return job_id, user, password
 
 
-def _credentials(request: Request) -> tuple[str, str]:
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        raise ActionRefused(401, "log in as your Redis ACL user to act on jobs", CHALLENGE)
-    try:
-        user, colon, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError) as err:
-        raise ActionRefused(400, "the Authorization header is not Basic credentials") from err
-    if not colon or not user:
-        raise ActionRefused(401, "log in as your Redis ACL user to act on jobs", CHALLENGE)
-    return user, password
-
-
-def _as_person(state, user: str, password: str, job_id: int, act) -> str:
-    with _logged_in(state.settings, user, password) as redis:
+def _as_person(state, job_id: int, user: str, password: str, act) -> str:
+    with state.logins.logged_in(state.settings, user, password) as redis:
         uid = state.redis.hget(keys.users(), user)  # the server's own client: a person may not read jj:users
         if uid is None:
             raise ActionRefused(403, f"user {user} has no uid: `jobjournal user add {user} --uid UID` maps it")
@@ -145,21 +126,6 @@ def _as_person(state, user: str, password: str, job_id: int, act) -> str:
             return act(redis, int(uid), job_id)
         except RequestFailed as err:
             raise ActionRefused(409, str(err)) from err
-
-
-@contextlib.contextmanager
-def _logged_in(settings, user: str, password: str):
-    try:
-        redis = connect_url(redis_url(settings, start=False), login=(user, password))
-    except LoginRefused as err:
-        raise ActionRefused(401, f"Redis refused the login of {user}: log in as your Redis ACL user",
-                            CHALLENGE) from err
-    except RedisUnavailable as err:
-        raise ActionRefused(503, str(err)) from err
-    try:
-        yield redis
-    finally:
-        redis.close()
 
 
 async def _json_body(request: Request) -> dict:
@@ -182,10 +148,13 @@ async def _form_body(request: Request) -> dict:
 
 
 async def _body(request: Request) -> bytes:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ActionRefused(413, f"the body is over {MAX_BODY} bytes")
-    return raw
+    """The body, read no further than MAX_BODY (whatever Content-Length said)."""
+    raw = bytearray()
+    async for piece in request.stream():
+        raw += piece
+        if len(raw) > MAX_BODY:
+            raise ActionRefused(413, f"the body must be at most {MAX_BODY} bytes")
+    return bytes(raw)
 
 
 def _as_int(text) -> int | None:

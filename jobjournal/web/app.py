@@ -36,6 +36,7 @@ from jobjournal.web import actions as act
 from jobjournal.web.fanout import JournalFanout
 from jobjournal.web.listing import DEFAULT_LIMIT, list_query, next_cursor
 from jobjournal.web.live import job_stream, journal_stream
+from jobjournal.web.login import LoginGuard
 from jobjournal.web.views import job_detail
 
 API_VERSION = 1
@@ -69,7 +70,7 @@ def make_app(redis, settings: Settings, queues=None, actions: bool = False) -> S
         exception_handlers={QueryError: _refused, NoSuchJob: _not_found, ViewNotReady: _not_ready,
                             act.ActionRefused: act.refused, redis_lib.RedisError: _redis_failed},
     )
-    app.state.actions = actions
+    app.state.actions, app.state.logins = actions, LoginGuard()
     app.state.redis, app.state.settings, app.state.templates = redis, settings, templates
     app.state.queues = redis if queues is None else queues
     app.state.layout = read_layout(redis)

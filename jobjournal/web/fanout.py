@@ -4,8 +4,9 @@ Each stream subscribes; a single thread (started with the first subscriber, gone
 last one left) follows every partition's journal from its head and hands each batch of entries to
 every subscriber that wants it, on the subscriber's event loop. So a thousand open pages cost one
 blocking read, not a thousand threads (Starlette's thread pool has 40: streams holding one each
-would starve every other request). A subscriber that does not keep up (its queue full) is told to
-resync and read the list again; entries are never silently skipped.
+would starve every other request). A subscriber that does not keep up (its queue full), or any
+subscriber when the reader lost its place (the journal trimmed past it, Redis trouble), gets
+RESYNC: read the list again. Entries are never silently skipped.
 """
 
 from __future__ import annotations
@@ -14,31 +15,35 @@ import asyncio
 import logging
 import threading
 
-import redis as redis_lib
-
-from jobjournal.common.journal import JournalEvent, JournalGap, journal_head, read_journals
+from jobjournal.common.journal import JournalEvent, JournalGap, read_journals, text
 from jobjournal.common.layout import Layout
+from jobjournal.common.packed import reads
 
 log = logging.getLogger("jobjournal.web")
 
 BLOCK_MS = 1000
 BATCH = 1000
-QUEUE = 256
-"""Batches a subscriber may have waiting before it is told to resync."""
-RESYNC = None
-"""What a subscriber's queue holds instead of a batch when it must read the list again."""
+QUEUE = 1000
+"""Items a subscriber may have waiting before it is told to resync."""
+RESYNC = object()
+"""What a subscriber's queue holds instead of news when it must read the list again."""
 
 
 class Subscriber:
+    """One stream's place: of every job (its items: lists of (job id, event name, partition)),
+    or of one job (its items: True, there is news)."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop, job_id: int | None):
         self.loop, self.job_id = loop, job_id
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE)
 
-    def wants(self, entries: list[JournalEvent]) -> list[JournalEvent]:
-        return entries if self.job_id is None else [entry for entry in entries if entry.job_id == self.job_id]
+    def news(self, entries: list[JournalEvent]):
+        if self.job_id is None:
+            return [(entry.job_id, entry.name, entry.partition) for entry in entries if not entry.problem]
+        return any(entry.job_id == self.job_id for entry in entries) or None
 
     def offer(self, item) -> None:
-        """On the subscriber's loop: queue a batch (or RESYNC); when full, clear it and say RESYNC."""
+        """On the subscriber's loop: queue an item; when full, clear the queue and say RESYNC."""
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -55,13 +60,14 @@ class JournalFanout:
         self._reader: threading.Thread | None = None
 
     def subscribe(self, loop: asyncio.AbstractEventLoop, job_id: int | None = None) -> Subscriber:
-        """A subscriber to every entry posted from now on (of one job, or all); blocking (it may
-        read the journals' heads): call it from a worker thread."""
+        """A subscriber to every entry posted from now on (of one job, or all). Blocking (it may
+        read the journals' heads): call it from a worker thread. Redis errors raise, subscribing
+        nothing."""
+        positions = None if self._reader is not None else self._heads()
         subscriber = Subscriber(loop, job_id)
         with self._lock:
             self._subscribers.add(subscriber)
-            if self._reader is None:
-                positions = {part: journal_head(self.redis, part) for part in self.layout.partitions}
+            if self._reader is None:  # (positions None: a reader ended meanwhile; the new one resyncs)
                 self._reader = threading.Thread(target=self._follow, args=(positions,), daemon=True,
                                                 name="jobjournal-web-journal")
                 self._reader.start()
@@ -75,38 +81,63 @@ class JournalFanout:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    def _follow(self, positions: dict) -> None:
+    def _heads(self) -> dict:
+        """Each partition's (last id, seq), in one round trip per node."""
+        found = reads(self.redis, [("HMGET", part.journal_head(), "last_id", "seq") for part in self.layout.partitions])
+        return {part: (text(last_id) if last_id else "0-0", int(seq or 0))
+                for part, (last_id, seq) in zip(self.layout.partitions, found, strict=True)}
+
+    def _follow(self, positions: dict | None) -> None:
+        try:
+            while self._still_wanted():
+                try:
+                    positions = self._follow_once(positions) if positions is not None else self._resync()
+                except Exception as err:  # noqa: BLE001 - Redis trouble of any kind: say so, wait, start again
+                    log.warning("following the journal: %s; trying again in 1s", err)
+                    threading.Event().wait(1.0)
+                    positions = None
+        finally:
+            with self._lock:
+                if self._reader is threading.current_thread():
+                    self._reader = None
+
+    def _follow_once(self, positions: dict) -> dict | None:
+        """One read; the positions after it (None after a gap: the heads must be read again)."""
+        try:
+            entries = read_journals(self.redis, positions, BATCH, BLOCK_MS)
+        except JournalGap:
+            return None
         partition = {part.index: part for part in positions}
-        while self._still_wanted():
-            try:
-                entries = read_journals(self.redis, positions, BATCH, BLOCK_MS)
-            except JournalGap:
-                positions = {part: journal_head(self.redis, part) for part in self.layout.partitions}
-                self._deliver({subscriber: RESYNC for subscriber in self._current()})
-                continue
-            except redis_lib.RedisError as err:
-                log.warning("following the journal: %s; trying again in 1s", err)
-                threading.Event().wait(1.0)
-                continue
-            for entry in entries:
-                positions[partition[entry.partition]] = (entry.entry_id, entry.seq)
-            if entries:
-                wanted = {subscriber: subscriber.wants(entries) for subscriber in self._current()}
-                self._deliver({subscriber: batch for subscriber, batch in wanted.items() if batch})
+        for entry in entries:
+            positions[partition[entry.partition]] = (entry.entry_id, entry.seq)
+        if entries:
+            self._deliver({subscriber: subscriber.news(entries) for subscriber in self._current()})
+        return positions
+
+    def _resync(self) -> dict:
+        """The heads, read again; every subscriber is told to read its list again."""
+        positions = self._heads()
+        self._deliver({subscriber: RESYNC for subscriber in self._current()})
+        return positions
 
     def _still_wanted(self) -> bool:
+        """Whether anyone still subscribes; if not, this reader is done (decided under the lock, so
+        a subscriber that comes now starts a new one)."""
         with self._lock:
-            if not self._subscribers:
+            if self._subscribers:
+                return True
+            if self._reader is threading.current_thread():
                 self._reader = None
-                return False
-            return True
+            return False
 
     def _current(self) -> list[Subscriber]:
         with self._lock:
             return list(self._subscribers)
 
-    def _deliver(self, items: dict[Subscriber, list[JournalEvent] | None]) -> None:
+    def _deliver(self, items: dict) -> None:
         for subscriber, item in items.items():
+            if not item:
+                continue
             try:
                 subscriber.loop.call_soon_threadsafe(subscriber.offer, item)
             except RuntimeError:  # its loop is closed: the stream is gone
