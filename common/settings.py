@@ -65,8 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A consumer that has not reported its cursor for this long holds nothing back."""
     backlog_cache_mb: NonNegative = 256
     """Memory the manager may keep of inactive jobs' eventlogs, so full journals need not read
-    them back from Redis (0: read every eventlog each time). About 1.1 KB a job: 256 MB keeps the
-    newest ~230K inactive jobs; the manager's memory stays bounded however many there are."""
+    them back from Redis (0: read every eventlog each time). About 250 bytes a job (deflated,
+    manager/history.py): 256 MB keeps the newest million or so; the manager's memory stays
+    bounded however many there are."""
     max_jobspec_bytes: Positive = 65536
     """Largest accepted jobspec document."""
     identity: Literal["trusted", "acl"] = "trusted"

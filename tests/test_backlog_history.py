@@ -1,5 +1,7 @@
 """The manager serves full journals from its memory of finished jobs: the same bytes as its eventlogs."""
 
+import random
+
 import msgspec
 
 from jobjournal.common import consumers
@@ -91,7 +93,7 @@ def test_a_filtered_backlog_reads_eventlogs_and_leaves_the_memory_alone(redis, s
 
 
 def test_the_memory_drops_the_oldest_entries_beyond_its_budget():
-    entry = b"x" * 400
+    entry = random.Random(1).randbytes(400)  # does not deflate: ~400 bytes kept
     history = History(budget_bytes=3 * 600)
     for job_id in range(5):
         history.remember(job_id, entry)
@@ -101,6 +103,25 @@ def test_the_memory_drops_the_oldest_entries_beyond_its_budget():
     assert history.size == size, "remembering a job again replaces it"
     history.forget([2, 3, 4, 99])
     assert len(history) == 0 and history.size == 0
+
+
+def test_a_typical_finished_job_takes_under_300_bytes_of_the_budget():
+    history = History(budget_bytes=10**6)
+    history.record(1015501940898923600, "submit", "1796300000.1234567", b'{"userid":2001,"urgency":16,"version":2}',
+                   b'{"command":["app","3"],"queue":"debug","name":"app3","sim":{"runtime":0.0}}', final=False)
+    for name, stamp in (("validate", "1796300000.1250001"), ("depend", "1796300000.1301234"),
+                        ("priority", "1796300000.1359876"), ("alloc", "1796300000.2001234")):
+        history.record(1015501940898923600, name, stamp, b"{}", b'{"version":1,"execution":{"R_lite":[{"rank":"7",'
+                       b'"children":{"core":"12"}}],"nodelist":["node7"],"starttime":1796300000.2001234,'
+                       b'"expiration":0.0}}' if name == "alloc" else b"", final=False)
+    for name, stamp in (("start", "1796300000.2001234"), ("finish", "1796300000.3120001"),
+                        ("release", "1796300000.3150002"), ("free", "1796300000.3150002")):
+        history.record(1015501940898923600, name, stamp, b'{"status":0}' if name == "finish" else b"{}", b"",
+                       final=False)
+    history.record(1015501940898923600, "clean", "1796300000.3150002", b"{}", b"", final=True)
+    element = history.sealed(1015501940898923600)
+    assert element.startswith(b'{"id":1015501940898923600,"eventlog":[{"name":"submit"') and len(element) > 700
+    assert history.size < 300  # deflated against the dictionary of a typical element
 
 
 def test_a_memory_budget_of_zero_remembers_nothing():
@@ -124,7 +145,7 @@ def test_a_sealed_entry_holds_the_events_jobspec_and_r_as_posted():
 
 
 def test_entries_read_back_from_redis_never_push_out_remembered_ones():
-    entry = b"x" * 400
+    entry = random.Random(1).randbytes(400)  # does not deflate: ~400 bytes kept
     history = History(budget_bytes=3 * 600)
     for job_id in range(3):
         history.remember(job_id, entry)
