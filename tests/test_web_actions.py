@@ -8,10 +8,11 @@ import base64
 import pytest
 from starlette.testclient import TestClient
 
+from jobjournal.common import events as ev
 from jobjournal.common import identity, keys
 from jobjournal.common.ids import f58
 from jobjournal.web.app import make_app
-from tests.helpers import names, submit, wait_caught_up, wait_for
+from tests.helpers import eventlog, names, submit, wait_caught_up, wait_for
 
 PASSWORD = "s3cret-of-alice"
 
@@ -159,3 +160,16 @@ def test_a_body_over_4_kib_is_refused_before_it_is_read(redis, settings, held):
         answer = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", content=b"x" * 5000,
                           headers=_basic("alice", PASSWORD))
     assert answer.status_code == 413 and "at most 4096 bytes" in answer.json()["error"]
+
+
+def test_the_cancel_form_cancels_with_its_note_and_comes_back_to_the_job_page(redis, settings, held):
+    job = f58(held["alice"])
+    with _client(redis, settings) as web:
+        answer = web.post(f"/jobs/{job}/cancel", data={"note": "from the page"}, headers=_basic("alice", PASSWORD),
+                          follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == f"/jobs/{job}"
+        refused = web.post(f"/jobs/{f58(held['bob'])}/cancel", data={}, headers=_basic("alice", PASSWORD))
+        assert refused.status_code == 403 and "not the job&#39;s owner" in refused.text and "<html" in refused.text
+    wait_for(lambda: names(redis, held["alice"])[-1:] == ["clean"], what="alice's job to end")
+    [exception] = [event for event in eventlog(redis, held["alice"]) if isinstance(event, ev.Exception_)]
+    assert exception.note == "from the page"
