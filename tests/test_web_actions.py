@@ -51,6 +51,12 @@ def _client(redis, settings, actions: bool = True) -> TestClient:
     return TestClient(make_app(redis, settings, actions=actions), base_url="http://testserver")
 
 
+def _post_form_as_alice(web, job: str, action: str, data: dict):
+    """Post a job page's form as alice; the answer must send her back to the job's page."""
+    answer = web.post(f"/jobs/{job}/{action}", data=data, headers=_basic("alice", PASSWORD), follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == f"/jobs/{job}"
+
+
 def test_the_web_view_is_read_only_unless_started_with_actions(redis, settings, held):
     with _client(redis, settings, actions=False) as web:
         answer = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", headers=_basic("alice", PASSWORD))
@@ -80,9 +86,7 @@ def test_a_person_may_not_cancel_another_persons_job(redis, settings, held):
 def test_the_urgency_form_sets_it_and_comes_back_to_the_job_page(redis, settings, held):
     job = f58(held["alice"])
     with _client(redis, settings) as web:
-        answer = web.post(f"/jobs/{job}/urgency", data={"urgency": "20"}, headers=_basic("alice", PASSWORD),
-                          follow_redirects=False)
-        assert answer.status_code == 303 and answer.headers["location"] == f"/jobs/{job}"
+        _post_form_as_alice(web, job, "urgency", {"urgency": "20"})
     wait_for(lambda: "alloc" in names(redis, held["alice"]) or names(redis, held["alice"])[-1] == "urgency",
              what="the urgency event")
     assert "urgency" in names(redis, held["alice"])
@@ -165,9 +169,7 @@ def test_a_body_over_4_kib_is_refused_before_it_is_read(redis, settings, held):
 def test_the_cancel_form_cancels_with_its_note_and_comes_back_to_the_job_page(redis, settings, held):
     job = f58(held["alice"])
     with _client(redis, settings) as web:
-        answer = web.post(f"/jobs/{job}/cancel", data={"note": "from the page"}, headers=_basic("alice", PASSWORD),
-                          follow_redirects=False)
-        assert answer.status_code == 303 and answer.headers["location"] == f"/jobs/{job}"
+        _post_form_as_alice(web, job, "cancel", {"note": "from the page"})
         refused = web.post(f"/jobs/{f58(held['bob'])}/cancel", data={}, headers=_basic("alice", PASSWORD))
         assert refused.status_code == 403 and "not the job&#39;s owner" in refused.text and "<html" in refused.text
     wait_for(lambda: names(redis, held["alice"])[-1:] == ["clean"], what="alice's job to end")
