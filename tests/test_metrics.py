@@ -2,6 +2,7 @@
 lister's --metrics-port and from `jobjournal web`'s /metrics, on a real Redis with the processes
 running; and `jobjournal ready`, the readiness probe."""
 
+import json
 import socket
 import urllib.request
 
@@ -10,7 +11,6 @@ from starlette.testclient import TestClient
 
 from jobjournal.common.keys import LEGACY
 from jobjournal.common.layout import read_layout
-from jobjournal.lister import query as q
 from jobjournal.lister.progress import partition_progress
 from jobjournal.web.app import make_app
 from tests.helpers import process_log, submit, wait_caught_up, wait_for, wait_inactive
@@ -38,7 +38,7 @@ def _value(samples: list, name: str, **labels) -> float:
                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()))
 
 
-def test_a_manager_and_a_lister_serve_their_own_metrics_on_the_ports_they_were_given(spawn, redis):
+def test_a_manager_and_a_lister_serve_their_own_metrics_on_the_ports_they_were_given(spawn, redis, cli):
     manager_port, lister_port = _free_port(), _free_port()
     spawn("manager", "--metrics-port", str(manager_port))
     spawn("lister", "--metrics-port", str(lister_port))
@@ -63,8 +63,11 @@ def test_a_manager_and_a_lister_serve_their_own_metrics_on_the_ports_they_were_g
     assert _value(lister["jobjournal_lister_partitions_held"], "jobjournal_lister_partitions_held", partition="0") == 1
     assert _value(lister["jobjournal_lister_build_seconds"], "jobjournal_lister_build_seconds_count") == 1
     # the manager serves the store's metrics too (headless setups): the same counts as `jobs --stats`
-    stats = q.stats(redis)
-    assert _value(manager["jobjournal_jobs"], "jobjournal_jobs", state="INACTIVE") == stats["states"]["INACTIVE"] == 20
+    stats = json.loads(cli("jobs", "--stats", "--json").output)
+    by_state = {s.labels["state"]: s.value for s in manager["jobjournal_jobs"]}
+    assert by_state == {state: float(count) for state, count in stats["states"].items()} and by_state["INACTIVE"] == 20
+    by_result = {s.labels["result"]: s.value for s in manager["jobjournal_jobs_result"]}
+    assert by_result["COMPLETED"] == stats["successful"] and by_result["FAILED"] == stats["failed"]
     assert _value(manager["jobjournal_journal_events"], "jobjournal_journal_events_total", partition="0") == posted
 
 
