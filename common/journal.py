@@ -17,7 +17,7 @@ import msgspec
 from jobjournal.common import events
 from jobjournal.common.errors import CorruptEntry, JobJournalError
 from jobjournal.common.keys import Partition
-from jobjournal.common.packed import is_cluster
+from jobjournal.common.packed import is_cluster, reads
 
 POLL_MS = 20
 """On Redis Cluster, where one XREAD cannot wait on several slots, how long a reader of several
@@ -83,6 +83,20 @@ def journal_head(redis, part: Partition) -> tuple[str, int]:
     """(last journal id, its seq) of a partition: where a consumer following 'from now' starts."""
     last_id, seq = redis.hmget(part.journal_head(), "last_id", "seq")
     return (text(last_id) if last_id else "0-0"), int(seq or 0)
+
+
+def journal_heads(redis, layout) -> dict[Partition, tuple[str, int]]:
+    """`journal_head` of every partition of `layout`, in one round trip per node."""
+    found = reads(redis, [("HMGET", part.journal_head(), "last_id", "seq") for part in layout.partitions])
+    return {part: ((text(last_id) if last_id else "0-0"), int(seq or 0))
+            for part, (last_id, seq) in zip(layout.partitions, found, strict=True)}
+
+
+def advance(positions: dict[Partition, tuple[str, int]], entries: list[JournalEvent]) -> None:
+    """Move each partition's place in `positions` past the entries read from it."""
+    by_index = {part.index: part for part in positions}
+    for entry in entries:
+        positions[by_index[entry.partition]] = (entry.entry_id, entry.seq)
 
 
 def read_journal(

@@ -11,7 +11,7 @@ import click
 
 from jobjournal.common.connection import connect
 from jobjournal.context import App, pass_app
-from jobjournal.system import leases_held_on, published_resources, system_status
+from jobjournal.system import leases_held_on, process_of, published_resources, system_status
 
 
 @click.command()
@@ -88,8 +88,8 @@ def ready(app: App, role) -> None:
 
 
 def _processes(tokens: list[str]) -> str:
-    """host:pid of each lease token (host:pid:random), once each."""
-    return ", ".join(sorted({token.rsplit(":", 1)[0] for token in tokens}))
+    """host:pid of each lease token, once each."""
+    return ", ".join(sorted({process_of(token) for token in tokens}))
 
 
 COMMANDS = [status, resources, ready]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jobjournal.common import keys, tasks
 from jobjournal.common.consumers import registrations
-from jobjournal.common.journal import journal_head, stream_order
+from jobjournal.common.journal import journal_heads, stream_order
 from jobjournal.common.layout import Layout, read_layout
 from jobjournal.common.packed import reads
 from jobjournal.common.resources import encode_idset, hostlist, idset_ranges
@@ -21,10 +21,10 @@ def system_status(redis, queues, settings: Settings, now: float) -> dict:
     [manager, inbox_length] = reads(redis, [("GET", keys.manager_lease()), ("XLEN", keys.manager_inbox())])
     members = redis.zrangebyscore(keys.lister_members(), now - settings.lease_ttl, "+inf")
     holders = reads(redis, [("GET", part.lister_lease()) for part in layout.partitions])
-    by_holder: dict[str, list[int]] = {_process(member): [] for member in members}
+    by_holder: dict[str, list[int]] = {process_of(member): [] for member in members}
     for part, holder in zip(layout.partitions, holders, strict=True):
         if holder is not None:  # a worker's leases and its member name share its host:pid
-            by_holder.setdefault(_process(holder), []).append(part.index)
+            by_holder.setdefault(process_of(holder), []).append(part.index)
     health = freshness(redis, layout, now, settings.lease_ttl)
     return {
         "manager": manager.decode() if manager else None,
@@ -47,9 +47,9 @@ def leases_held_on(redis, role: str, host: str) -> tuple[list[str], list[str]]:
     return here, [holder for holder in holders if holder not in here]
 
 
-def _process(token: bytes) -> str:
+def process_of(token: bytes | str) -> str:
     """host:pid of a lease token or worker name (host:pid:random, common/lease.py)."""
-    return token.decode().rsplit(":", 1)[0]
+    return (token.decode() if isinstance(token, bytes) else token).rsplit(":", 1)[0]
 
 
 def _rq(queues) -> dict:
@@ -101,8 +101,9 @@ def consumer_lag(redis, layout: Layout) -> list[dict]:
     (seconds between the entry ids; entries, from the seq of the entry at its cursor: None once
     that entry is trimmed), and when it last said so."""
     out = []
+    heads = journal_heads(redis, layout)
     for part in layout.partitions:
-        head, head_seq = journal_head(redis, part)
+        head, head_seq = heads[part]
         for consumer, (cursor, stamp) in sorted(registrations(redis, part).items()):
             behind_ms = max(0, stream_order(head)[0] - stream_order(cursor)[0]) if cursor else 0
             at = _seq_at(redis, part, cursor)

@@ -24,8 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 from jobjournal import jobs_format
-from jobjournal.common.journal import JournalGap, journal_head, read_journals
-from jobjournal.common.keys import Partition
+from jobjournal.common.journal import JournalGap, advance, read_journals
+from jobjournal.common.journal import journal_heads as heads
 from jobjournal.common.layout import Layout
 from jobjournal.common.throttle import Throttle
 from jobjournal.lister import query as q
@@ -112,25 +112,13 @@ def listings_of(redis, spec: WatchSpec, fit: Callable[[], int] | None = None) ->
             entries = read_journals(redis, positions, BATCH, round(REFRESH_S * 1000) if changed else BLOCK_MS)
         except JournalGap:
             positions, entries, changed = heads(redis, spec.layout), [], True
-        advance(positions, spec.layout, entries)
+        advance(positions, entries)
         changed = changed or bool(entries)
         if changed and throttle.due():
             changed = False
             yield list_now(redis, spec, seen, fit)
         elif not entries and not changed:
             yield None
-
-
-def heads(redis, layout: Layout) -> dict[Partition, tuple[str, int]]:
-    """Each partition's journal head: where following 'from now' starts."""
-    return {part: journal_head(redis, part) for part in layout.partitions}
-
-
-def advance(positions: dict[Partition, tuple[str, int]], layout: Layout, entries) -> None:
-    """Move each partition's place past the entries read from it."""
-    by_index = {part.index: part for part in layout.partitions}
-    for entry in entries:
-        positions[by_index[entry.partition]] = (entry.entry_id, entry.seq)
 
 
 def list_now(redis, spec: WatchSpec, seen: dict, fit: Callable[[], int] | None = None) -> Listing:

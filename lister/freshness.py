@@ -69,7 +69,7 @@ def freshness(redis, layout: Layout, now: float, lease_ttl: float) -> Freshness:
         missing = int(head_seq or 0) - int(view_seq or 0)
         if missing > 0:
             behind_events += missing
-            newest_ms = max(newest_ms, _ms(last_id))
+            newest_ms = max(newest_ms, entry_ms(last_id))
     return Freshness(
         unserved=[part.index for part, lease in zip(parts, leases, strict=True) if not lease],
         unbuilt=[part.index for part, current in zip(parts, currents, strict=True) if current is None],
@@ -80,7 +80,8 @@ def freshness(redis, layout: Layout, now: float, lease_ttl: float) -> Freshness:
     )
 
 
-def _ms(entry_id: bytes | None) -> int:
+def entry_ms(entry_id: bytes | None) -> int:
+    """The milliseconds of a raw stream entry id (0 for none)."""
     return int(entry_id.split(b"-")[0]) if entry_id else 0
 
 

@@ -8,6 +8,7 @@ import msgspec
 
 from jobjournal.common.layout import Layout
 from jobjournal.common.packed import reads
+from jobjournal.lister.freshness import entry_ms
 
 
 class PartitionProgress(msgspec.Struct, frozen=True):
@@ -46,13 +47,10 @@ def partition_progress(redis, layout: Layout) -> list[PartitionProgress]:
 def _progress(index: int, row: list, meta: list | None) -> PartitionProgress:
     (seq, last_id), _, holder, building, active, inactive = row
     applied = int(meta[0] or 0) if meta else None
-    behind_ms = max(0, _ms(last_id) - _ms(meta[1])) if meta and applied < int(seq or 0) else 0
+    behind_ms = max(0, entry_ms(last_id) - entry_ms(meta[1])) if meta and applied < int(seq or 0) else 0
     return PartitionProgress(
         index=index, posted=int(seq or 0), applied=applied, behind_s=behind_ms / 1000,
         holder=holder.decode() if holder else None, building=int(building) if building is not None else None,
         jobs=int(active) + int(inactive),
     )
 
-
-def _ms(entry_id: bytes | None) -> int:
-    return int(entry_id.split(b"-")[0]) if entry_id else 0

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from jobjournal.common import keys, tasks
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.layout import Layout, read_layout
+from jobjournal.common.packed import reads
 from jobjournal.lister import query as q
 from jobjournal.lister.progress import partition_progress
 from jobjournal.system import consumer_lag
@@ -104,18 +105,13 @@ class StoreCollector:
         yield entries
 
     def _queues(self, layout: Layout):
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(keys.manager_inbox())
-            pipe.xlen(keys.dead_letters())
-            pipe.get(keys.manager_lease())
-            inbox, dead, manager = pipe.execute()
+        inbox, dead, manager, *lengths = reads(self.redis, [
+            ("XLEN", keys.manager_inbox()), ("XLEN", keys.dead_letters()), ("GET", keys.manager_lease()),
+            *(("XLEN", part.journal()) for part in layout.partitions)])
         journals = GaugeMetricFamily("jobjournal_journal_entries", "Entries kept in each partition's journal",
                                      labels=["partition"])
-        with self.redis.pipeline(transaction=False) as pipe:
-            for part in layout.partitions:
-                pipe.xlen(part.journal())
-            for part, length in zip(layout.partitions, pipe.execute(), strict=True):
-                journals.add_metric([str(part.index)], length)
+        for part, length in zip(layout.partitions, lengths, strict=True):
+            journals.add_metric([str(part.index)], length)
         yield journals
         yield GaugeMetricFamily("jobjournal_inbox_entries", "Entries in the manager's inbox", value=inbox)
         yield GaugeMetricFamily("jobjournal_dead_letters", "Entries set aside (jj:deadletter)", value=dead)

@@ -15,9 +15,8 @@ import asyncio
 import logging
 import threading
 
-from jobjournal.common.journal import JournalEvent, JournalGap, read_journals, text
+from jobjournal.common.journal import JournalEvent, JournalGap, advance, journal_heads, read_journals
 from jobjournal.common.layout import Layout
-from jobjournal.common.packed import reads
 
 log = logging.getLogger("jobjournal.web")
 
@@ -82,10 +81,7 @@ class JournalFanout:
         return len(self._subscribers)
 
     def _heads(self) -> dict:
-        """Each partition's (last id, seq), in one round trip per node."""
-        found = reads(self.redis, [("HMGET", part.journal_head(), "last_id", "seq") for part in self.layout.partitions])
-        return {part: (text(last_id) if last_id else "0-0", int(seq or 0))
-                for part, (last_id, seq) in zip(self.layout.partitions, found, strict=True)}
+        return journal_heads(self.redis, self.layout)
 
     def _follow(self, positions: dict | None) -> None:
         try:
@@ -107,9 +103,7 @@ class JournalFanout:
             entries = read_journals(self.redis, positions, BATCH, BLOCK_MS)
         except JournalGap:
             return None
-        partition = {part.index: part for part in positions}
-        for entry in entries:
-            positions[partition[entry.partition]] = (entry.entry_id, entry.seq)
+        advance(positions, entries)
         if entries:
             self._deliver({subscriber: subscriber.news(entries) for subscriber in self._current()})
         return positions
