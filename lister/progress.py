@@ -53,4 +53,3 @@ def _progress(index: int, row: list, meta: list | None) -> PartitionProgress:
         holder=holder.decode() if holder else None, building=int(building) if building is not None else None,
         jobs=int(active) + int(inactive),
     )
-
