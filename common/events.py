@@ -106,12 +106,15 @@ def event_name(event: Event) -> str:
 
 
 def event_context(event: Event) -> bytes:
-    """The event's context as JSON: its fields other than name and timestamp."""
-    fields = msgspec.structs.asdict(event)
-    del fields["timestamp"]
-    defaults = _defaults(type(event))
+    """The event's context as JSON: its fields other than name and timestamp (those at their
+    default left out, but for _ALWAYS)."""
+    plan = _context_plans.get(type(event))
+    if plan is None:
+        plan = _context_plan(type(event))
+    if not plan:
+        return b"{}"
     return _encoder.encode(
-        {k: v for k, v in fields.items() if k in _ALWAYS or defaults.get(k, _MISSING) != v}
+        {name: value for name, default in plan if (value := getattr(event, name)) != default or name in _ALWAYS}
     )
 
 
@@ -202,18 +205,21 @@ def _getter(fields: dict):
 _MISSING = object()
 _ALWAYS = frozenset({"version"})
 """Context fields written even at their default, so every eventlog states its format."""
-_default_cache: dict[type, dict[str, Any]] = {}
+_context_plans: dict[type, tuple[tuple[str, Any], ...]] = {}
+"""Per event class: its context fields in order, each with its default (_MISSING: none)."""
 
 
-def _defaults(cls: type) -> dict[str, Any]:
-    """Each field's default value (factories called), for leaving defaults out of contexts."""
-    cached = _default_cache.get(cls)
-    if cached is None:
-        cached = {}
-        for field in msgspec.structs.fields(cls):
-            if field.default is not msgspec.NODEFAULT:
-                cached[field.name] = field.default
-            elif field.default_factory is not msgspec.NODEFAULT:
-                cached[field.name] = field.default_factory()
-        _default_cache[cls] = cached
-    return cached
+def _context_plan(cls: type) -> tuple[tuple[str, Any], ...]:
+    """The class's context fields and their defaults (factories called once), cached."""
+    plan = []
+    for field in msgspec.structs.fields(cls):
+        if field.name == "timestamp":
+            continue
+        if field.default is not msgspec.NODEFAULT:
+            plan.append((field.name, field.default))
+        elif field.default_factory is not msgspec.NODEFAULT:
+            plan.append((field.name, field.default_factory()))
+        else:
+            plan.append((field.name, _MISSING))
+    _context_plans[cls] = tuple(plan)
+    return _context_plans[cls]

@@ -53,7 +53,7 @@ class Layout(msgspec.Struct, frozen=True):
 
     def partition_of(self, job_id: int) -> Partition:
         """The partition that holds a job (for ever: a job never moves)."""
-        index = splitmix64(job_id) % len(self.tags)
+        index = splitmix64(job_id) % len(self.tags) if len(self.tags) > 1 else 0
         return Partition(index, self.tags[index])
 
 

@@ -36,28 +36,28 @@ def next_state(state: State | None, event: ev.Event) -> State | None:
 
     `state` is None before the submit event.
     """
-    match event:
-        case ev.Submit():
-            return State.NEW if state is None else state
-        case ev.Validate() if state == State.NEW:
-            return State.DEPEND
-        case ev.Invalidate() if state == State.NEW:
-            return State.INACTIVE
-        case ev.Depend() if state == State.DEPEND:
-            return State.PRIORITY
-        case ev.Priority() if state == State.PRIORITY:
-            return State.SCHED
-        case ev.Restart() if state == State.SCHED:
-            return State.PRIORITY
-        case ev.Alloc() if state == State.SCHED:
-            return State.RUN
-        case ev.Finish() if state == State.RUN:
+    kind = type(event)
+    if kind is ev.Submit:
+        return State.NEW if state is None else state
+    if kind is ev.Exception_:
+        if event.severity == 0 and state is not None and state & (ACTIVE & ~State.CLEANUP):
             return State.CLEANUP
-        case ev.Exception_(severity=0) if state is not None and state & (ACTIVE & ~State.CLEANUP):
-            return State.CLEANUP
-        case ev.Clean() if state == State.CLEANUP:
-            return State.INACTIVE
-    return state
+        return state
+    return _MOVES.get((kind, state), state)
+
+
+_MOVES: dict[tuple[type, State], State] = {
+    (ev.Validate, State.NEW): State.DEPEND,
+    (ev.Invalidate, State.NEW): State.INACTIVE,
+    (ev.Depend, State.DEPEND): State.PRIORITY,
+    (ev.Priority, State.PRIORITY): State.SCHED,
+    (ev.Restart, State.SCHED): State.PRIORITY,
+    (ev.Alloc, State.SCHED): State.RUN,
+    (ev.Finish, State.RUN): State.CLEANUP,
+    (ev.Clean, State.CLEANUP): State.INACTIVE,
+}
+"""(event class, state) -> the state it moves the job to: RFC 21's transitions but submit's and
+a fatal exception's (which depend on more than the pair)."""
 
 
 def result_of(finish_status: int | None, exception: ev.Exception_ | None) -> Result:
