@@ -33,6 +33,10 @@ class RequestFailed(JobJournalError):
     """The manager refused or could not answer a request."""
 
 
+class StillActive(RequestFailed):
+    """A wait for a job to end ran out of time; the job goes on (`job wait` exits WAIT_GAVE_UP)."""
+
+
 class Queued(RequestFailed):
     """The request is in the manager's inbox, but no manager runs: it takes effect when one starts
     (the CLI exits with QUEUED_EXIT)."""

@@ -68,11 +68,22 @@ def read(redis, after: str, count: int, block_ms: int | None) -> list[tuple[str,
     return [(entry_id.decode(), fields) for entry_id, fields in response[0][1]]
 
 
-def decode(fields: dict[bytes, bytes]) -> messages.AnyRequest:
-    """The request an entry holds; CorruptEntry (with the reason) for one that holds none."""
+def decode(fields: dict[bytes, bytes], max_bytes: int | None = None) -> messages.AnyRequest:
+    """The request an entry holds; CorruptEntry (with the reason) for one that holds none, or one
+    longer than `max_bytes` (`entry_limit`)."""
     if FIELD not in fields:
         raise CorruptEntry("inbox entry has no 'msg' field")
-    return messages.decode_request(fields[FIELD])
+    data = fields[FIELD]
+    if max_bytes is not None and len(data) > max_bytes:
+        raise CorruptEntry(f"a request of {len(data):,} bytes: the limit is {max_bytes:,} "
+                           "(JOBJOURNAL_MAX_REQUEST_BYTES of jobspecs, and room for their ids)")
+    return messages.decode_request(data)
+
+
+def entry_limit(max_request_bytes: int) -> int:
+    """The longest inbox request the manager decodes: a submission of max_request_bytes of
+    jobspecs, with room for each of its messages.MAX_IDS jobs' id, uid, time and seal."""
+    return max_request_bytes + messages.MAX_IDS * 128 + 65536
 
 
 def trim(redis, cursor: str) -> None:

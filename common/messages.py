@@ -14,13 +14,17 @@ from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.jobspec import Jobspec
 
 
+Name = Annotated[str, Meta(max_length=256)]
+"""A name, token or reply list of a request."""
+
+
 class Request(msgspec.Struct, tag_field="request", kw_only=True, omit_defaults=True):
     """Base of every inbox request. `reply_to` names the request's reply list ('' = none);
     `user` and `proof` say who sends it, with `identity=acl` (common/identity.py)."""
 
-    reply_to: str = ""
-    user: str = ""
-    proof: str = ""
+    reply_to: Name = ""
+    user: Name = ""
+    proof: Name = ""
 
 
 UserId = Annotated[int, Meta(ge=0, le=2**32 - 1)]
@@ -29,6 +33,13 @@ JobId = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 Timestamp = Annotated[float, Meta(ge=0, le=1e10)]
 """Seconds since 1970, before the year 2286: a forged 1e15 never reaches a listing."""
 Seconds = Annotated[float, Meta(ge=0, le=1e10)]
+MAX_IDS = 10000
+"""Jobs one request may name or submit: a longer list is refused as it decodes (a forged cancel of
+2M ids held the manager past its lease, again at every restart). Clients send more in several."""
+MAX_NOTE = 4096
+"""Characters of a note (it goes into an exception event, so into the journal and every view)."""
+Ids = Annotated[list[JobId], Meta(max_length=MAX_IDS)]
+Note = Annotated[str, Meta(max_length=MAX_NOTE)]
 
 
 class NewJob(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -39,16 +50,16 @@ class NewJob(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class SubmitJobs(Request, tag="submit"):
-    jobs: list[NewJob]
+    jobs: Annotated[list[NewJob], Meta(max_length=MAX_IDS)]
     seal: str = ""
     """The ingest worker's HMAC of the submission (common/identity.py): with identity=acl the
     manager takes no submission written to the inbox by anyone else."""
 
 
 class Cancel(Request, tag="cancel"):
-    ids: list[JobId]
+    ids: Ids
     userid: UserId
-    note: str = ""
+    note: Note = ""
 
 
 class SetUrgency(Request, tag="urgency"):
@@ -58,15 +69,15 @@ class SetUrgency(Request, tag="urgency"):
 
 
 class RaiseException(Request, tag="raise"):
-    ids: list[JobId]
+    ids: Ids
     userid: UserId
     type: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^\S+$")]
     severity: Annotated[int, Meta(ge=0, le=7)] = 0
-    note: str = ""
+    note: Note = ""
 
 
 class Purge(Request, tag="purge"):
-    ids: list[JobId] = []
+    ids: Ids = []
     age_limit: Seconds | None = None
     num_limit: Annotated[int, Meta(ge=0)] | None = None
     force: bool = False
@@ -76,28 +87,28 @@ class JournalRequest(Request, tag="journal"):
     """Ask for a full journal: backlog entries, then a sentinel, in journal_reply(consumer).
     `reply_version` is the reply format the consumer reads (1 when a request lacks it)."""
 
-    consumer: str
-    allow: list[str] = []
-    deny: list[str] = []
+    consumer: Name
+    allow: Annotated[list[Name], Meta(max_length=64)] = []
+    deny: Annotated[list[Name], Meta(max_length=64)] = []
     reply_version: int = 1
-    partitions: list[int] = []
+    partitions: Annotated[list[int], Meta(max_length=MAX_IDS)] = []
     """Indexes of the partitions wanted; [] for all."""
 
 
 class ExecStarted(Request, tag="exec-started"):
     id: JobId
-    mac: str = ""
+    mac: Name = ""
     """The report's HMAC under the dispatch secret (manager/exec_dispatch.py): a report without the
     right one is refused."""
 
 
 class ExecFinished(Request, tag="exec-finished"):
     id: JobId
-    mac: str = ""
+    mac: Name = ""
     status: int | None = None
     """Wait status; None when the command never started."""
     timeout: bool = False
-    error: str = ""
+    error: Note = ""
 
 
 AnyRequest = (

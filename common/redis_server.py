@@ -74,14 +74,16 @@ class EmbeddedRedis:
             return None
 
     def start(self, timeout: float = 10.0) -> str:
-        """Start the server unless it already runs; return its URL."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        """Start the server unless it already runs; return its URL. Its home is its owner's alone
+        (mode 700, files 600): the AOF holds every job's environment, purged ones' until a rewrite."""
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.home.chmod(0o700)  # a home made before, or by someone's umask, is closed too
         with self._lock():
             if self.is_running():
                 return self.url
             self.socket.unlink(missing_ok=True)
             args = [str(bundled_binary()), *self._config_args()]
-            proc = subprocess.run(args, capture_output=True, text=True, cwd=self.home)
+            proc = subprocess.run(args, capture_output=True, text=True, cwd=self.home, umask=0o077)
             if proc.returncode != 0:
                 raise JobJournalError(f"redis-server failed to start: {proc.stderr or proc.stdout}")
             self._wait_until(self.is_running, timeout, "start")

@@ -25,6 +25,8 @@ WAIT_CANCELED = 125
 """`job wait`: it was canceled."""
 WAIT_EXCEPTION = 126
 """`job wait`: another fatal exception ended it (it never ran, its executor was lost, ...)."""
+WAIT_GAVE_UP = 75
+"""`job wait --timeout`: the wait ran out, the job is still active (sysexits' EX_TEMPFAIL: try later)."""
 
 
 class JobGroup(click.Group):
@@ -105,10 +107,16 @@ def output_(app: App, job_id, follow) -> None:
 @pass_app
 def wait(app: App, job_id, timeout) -> None:
     """Wait until the job is inactive; exit with its exit code (128+N if signal N killed it),
-    124 if its time limit ended it, 125 if it was canceled, 126 for another exception."""
+    124 if its time limit ended it, 125 if it was canceled, 126 for another exception, 75 if
+    --timeout ran out first (the job goes on)."""
+    from jobjournal.common.errors import StillActive
     from jobjournal.manager.client import follow_eventlog
 
-    events = list(follow_eventlog(app.redis, job_id, timeout=None if timeout == float("inf") else timeout))
+    try:
+        events = list(follow_eventlog(app.redis, job_id, timeout=None if timeout == float("inf") else timeout))
+    except StillActive as err:
+        click.echo(f"{f58(job_id)}: {err}", err=True)
+        sys.exit(WAIT_GAVE_UP)
     code, why = wait_code(events)
     if why:
         click.echo(f"{f58(job_id)}: {why}", err=True)

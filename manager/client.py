@@ -13,7 +13,7 @@ import redis as redis_lib
 
 from jobjournal.common import events as ev
 from jobjournal.common import identity, inbox, keys, messages, output, tasks
-from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestFailed
+from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestFailed, StillActive
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
 from jobjournal.common.layout import read_layout
@@ -95,9 +95,12 @@ def manager_running(redis) -> bool:
 
 
 def cancel(redis, job_ids: list[int], note: str = "", userid: int | None = None, timeout=DEFAULT_TIMEOUT):
-    """Cancel jobs; returns {job id: error} for those that could not be canceled."""
-    message = messages.Cancel(ids=job_ids, userid=_uid(userid), note=note)
-    return _errors(request(redis, message, timeout))
+    """Cancel jobs (messages.MAX_IDS a request); returns {job id: error} for those that could not be canceled."""
+    _check_note(note)
+    errors: dict[int, str] = {}
+    for ids in _in_requests(job_ids):
+        errors |= _errors(request(redis, messages.Cancel(ids=ids, userid=_uid(userid), note=note), timeout))
+    return errors
 
 
 def set_urgency(redis, job_id: int, urgency: int, userid: int | None = None, timeout=DEFAULT_TIMEOUT):
@@ -114,15 +117,29 @@ def raise_exception(
         raise RequestFailed(f"exception type {type[:70]!r} must be one word of at most 64 characters")
     if not 0 <= severity <= 7:
         raise RequestFailed(f"severity {severity} is out of range 0-7")
-    message = messages.RaiseException(ids=job_ids, userid=_uid(userid), type=type, severity=severity, note=note)
-    return _errors(request(redis, message, timeout))
+    _check_note(note)
+    errors: dict[int, str] = {}
+    for ids in _in_requests(job_ids):
+        message = messages.RaiseException(ids=ids, userid=_uid(userid), type=type, severity=severity, note=note)
+        errors |= _errors(request(redis, message, timeout))
+    return errors
 
 
 def purge(redis, job_ids=(), age_limit=None, num_limit=None, force=False, timeout=DEFAULT_TIMEOUT):
-    """Purge inactive jobs; returns (errors by id, {"purged": n, "would_purge": n})."""
-    message = messages.Purge(ids=list(job_ids), age_limit=age_limit, num_limit=num_limit, force=force)
-    reply = request(redis, message, timeout)
-    return _errors(reply), reply.data
+    """Purge inactive jobs; returns (errors by id, {"purged": n, "would_purge": n}). More than
+    messages.MAX_IDS ids go in several requests (their counts added up; `inactive` is the last one's)."""
+    if not job_ids:
+        reply = request(redis, messages.Purge(age_limit=age_limit, num_limit=num_limit, force=force), timeout)
+        return _errors(reply), reply.data
+    errors: dict[int, str] = {}
+    counts: dict = {}
+    for ids in _in_requests(list(job_ids)):
+        message = messages.Purge(ids=ids, age_limit=age_limit, num_limit=num_limit, force=force)
+        reply = request(redis, message, timeout)
+        errors |= _errors(reply)
+        data = reply.data or {}
+        counts = {**data, **{key: counts.get(key, 0) + data.get(key, 0) for key in ("purged", "would_purge")}}
+    return errors, counts
 
 
 def eventlog(redis, job_id: int) -> list[ev.AnyEvent]:
@@ -151,16 +168,18 @@ def attachments(redis, job_id: int, count: int | None = None) -> tuple[dict | No
 
 
 def follow_eventlog(redis, job_id: int, timeout: float | None = None) -> Iterator[ev.AnyEvent]:
-    """Yield a job's events as they are posted, until the job is inactive (clean)."""
+    """Yield a job's events as they are posted, until the job is inactive (clean); StillActive
+    once `timeout` seconds have passed in all without that."""
     appear_s = APPEAR_S if timeout is None else min(APPEAR_S, timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
     key = _eventlog_key(redis, read_layout(redis), job_id, wait_s=appear_s)
     cursor = "0-0"
-    block = 1000 if timeout is None else max(1, int(timeout * 1000))
     while True:
-        response = redis.xread({key: cursor}, block=block)
+        left = None if deadline is None else deadline - time.monotonic()
+        response = redis.xread({key: cursor}, block=1000 if left is None else max(1, int(left * 1000)))
         if not response:
-            if timeout is not None:
-                raise RequestFailed(f"job {f58(job_id)} did not become inactive within {timeout:g}s")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise StillActive(f"job {f58(job_id)} did not become inactive within {timeout:g}s")
             if not redis.exists(key):
                 return  # purged meanwhile
             continue
@@ -215,6 +234,16 @@ def _inactive(redis, eventlog_key: str) -> bool:
 
 def _uid(userid: int | None) -> int:
     return os.getuid() if userid is None else userid
+
+
+def _in_requests(job_ids: list[int]) -> list[list[int]]:
+    """The ids in lists of at most messages.MAX_IDS, one per request."""
+    return [job_ids[start : start + messages.MAX_IDS] for start in range(0, len(job_ids), messages.MAX_IDS)]
+
+
+def _check_note(note: str) -> None:
+    if len(note) > messages.MAX_NOTE:
+        raise RequestFailed(f"a note of {len(note):,} characters: the limit is {messages.MAX_NOTE:,}")
 
 
 def _errors(reply: messages.Reply) -> dict[int, str]:

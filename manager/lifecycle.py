@@ -119,18 +119,30 @@ class Lifecycle:
                 self._dirty[job.id] = job
 
     def _restore_running(self, job: Job, previous_backend: str) -> None:
+        previous = _backend_name(previous_backend) if previous_backend else ""
+        moved = bool(previous) and previous != self.backend.name
+        runs_elsewhere = moved and not self._withdrawn_from(job, previous)
         if not self.pool.holds(job.allocation):
             note = (f"its resources are not in the pool any more ({self.pool.size} nodes of "
                     f"{self.pool.cores_per_node} cores)")
-        elif job.started and previous_backend and _backend_name(previous_backend) != self.backend.name:
+        elif runs_elsewhere:
             note = f"started by the {previous_backend} exec backend, which this manager does not run"
-            if _backend_name(previous_backend) == "process":
-                exec_dispatch.ask_to_kill(self.queues, job.id)  # its executor kills the command
         else:
             self.backend.restore(job)
             return
         self.post(job, ev.Exception_(timestamp=self.now(), type="exec", severity=0, note=note))
         self.backend.restore(job)  # in CLEANUP now: a backend watches its command end, starts nothing
+
+    def _withdrawn_from(self, job: Job, previous: str) -> bool:
+        """Whether the job is out of the previous exec backend's hands: it never started there, and
+        (the process backend) no executor can take its dispatch any more. Otherwise its executor, if
+        any, is asked to kill the command, which this manager's backend cannot reach."""
+        if previous != "process":
+            return not job.started  # the simulator ran in the manager that stopped
+        if not job.started and exec_dispatch.claim_job(self.queues, job.id, WITHDRAWN):
+            return True
+        exec_dispatch.ask_to_kill(self.queues, job.id)
+        return False
 
     def forget(self, job_id: int) -> None:
         """Drop a job this manager can no longer post to (its keys are wrong): its cores go back
@@ -255,6 +267,10 @@ class Lifecycle:
             self.post(job, ev.Alloc(timestamp=now), public=_encode(job.R))
             self.backend.start(job, now)
             self._worked()
+
+
+WITHDRAWN = "withdrawn by a manager of another exec backend"
+"""What a job's `taken` mark says when a restarted manager took it from the executors' reach."""
 
 
 def _backend_name(setting: str) -> str:

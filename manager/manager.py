@@ -197,7 +197,7 @@ class Manager:
 
     def _handle_entry(self, entry_id: str, fields: dict) -> None:
         try:
-            request = inbox.decode(fields)
+            request = inbox.decode(fields, inbox.entry_limit(self.settings.max_request_bytes))
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
             reply_to = messages.reply_to_of(fields.get(inbox.FIELD, b""))

@@ -72,11 +72,13 @@ def _refused(call) -> None:
 
 
 @LAYOUTS
-def test_a_reader_can_only_read_the_view(login, part):
+def test_a_reader_can_only_read_the_view_eventlogs_and_outputs(login, part):
     reader = login("reader")
     assert reader.get(part.view_current()) == b"1"
+    reader.xrange(part.job_eventlog(1))  # job wait, job show
+    reader.xrange(part.job_output(1))  # job output
     _refused(lambda: reader.set(part.view_current(), 2))
-    _refused(lambda: reader.xrange(part.job_eventlog(1)))
+    _refused(lambda: reader.xadd(part.job_eventlog(1), {"name": "forged"}))
     _refused(lambda: reader.get(part.job_environment(1)))
     _refused(lambda: reader.xrange(part.journal()))
     _refused(lambda: reader.set(keys.layout(), "{}"))

@@ -111,7 +111,8 @@ def test_people_act_on_their_own_jobs_alone_whatever_uid_they_claim(acl_server, 
     [held_id] = [parse_job_id(as_("alice", "submit", "--urgency", "0", "--", "true").stdout)]
     claimed = client.submit(acl_server.login("alice", "pw-alice"), [make_jobspec(command=["true"])], userid=1001)
     wait_for(lambda: "start" in names(admin, running_id), what="alice's job to start")
-    assert {eventlog(admin, job_id)[0].userid for job_id in (running_id, held_id, *claimed)} == {1000}
+    wait_for(lambda: {eventlog(admin, job_id)[0].userid for job_id in (running_id, held_id, *claimed)} == {1000},
+             what="every job posted, as alice's")  # the last submitted may be posted after the first starts
 
     denied = as_("bob", "cancel", f58(running_id))
     assert denied.returncode == 1 and "not the job's owner" in denied.stderr
@@ -133,6 +134,10 @@ def test_people_act_on_their_own_jobs_alone_whatever_uid_they_claim(acl_server, 
     while len(listed.stdout.split()) < 6 and time.monotonic() < deadline:
         listed = _cli(acl_server, "reader", "jobs", "-A", "-a", "-n", "-o", "{id.f58} {userid}", home=tmp_path)
     assert sorted(listed.stdout.split()[1::2]) == ["1000"] * 3, listed.stderr
+    waited = _cli(acl_server, "reader", "job", "wait", f58(running_id), home=tmp_path)
+    assert waited.returncode == 125, waited.stderr  # canceled
+    assert _cli(acl_server, "reader", "job", "output", f58(running_id), home=tmp_path).returncode == 0
+    assert _cli(acl_server, "reader", "job", "show", f58(running_id), home=tmp_path).returncode == 0
     if acl_server.acl_file.name == "users-redis7.acl":  # a person reads (only) the view and eventlogs too
         mine = as_("alice", "jobs", "-A", "-a", "-n", "-o", "{userid}")
         assert mine.stdout.split() == ["1000"] * 3, mine.stderr

@@ -232,3 +232,52 @@ def test_escape_codes_in_a_job_name_are_listed_escaped(redis, start_manager, sta
     wait_caught_up(redis)
     listed = cli("jobs", "-a", "-u", "1000", "-o", "{name}").output
     assert "\x1b" not in listed and "\x07" not in listed and "evil\\x1b]0;pwned\\x07\\x1b[2J" in listed
+
+
+def test_a_forged_cancel_naming_more_jobs_than_a_request_may_is_refused_at_once_and_the_manager_goes_on(
+        redis, start_manager):
+    from jobjournal.common import messages
+
+    manager = start_manager()
+    ids = ",".join(str(n) for n in range(1, 200_001)).encode()
+    redis.xadd(keys.manager_inbox(), {b"msg": b'{"request": "cancel", "ids": [%s], "userid": 0, "reply_to": "r1"}'
+                                      % ids})
+    _, raw = redis.blpop([keys.reply("r1")], timeout=20)
+    assert "length <= 10000" in messages.decode_reply(raw).error
+    wait_inactive(redis, submit(redis))
+    [(_, letter)] = redis.xrange(keys.dead_letters())
+    assert b"length <= 10000" in letter[b"reason"]
+    assert manager.lease.token == redis.get(keys.manager_lease()).decode()
+
+
+def test_an_inbox_request_longer_than_the_limit_is_set_aside_before_it_is_decoded(redis, start_manager):
+    from jobjournal.common import inbox, messages
+
+    start_manager(max_request_bytes=1000)
+    limit = inbox.entry_limit(1000)
+    note = "n" * (limit + 1)
+    redis.xadd(keys.manager_inbox(), {b"msg": b'{"request": "cancel", "ids": [1], "userid": 0, "reply_to": "r2", '
+                                      b'"note": "%s"}' % note.encode()})
+    _, raw = redis.blpop([keys.reply("r2")], timeout=20)
+    assert f"the limit is {limit:,}" in messages.decode_reply(raw).error
+    wait_inactive(redis, submit(redis))
+
+
+def test_the_client_sends_more_ids_than_a_request_may_name_in_several_requests(redis, start_manager):
+    from jobjournal.manager import client
+
+    start_manager()
+    [job] = submit(redis, sim={"runtime": 3600})
+    unknown = list(range(1, 25_001))
+    errors = client.cancel(redis, [*unknown, job], userid=1000)
+    assert set(errors) == set(unknown)
+    wait_inactive(redis, [job])
+
+
+def test_a_note_past_its_limit_is_refused_before_anything_is_sent(redis):
+    from jobjournal.common.errors import RequestFailed
+    from jobjournal.manager import client
+
+    with pytest.raises(RequestFailed, match="the limit is 4,096"):
+        client.cancel(redis, [1], note="n" * 5000, userid=1000)
+    assert redis.xlen(keys.manager_inbox()) == 0

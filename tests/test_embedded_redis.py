@@ -59,3 +59,15 @@ def test_any_command_starts_the_embedded_server_and_data_persists_across_restart
 def test_a_home_too_long_for_a_unix_socket_is_refused_clearly():
     result = _jobjournal("/tmp/" + "x" * 120, "redis", "start")
     assert result.returncode == 1 and "too long for a unix socket" in result.stderr
+
+
+def test_the_embedded_home_and_its_files_are_its_owners_alone(home):
+    import os
+    import stat
+
+    os.chmod(home, 0o755)  # a home made before, under a permissive umask
+    assert _jobjournal(home, "redis", "cli", "set", "secret", "s3cret").returncode == 0
+    server = EmbeddedRedis(home)
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    for name in ("appendonly.aof", "redis.log"):
+        assert stat.S_IMODE(os.stat(server.home / name).st_mode) & 0o077 == 0, name

@@ -192,6 +192,51 @@ def test_a_restarted_manager_of_another_backend_ends_the_jobs_the_old_one_starte
     assert "process exec backend" in _exception(redis, job_id).note
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_restarted_manager_of_another_backend_and_a_smaller_pool_kills_the_commands_it_ends(
+        redis, start_manager, spawn, tmp_path):
+    first = start_manager(exec_backend="process", nodes=4, cores_per_node=1)
+    spawn("executor")
+    pidfiles = [tmp_path / f"pid{n}" for n in range(4)]
+    jobs = [submit(redis, command=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"])[0] for pidfile in pidfiles]
+    wait_for(lambda: all(pidfile.exists() and pidfile.read_text().strip() for pidfile in pidfiles))
+    pids = [int(pidfile.read_text()) for pidfile in pidfiles]
+    first.stop.set()
+    wait_for(lambda: not first.leading.is_set())
+    start_manager(exec_backend="sim", nodes=1, cores_per_node=1)
+    wait_for(lambda: sum(_alive(pid) for pid in pids) == 0, what="every command of the old backend to be killed")
+    ended = [job for job in jobs if "not in the pool" in getattr(_exception(redis, job), "note", "")]
+    assert len(ended) == 3  # the one on rank 0 fits, but the process backend ran it: it ends too
+    assert all("exception" in names(redis, job) for job in jobs)
+
+
+def test_a_dispatch_no_executor_took_is_withdrawn_when_a_manager_of_another_backend_takes_over(
+        redis, start_manager, spawn, tmp_path):
+    first = start_manager(exec_backend="process")
+    executor = spawn("executor")
+    wait_for(lambda: redis.hlen(keys.exec_executors()) == 1, what="the executor to register")
+    os.kill(executor.pid, signal.SIGSTOP)  # registered, with a free slot, but it takes nothing
+    marker = tmp_path / "ran"
+    [job_id] = submit(redis, command=["touch", str(marker)])
+    wait_for(lambda: "alloc" in names(redis, job_id) and redis.xlen(keys.exec_dispatch()) == 1)
+    first.stop.set()
+    wait_for(lambda: not first.leading.is_set())
+    start_manager(exec_backend="sim")
+    wait_inactive(redis, [job_id])  # the simulator runs it: it had not started
+    assert _finish(redis, job_id).status == 0
+    os.kill(executor.pid, signal.SIGCONT)
+    wait_for(lambda: any(b"taken by an executor before" in fields.get(b"reason", b"")
+                         for _, fields in redis.xrange(keys.dead_letters())), what="the executor to refuse it")
+    assert not marker.exists()
+
+
 def test_a_restarted_manager_ends_jobs_whose_executor_is_gone(redis, start_manager, spawn, tmp_path):
     first = start_manager(exec_backend="process")
     executor = spawn("executor")
@@ -243,6 +288,16 @@ def test_job_wait_for_a_canceled_job_exits_125_and_for_an_unknown_one_says_so(re
     assert cli("job", "wait", f58(job_id)).exit_code == 125
     unknown = cli("job", "wait", "--timeout", "1s", "f" + "1" * 11)
     assert unknown.exit_code == 1 and "no such job" in unknown.output
+
+
+def test_job_wait_that_runs_out_of_time_exits_75_and_the_job_goes_on(redis, executing, cli, tmp_path):
+    go = tmp_path / "go"
+    [job_id] = submit(redis, command=["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"])
+    wait_for(lambda: "start" in names(redis, job_id))
+    result = cli("job", "wait", "--timeout", "0.5s", f58(job_id))
+    assert result.exit_code == 75 and "did not become inactive within 0.5s" in result.output
+    go.touch()
+    assert cli("job", "wait", f58(job_id)).exit_code == 0
 
 
 def test_job_output_through_the_cli_prints_each_stream_where_it_belongs(redis, executing, cli):
