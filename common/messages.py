@@ -13,7 +13,6 @@ from msgspec import Meta
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.jobspec import Jobspec
 
-
 Name = Annotated[str, Meta(max_length=256)]
 """A name, token or reply list of a request."""
 
