@@ -78,6 +78,24 @@ def test_an_executor_runs_no_more_jobs_at_once_than_its_slots(redis, start_manag
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(2))  # one after the other
 
 
+def test_two_executors_of_one_slot_each_run_two_jobs_at_once_and_the_third_waits(redis, start_manager, spawn,
+                                                                                  tmp_path):
+    start_manager(exec_backend="process")
+    for _ in range(2):
+        spawn("executor", "--slots", "1")
+    wait_for(lambda: redis.hlen(keys.exec_executors()) == 2, what="both executors to register")
+    go = tmp_path / "go"
+    job_ids = submit(redis, count=3, command=["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"])
+    wait_for(lambda: sum("start" in names(redis, j) for j in job_ids) == 2, what="two jobs to start")
+    [waiting] = [j for j in job_ids if "start" not in names(redis, j)]
+    assert names(redis, waiting)[-1] == "priority"  # SCHED: no slot free on either executor
+    takers = {redis.get(keys.exec_taken(j)) for j in job_ids if j != waiting}
+    assert len(takers) == 2  # one job on each executor
+    go.touch()
+    wait_inactive(redis, job_ids)
+    assert all(_finish(redis, j).status == 0 for j in job_ids)
+
+
 def test_without_an_executor_a_job_waits_pending_and_runs_once_one_starts(redis, start_manager, spawn):
     start_manager(exec_backend="process")
     [waiting] = submit(redis, command=["true"])

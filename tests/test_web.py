@@ -305,3 +305,24 @@ def test_sixty_open_event_streams_each_get_a_new_jobs_events_and_the_api_still_a
     finally:
         for connection, _ in streams:
             connection.close()
+
+
+def test_a_jobs_page_and_api_show_its_output_escaped_and_say_what_is_not_shown(
+        redis, settings, start_manager, start_lister, spawn):
+    from jobjournal.web.views import OUTPUT_SHOWN
+
+    start_manager(exec_backend="process")
+    start_lister()
+    spawn("executor")
+    [short] = submit(redis, command=["sh", "-c", "echo '<b>out</b>'; echo err >&2"])
+    [long] = submit(redis, command=["sh", "-c", f"head -c {OUTPUT_SHOWN + 1000} /dev/zero | tr '\\0' x"])
+    wait_inactive(redis, [short, long])
+    wait_caught_up(redis)
+    with TestClient(make_app(redis, settings), raise_server_exceptions=True) as web:
+        shown = web.get(f"/api/v1/jobs/{f58(short)}").json()["output"]
+        assert sorted(shown["text"].splitlines()) == ["<b>out</b>", "err"] and shown["ended"]
+        page = web.get(f"/jobs/{short}").text
+        assert "&lt;b&gt;out&lt;/b&gt;" in page and "<b>out</b>" not in page
+        cut = web.get(f"/api/v1/jobs/{f58(long)}").json()["output"]
+        assert len(cut["text"]) == OUTPUT_SHOWN and cut["dropped"] == 1000
+        assert "1000 bytes not shown" in web.get(f"/jobs/{long}").text
