@@ -48,6 +48,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     'rq' is its former name)."""
     exec_slots: NonNegative = 0
     """Jobs one executor runs at once (0: as many as the pool has cores, nodes x cores_per_node)."""
+    exec_run_as: Literal["executor", "owner"] = "executor"
+    """Whose OS user runs a job's command: 'executor' (the executor's own: every job has the
+    executor's rights, its Redis credentials included; for one user's jobs) or 'owner' (the job's
+    userid, with its groups: the executor must run as root, with identity 'acl'; for several
+    people's jobs, docs/guarantees.md "Who a job runs as")."""
+    exec_allow_root: bool = False
+    """With exec_run_as 'owner': run jobs of uid 0 as root too (by default they end with an
+    `exec` exception, as Flux's IMP refuses to switch to root)."""
     output_max_bytes: NonNegative = 1 << 20
     """Most bytes of a job's stdout and stderr kept, together (beyond, they are counted, not kept)."""
     lease_ttl: PositiveSeconds = 5.0

@@ -134,12 +134,15 @@ def worker(app: App, queues, burst, verbose) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages too.")
 @pass_app
 def executor(app: App, slots, verbose) -> None:
-    """Run jobs' commands (the process exec backend), several at once, each as a child process."""
-    from jobjournal.manager.executor import Executor
+    """Run jobs' commands (the process exec backend), several at once, each as a child process:
+    as this executor's user, or with JOBJOURNAL_EXEC_RUN_AS=owner (the executor then runs as root)
+    as each job's owner."""
+    from jobjournal.manager.executor import Executor, check_run_as
 
+    settings = app.settings if slots is None else msgspec.structs.replace(app.settings, exec_slots=slots)
+    check_run_as(settings)  # before waiting for Redis: a setting it cannot honour is said at once
     _setup_logging(verbose)
     stop = _stop_on_signals()
-    settings = app.settings if slots is None else msgspec.structs.replace(app.settings, exec_slots=slots)
     Executor(patient_redis(app, stop), app.queue_redis, settings).run(stop)
 
 

@@ -8,6 +8,15 @@ job's own keys in the store, runs it (manager/job_process.py), stores its output
 
 A dispatch delivered to an executor that died before taking it is claimed by another after
 CLAIM_IDLE_MS. An executor stopped by SIGTERM or SIGINT terminates its jobs and reports their ends.
+
+Whose rights a command has (setting exec_run_as): 'executor', the default, runs every command as the
+executor's own user, which trusts every job with the executor's rights (it may read the executor's
+environment and memory, its Redis credentials with them): right for one person's jobs. 'owner' runs
+each command as the job's userid (job_process.RunAs), as Flux runs a guest's job through its IMP.
+The executor must then be root (with CAP_SETUID, CAP_SETGID and CAP_KILL), and the uids proved
+ones, JOBJOURNAL_IDENTITY=acl (`check_run_as`: else it does not start). A job of uid 0 ends with
+an `exec` exception (unless exec_allow_root) instead of running with the executor's rights, as
+does one whose owner may not enter its working directory or run its command.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import redis as redis_lib
 from jobjournal.common import events as ev
 from jobjournal.common import inbox, keys, messages
 from jobjournal.common.deadletters import set_aside
+from jobjournal.common.env_rules import url_has_password
 from jobjournal.common.errors import JobJournalError
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, decode_environment, decode_jobspec
@@ -38,7 +48,7 @@ from jobjournal.common.output import Capture
 from jobjournal.common.settings import Settings
 from jobjournal.common.throttle import Throttle
 from jobjournal.manager import exec_dispatch
-from jobjournal.manager.job_process import KILL_GRACE, JobProcess
+from jobjournal.manager.job_process import KILL_GRACE, JobProcess, RunAs
 
 log = logging.getLogger("jobjournal.executor")
 
@@ -55,6 +65,50 @@ class Refused(JobJournalError):
     """A dispatch that is genuine but cannot run (its reason goes to the manager)."""
 
 
+SWITCHING_CAPABILITIES = {"CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7}
+"""What root needs to run jobs as their owners (bit numbers, linux/capability.h): to change ids,
+and to signal processes of other users. A container may drop them from its root."""
+
+
+def missing_capabilities(status: str | None = None) -> list[str]:
+    """SWITCHING_CAPABILITIES this process lacks, from the effective set in /proc/self/status
+    (`status`: its text, for tests); none where it cannot be read."""
+    if status is None:
+        try:
+            with open("/proc/self/status") as file:
+                status = file.read()
+        except OSError:
+            return []
+    effective = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapEff:")), None)
+    if effective is None:
+        return []
+    return [name for name, bit in SWITCHING_CAPABILITIES.items() if not effective >> bit & 1]
+
+
+def check_run_as(settings: Settings, euid: int | None = None, status: str | None = None) -> None:
+    """JobJournalError, in one line, if the settings ask to run jobs as their owners and this
+    process cannot, or should not: it must be root with SWITCHING_CAPABILITIES (a root process
+    that becomes another user loses every capability, so the job cannot become anyone else; those
+    given to a process that is not root would pass to its jobs), and uids must be proved ones
+    (identity 'acl')."""
+    if settings.exec_run_as != "owner":
+        return
+    uid = os.geteuid() if euid is None else euid
+    if uid != 0:
+        raise JobJournalError(f"JOBJOURNAL_EXEC_RUN_AS=owner: this executor cannot start jobs as their owners: it runs "
+                              f"as uid {uid}, not root (run it as root, or set JOBJOURNAL_EXEC_RUN_AS=executor to run "
+                              "every job as this user)")
+    missing = missing_capabilities(status)
+    if missing:
+        raise JobJournalError(f"JOBJOURNAL_EXEC_RUN_AS=owner: this executor runs as root without {', '.join(missing)}, "
+                              "so it cannot start jobs as their owners (a container that drops capabilities must keep "
+                              "these)")
+    if settings.identity != "acl":
+        raise JobJournalError("JOBJOURNAL_EXEC_RUN_AS=owner needs JOBJOURNAL_IDENTITY=acl (here as on the manager and "
+                              "the ingest workers): with identity 'trusted' a job's uid is whatever its submitter "
+                              "states, so whoever reaches Redis would run commands as any user")
+
+
 class Executor:
     def __init__(self, store, queues, settings: Settings, name: str | None = None):
         self.store, self.queues = store, queues
@@ -66,11 +120,19 @@ class Executor:
         self._key: bytes | None = None
         self._beats, self._claims = Throttle(BEAT_EVERY), Throttle(CLAIM_IDLE_MS / 2000)
         self._alive = Throttle(HEARTBEAT_EVERY)
+        check_run_as(settings)
+        self.as_owner, self.allow_root = settings.exec_run_as == "owner", settings.exec_allow_root
+        self._credentials = url_has_password(settings.redis_url) or url_has_password(settings.queue_redis_url)
 
     def run(self, stop: threading.Event) -> None:
         exec_dispatch.ensure_group(self.queues)
         self._key = exec_dispatch.secret(self.queues)
-        log.info("executor %s: %d slots", self.name, self.slots)
+        log.info("executor %s: %d slots, jobs run as %s", self.name, self.slots,
+                 "their owners" if self.as_owner else f"this executor's user (uid {os.geteuid()})")
+        if not self.as_owner and self._credentials:
+            log.warning("every job runs as this executor's user (JOBJOURNAL_EXEC_RUN_AS=executor), so it can read "
+                        "this executor's Redis password: for several people's jobs, run executors as root with "
+                        "JOBJOURNAL_EXEC_RUN_AS=owner")
         try:
             while not stop.is_set():
                 try:
@@ -136,21 +198,32 @@ class Executor:
 
     def _start(self, job_id: int) -> None:
         part = read_layout(self.store).partition_of(job_id)  # each time: a store may be laid out after we started
-        spec, environment = self._job(part, job_id)
+        spec, environment, userid = self._job(part, job_id)
         if self.queues.exists(keys.exec_kill(job_id)):
             raise Refused("canceled before start")
+        run_as = self._run_as(userid) if self.as_owner else None
         key = part.job_output(job_id)
         try:
-            process = JobProcess(job_id, spec, environment, Capture(key, self.max_output))
+            process = JobProcess(job_id, spec, environment, Capture(key, self.max_output), run_as=run_as)
         except (OSError, ValueError, subprocess.SubprocessError) as err:
-            raise Refused(f"cannot run {spec.command[0]}: {err}") from err
+            who = f" as uid {userid}" if run_as else ""
+            raise Refused(f"cannot run {spec.command[0]}{who}: {err}") from err
         self.running[job_id] = process
         for pipe in process.pipes:
             self._selector.register(pipe, selectors.EVENT_READ, process)
         self._report(messages.ExecStarted(id=job_id))
 
-    def _job(self, part: Partition, job_id: int) -> tuple[Jobspec, dict[str, str]]:
-        """The job's jobspec and environment from its keys, if it is allocated and not finished."""
+    def _run_as(self, userid: int | None) -> RunAs:
+        """Who a job of `userid` runs as, in owner mode; Refused for root, unless allowed."""
+        if userid is None:
+            raise Refused("the job has no submit event, so no owner to run as: refused")
+        if userid == 0 and not self.allow_root:
+            raise Refused("a job of uid 0 (root) is not run as root: refused (JOBJOURNAL_EXEC_ALLOW_ROOT=1 on the "
+                          "executor allows it)")
+        return RunAs.of(userid)
+
+    def _job(self, part: Partition, job_id: int) -> tuple[Jobspec, dict[str, str], int | None]:
+        """The job's jobspec, environment and userid from its keys, if it is allocated and not finished."""
         with self.store.pipeline(transaction=False) as pipe:
             pipe.xrange(part.job_eventlog(job_id))
             pipe.get(part.job_environment(job_id))
@@ -159,10 +232,12 @@ class Executor:
         if b"alloc" not in names or names & {b"finish", b"clean"}:
             raise Refused("the job is not allocated, or has finished: not run")
         jobspec, _ = ev.eventlog_attachments(fields for _, fields in entries)
+        submit = next((fields for _, fields in entries if fields.get(b"name") == b"submit"), None)
         try:
-            return decode_jobspec(jobspec), decode_environment(environment) if environment else {}
-        except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as err:
-            raise Refused(f"the job's jobspec or environment does not decode: {err}") from err
+            userid = ev.decode_entry(submit).userid if submit is not None else None
+            return decode_jobspec(jobspec), decode_environment(environment) if environment else {}, userid
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, JobJournalError) as err:
+            raise Refused(f"the job's jobspec, environment or submit event does not decode: {err}") from err
 
     # -- running jobs
     def _read_output(self, timeout: float) -> None:
@@ -216,6 +291,7 @@ class Executor:
         inbox.send(self.store, exec_dispatch.signed(self._key, report))
 
     def _report_end(self, job_id: int, status: int | None = None, timeout: bool = False, error: str = "") -> None:
+        error = error if len(error) <= messages.MAX_NOTE else error[: messages.MAX_NOTE - 3] + "..."
         self._report(messages.ExecFinished(id=job_id, status=status, timeout=timeout, error=error))
         self.queues.delete(keys.exec_heartbeat(job_id), keys.exec_kill(job_id))  # after the report
 

@@ -210,6 +210,13 @@ def test_a_restarted_manager_of_another_backend_ends_the_jobs_the_old_one_starte
     assert "process exec backend" in _exception(redis, job_id).note
 
 
+def test_a_command_that_cannot_run_with_an_error_past_a_notes_length_still_ends_its_job(redis, executing):
+    [job_id] = submit(redis, command=["/nonexistent/" + "x" * 5000])  # the error names the path
+    wait_inactive(redis, [job_id])
+    exception = _exception(redis, job_id)
+    assert exception.type == "exec" and len(exception.note) <= 4096 and exception.note.endswith("...")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
