@@ -281,7 +281,7 @@ class Executor:
         for process in ended:
             for pipe in list(process.pipes):
                 self._selector.unregister(pipe)
-                process.close(pipe)
+                process.drain(pipe)
         with self.store.pipeline(transaction=False) as pipe:
             for process in processes:
                 (process.capture.close if process in ended else process.capture.flush)(pipe)

@@ -33,6 +33,9 @@ READ_SIZE = 65536
 PR_SET_PDEATHSIG = 1
 DRAIN_S = 1.0
 """Seconds the output of an exited command is still read (a background child may hold it open)."""
+DRAIN_READS = 64
+"""At most this many reads of READ_SIZE from an ended job's pipe: a background process it left
+may keep writing; what it writes after the job's end is not the job's."""
 
 
 class RunAs(NamedTuple):
@@ -90,6 +93,19 @@ class JobProcess:
     def close(self, pipe) -> None:
         pipe.close()
         del self.pipes[pipe]
+
+    def drain(self, pipe) -> None:
+        """Read what `pipe` still holds, then close it: the command has ended, and what it wrote
+        before it ended belongs to its output even if the executor was slow to read it."""
+        for _ in range(DRAIN_READS):
+            try:
+                data = os.read(pipe.fileno(), READ_SIZE)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self.capture.add(self.pipes[pipe], data)
+        self.close(pipe)
 
     @property
     def done(self) -> bool:

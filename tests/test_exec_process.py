@@ -330,3 +330,22 @@ def test_job_output_through_the_cli_prints_each_stream_where_it_belongs(redis, e
     wait_inactive(redis, [job_id])
     result = cli("job", "output", f58(job_id))
     assert result.exit_code == 0 and result.stdout == "to-out\n" and result.stderr == "to-err\n"
+
+
+def test_what_an_ended_command_wrote_is_kept_even_when_it_is_read_after_the_drain_time():
+    from jobjournal.common.jobspec import decode_jobspec, encode
+    from jobjournal.common.output import Capture
+    from jobjournal.manager.job_process import DRAIN_S, JobProcess
+
+    now = [0.0]
+    spec = decode_jobspec(encode(make_jobspec(command=["sh", "-c", "echo one; echo two >&2; echo three"])))
+    process = JobProcess(1, spec, {}, Capture("unused", 1 << 20), clock=lambda: now[0])
+    process.process.wait()  # ended, and nothing of its pipes read yet (a slow executor turn)
+    assert not process.done  # it has just been seen to end: its pipes are still read for DRAIN_S
+    now[0] += DRAIN_S + 1
+    assert process.done
+    for pipe in list(process.pipes):
+        process.drain(pipe)
+    kept = {stream: b"".join(c.data for c in process.capture._pending if c.stream == stream)
+            for stream in ("stdout", "stderr")}
+    assert kept == {"stdout": b"one\nthree\n", "stderr": b"two\n"} and not process.pipes
