@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import importlib.util
 import os
+import stat
 import subprocess
 import time
 from contextlib import contextmanager
@@ -77,7 +78,7 @@ class EmbeddedRedis:
         """Start the server unless it already runs; return its URL. Its home is its owner's alone
         (mode 700, files 600): the AOF holds every job's environment, purged ones' until a rewrite."""
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.home.chmod(0o700)  # a home made before, or by someone's umask, is closed too
+        self._close_home()
         with self._lock():
             if self.is_running():
                 return self.url
@@ -105,6 +106,23 @@ class EmbeddedRedis:
                 client.close()
             self._wait_until(lambda: not _alive(pid), timeout, "stop")
         return True
+
+    def _close_home(self) -> None:
+        """Make the home its owner's alone: refused unless it is a directory of this user's (not a
+        symlink, not another's: they could move the socket away; not a shared one like /tmp); mode
+        700, the files in it 600."""
+        found = os.lstat(self.home)
+        what = ("not a directory" if not stat.S_ISDIR(found.st_mode)
+                else f"owned by uid {found.st_uid}" if found.st_uid != os.geteuid()
+                else "a shared directory (sticky or writable by all)" if found.st_mode & (stat.S_ISVTX | stat.S_IWOTH)
+                else None)
+        if what:
+            raise JobJournalError(f"embedded Redis home {self.home} is {what}: use a directory of your own "
+                                  "(JOBJOURNAL_HOME)")
+        os.chmod(self.home, 0o700)
+        for entry in os.scandir(self.home):
+            if entry.is_file(follow_symlinks=False):
+                os.chmod(entry.path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode) & 0o700)
 
     def _config_args(self) -> list[str]:
         config = dict(SERVER_CONFIG)

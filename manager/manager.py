@@ -39,6 +39,9 @@ from jobjournal.manager.requests import ADMIN_USERID, RequestHandler
 log = logging.getLogger("jobjournal.manager")
 
 INBOX_BATCH = 64
+BIG_READ_BYTES = 16 << 20
+"""An inbox read past this many bytes makes the next read take one entry: a run of entries near
+the size limit is read one at a time, not 64 (a gigabyte) at once."""
 FLUSH_EVENTS = 2000
 STEP_EVENTS = 20000
 """Inbox entries handled in one step stop after this many events. Accepting comes first (a
@@ -117,6 +120,8 @@ class Manager:
         self._purges = Throttle(PURGE_EVERY, self.clock)
         self._inbox_trims = Throttle(INBOX_TRIM_EVERY)
         self._submissions_in_inbox = False
+        self._big_reads = False
+        """The last inbox read was past BIG_READ_BYTES: read one entry at a time."""
         self._ingest_key: bytes | None = None
         self._resource_reports = Throttle(resource_report.REPORT_EVERY)
         self._journal_trims = Throttle(JOURNAL_TRIM_EVERY)
@@ -164,6 +169,7 @@ class Manager:
         entries = self._read_inbox()
         posted_before = self.poster.posted
         for entry_id, fields in entries:
+            self._renew()  # an entry may take long (a big one to decode): the lease outlasts any run of them
             self._handle_entry(entry_id, fields)
             self.inbox_cursor, self._cursor_moved = entry_id, True
             if len(self.poster) >= FLUSH_EVENTS:
@@ -187,7 +193,9 @@ class Manager:
 
     def _read_inbox(self):
         block = None if self.backlogs or self.life.busy else self._block_ms()
-        return inbox.read(self.redis, self.inbox_cursor, INBOX_BATCH, block)
+        entries = inbox.read(self.redis, self.inbox_cursor, 1 if self._big_reads else INBOX_BATCH, block)
+        self._big_reads = sum(len(value) for _, fields in entries for value in fields.values()) > BIG_READ_BYTES
+        return entries
 
     def _block_ms(self) -> int:
         next_due = self.life.timers.next_due()

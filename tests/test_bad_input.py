@@ -281,3 +281,17 @@ def test_a_note_past_its_limit_is_refused_before_anything_is_sent(redis):
     with pytest.raises(RequestFailed, match="the limit is 4,096"):
         client.cancel(redis, [1], note="n" * 5000, userid=1000)
     assert redis.xlen(keys.manager_inbox()) == 0
+
+
+def test_a_run_of_inbox_entries_slow_to_decode_is_set_aside_once_and_the_manager_keeps_its_lease(
+        redis, start_manager, caplog):
+    environment = ",".join(f'"V{i}":""' for i in range(300_000))  # ~0.2 s each to decode, then refused
+    slow = b'{"request":"submit","jobs":[{"id":5,"t_submit":1.0,"jobspec":{"command":["true"],"environment":{' + \
+        environment.encode() + b'}},"userid":-1}]}'
+    for _ in range(15):  # waiting for the manager: about three seconds of decoding, more than its lease's TTL
+        redis.xadd(keys.manager_inbox(), {b"msg": slow})
+    manager = start_manager(lease_ttl=2.0)
+    wait_inactive(redis, submit(redis))
+    assert redis.xlen(keys.dead_letters()) == 15  # each once: no leader lost them to read them again
+    assert manager.leading.is_set()
+    assert not [r.message for r in caplog.records if "standing by" in r.message]

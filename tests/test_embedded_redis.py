@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -65,9 +66,32 @@ def test_the_embedded_home_and_its_files_are_its_owners_alone(home):
     import os
     import stat
 
-    os.chmod(home, 0o755)  # a home made before, under a permissive umask
+    os.chmod(home, 0o755)  # a home made before, under a permissive umask, with a file readable by all
+    Path(home, "redis.log").write_text("")
+    os.chmod(Path(home, "redis.log"), 0o644)
     assert _jobjournal(home, "redis", "cli", "set", "secret", "s3cret").returncode == 0
     server = EmbeddedRedis(home)
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
     for name in ("appendonly.aof", "redis.log"):
         assert stat.S_IMODE(os.stat(server.home / name).st_mode) & 0o077 == 0, name
+
+
+@pytest.mark.parametrize("make", ["symlink", "others", "shared"])
+def test_a_home_that_is_not_a_directory_of_ones_own_is_refused_in_one_line(tmp_path, make):
+    import os
+
+    home = tmp_path / "home"
+    if make == "symlink":
+        (tmp_path / "real").mkdir()
+        home.symlink_to(tmp_path / "real")
+    else:
+        home.mkdir()
+        if make == "others":
+            os.chown(home, 12345, 12345) if os.geteuid() == 0 else pytest.skip("chown needs root")
+        else:
+            os.chmod(home, 0o1777)
+    result = _jobjournal(str(home), "redis", "start")
+    assert result.returncode == 1 and "use a directory of your own" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    if make == "shared":
+        assert os.stat(home).st_mode & 0o7777 == 0o1777  # left as it was
