@@ -17,6 +17,7 @@ from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestF
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
 from jobjournal.common.layout import read_layout
+from jobjournal.common.packed import pack, pairs
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -38,10 +39,12 @@ def submit(
         from jobjournal.manager.ingest import check_request_size
 
         check_request_size(documents, max_request_bytes)
-    # result_ttl: the waiting submitter reads the result at once, and the task's arguments (full
-    # jobspecs, environments included) should not linger in rq's keys
+    # result_ttl: the waiting submitter reads the result at once. The task's arguments (full
+    # jobspecs, environments included) must not linger in rq's keys: the worker that answers
+    # removes them, and the submitter deletes a task that failed or was not answered; so its
+    # description (rq's default shows the arguments) names none.
     user, proof = identity.prove(redis, identity.submission_body(documents, userid))
-    with queues.pipeline() as pipe:  # rq registers the queue and enqueues in one transaction, not two
+    with queues.pipeline() as pipe:  # rq's enqueue writes its transaction here; it is sent with the wait
         task = queue.enqueue(
             tasks.INGEST,
             documents,
@@ -49,11 +52,12 @@ def submit(
             {"user": user, "proof": proof} if user else None,
             result_ttl=10,
             failure_ttl=3600,
+            description=f"submit {len(documents)} jobspecs as uid {userid}",
             pipeline=pipe,
         )
-        pipe.execute()
-    result = task.latest_result(timeout=max(1, math.ceil(timeout)))
-    task.delete()  # its arguments hold the environments, which belong in the jobs' keys alone
+        result = _enqueued_and_answered(queues, pipe, task, timeout)
+    if result is None or result.type != Result.Type.SUCCESSFUL:
+        task.delete()
     if result is None:
         raise RequestFailed(f"no ingest worker answered within {timeout:g}s: is `jobjournal worker` running?")
     if result.type != Result.Type.SUCCESSFUL:
@@ -63,6 +67,53 @@ def submit(
         error = RequestFailed if value["error"].startswith("rate limit") else InvalidJobspec
         raise error(value["error"])
     return value["ids"]
+
+
+def _enqueued_and_answered(queues, pipe, task, timeout: float):
+    """rq's enqueue of `task` (the commands it queued in `pipe`), as one transaction, and the wait
+    for the task's result (XREAD BLOCK on its results stream, as rq's latest_result), sent in one
+    write: one round trip, where enqueue and latest_result make two. The task's Result; None if
+    none came within `timeout`. An error reply of the enqueue raises at once (nothing was queued)."""
+    from rq.results import Result
+
+    transaction = [("MULTI",), *(args for args, _ in pipe.command_stack), ("EXEC",)]
+    pipe.reset()
+    wait = ("XREAD", "BLOCK", max(1, math.ceil(timeout)) * 1000, "STREAMS", Result.get_key(task.id), "0-0")
+    reply = _after_transaction(queues, transaction, wait)
+    if reply is None:
+        return None
+    [(_, entries)] = pairs(reply)  # RESP2 or RESP3
+    result_id, fields = entries[-1]
+    return Result.restore(task.id, result_id.decode(), dict(pairs(fields)), connection=queues,
+                          serializer=task.serializer)
+
+
+def _after_transaction(redis, transaction: list[tuple], blocking: tuple):
+    """Send a transaction and a blocking command in one write; the blocking command's reply. The
+    transaction's first error reply raises without waiting for it (the connection is dropped)."""
+    pool = redis.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command([b"".join(pack(command) for command in [*transaction, blocking])])
+        replies = [_reply(connection) for _ in transaction]
+        executed = replies[-1] if isinstance(replies[-1], list) else []
+        errors = [reply for reply in [*replies, *executed] if isinstance(reply, Exception)]
+        if errors:
+            raise errors[0]
+        return connection.read_response()
+    except BaseException:
+        connection.disconnect()  # a reply may still be due (the blocking command's): not waited for
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _reply(connection):
+    """The next reply; an error reply as its ResponseError, not raised."""
+    try:
+        return connection.read_response()
+    except redis_lib.ResponseError as err:
+        return err
 
 
 NO_MANAGER = "no manager is running: {what} in the inbox until `jobjournal manager` starts"

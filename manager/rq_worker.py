@@ -1,42 +1,56 @@
-"""The rq worker `jobjournal worker` runs: rq's SimpleWorker with its per-task bookkeeping trimmed.
+"""The rq worker `jobjournal worker` runs: rq's SimpleWorker, taking the ingest tasks waiting in
+its queue several at a time, with its per-task bookkeeping trimmed.
 
-Between two tasks, SimpleWorker renews its worker keys' TTLs three times (HSET last_heartbeat
-and two EXPIREs, one round trip each), checks for `rq suspend`, writes its state `idle` twice,
-and writes the task's last heartbeat just before it writes the whole task again. For an ingest
-task, which itself makes two round trips, that bookkeeping was the largest cost of a one-job
-submission. This worker:
+When the queue holds tasks, the worker takes up to rq_batch.BATCH_MAX of them in one round trip,
+starts them in one transaction, runs their requests together (manager/ingest.py `gather`: each is
+proved, validated and charged on its own; the accepted ones' jobs share inbox entries) and ends
+them in one transaction, each in rq's own records (manager/rq_batch.py). When the queue is empty
+it waits for one task as rq does (BLMOVE, no polling) and runs it the same way. A task that fails
+fails alone, recorded by rq's own handle_job_failure.
+
+An answer is never written before its jobs are in the inbox. When the store is rq's Redis (and
+JOBJOURNAL_SUBMIT_ON_DISK_S is not set), the inbox entries go in the transaction that ends the
+tasks: a task answered has its jobs in the inbox, one not answered (its worker killed, a Redis
+error) has none. With the store elsewhere, or the on-disk wait, the entries are written (and
+confirmed on disk) first, then the answers.
+
+SimpleWorker, between two tasks, renews its worker keys' TTLs three times (HSET last_heartbeat
+and two EXPIREs, one round trip each), checks for `rq suspend`, writes its state twice, and
+writes the task's last heartbeat just before it writes the whole task again. This worker:
 - renews the TTLs at most once a second, and never sets them below rq's idle TTL (worker_ttl +
   60 s, 480 s by default), so they outlast the longest wait for a task;
 - checks for `rq suspend` at most once a second (a suspension takes effect up to 1 s later);
-- writes its state only when it changes;
-- lets the task's final write carry the task's last heartbeat;
+- writes its state only when it changes, in the transactions that start and end a batch;
 - runs tasks an older jobjournal enqueued (common/tasks.py: PREVIOUS) under today's paths, and no
   function but jobjournal's ingest (a task naming another fails, uncalled); tasks are JSON;
-- lends its tasks its settings, its store client (the store may be another server than rq's:
+- gives ingest its settings, its store client (the store may be another server than rq's:
   manager/task_tools.py) and an id generator that takes a new number from Redis once a second,
   rather than once per task.
-rq's registries, executions and results are untouched, so `rq info` and dashboards see it as
-any other worker.
+A warm shutdown (SIGTERM) waits until the tasks in hand are ended. `rq info` and dashboards see
+it as any other worker.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 
+import redis as redis_lib
 from rq import SimpleWorker
 from rq.exceptions import DeserializationError
 from rq.serializers import JSONSerializer
-from rq.utils import now
 
 from jobjournal.common import tasks
 from jobjournal.common.settings import Settings, load_settings
 from jobjournal.common.throttle import Throttle
-from jobjournal.manager.task_tools import lend, worker_tools
+from jobjournal.manager import ingest, rq_batch
+from jobjournal.manager.task_tools import worker_tools
 
 log = logging.getLogger("jobjournal.worker")
 
 BOOKKEEPING_EVERY_S = 1.0
 """The most often the worker renews its keys' TTLs and checks for suspension."""
+NOT_OURS = "not a jobjournal task: this worker runs jobjournal.manager.ingest.ingest only"
 
 
 class LeanWorker(SimpleWorker):
@@ -44,10 +58,14 @@ class LeanWorker(SimpleWorker):
         """rq's arguments; `settings` default to the environment's (as for `rq worker -w`)."""
         kwargs["serializer"] = JSONSerializer  # tasks are JSON (common/tasks.py), never unpickled, whatever
         super().__init__(queues, *args, **kwargs)  # rq's command line passes (its default is pickle)
+        for queue in self.queues:  # rq's command line makes them with its own serializer
+            queue.serializer = self.serializer
         settings = load_settings() if settings is None else settings
         self._tools = worker_tools(settings, self.connection)
         self._beats = Throttle(BOOKKEEPING_EVERY_S)
         self._suspension_checks = Throttle(BOOKKEEPING_EVERY_S)
+        self._holding = False
+        """Tasks are taken and not all ended yet."""
 
     def heartbeat(self, timeout=None, pipeline=None):
         """rq's heartbeat. A default renewal (no timeout) goes at most every BOOKKEEPING_EVERY_S;
@@ -70,33 +88,87 @@ class LeanWorker(SimpleWorker):
             return
         super().set_state(state, pipeline)
 
-    def handle_execution_ended(self, job, queue, heartbeat_ttl):
-        """rq's, without the separate HSET: the task's final save writes its last_heartbeat."""
-        job.ended_at = job.last_heartbeat = now()
+    def _shutdown(self):
+        """rq's, but a worker holding tasks stops once it has ended them, as a busy one does."""
+        if self._holding:
+            self._stop_requested = True
+            return
+        super()._shutdown()
 
-    def perform_job(self, job, queue, execution):
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """The tasks to run next, (rq_batch.Taken, queue): all the queue holds, up to BATCH_MAX;
+        when it holds none, rq's wait for one; None if none came."""
+        self._holding = True
+        taken = self._take()
+        if taken.jobs or taken.left_out:
+            return taken, self.queues[0]
+        self._holding = False
+        if self._stop_requested:  # asked to stop while taking: no wait for a task
+            return None
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        if result is None:
+            return None
+        self._holding = True
+        job, queue = result
+        return rq_batch.Taken([job], []), queue
+
+    def _take(self) -> rq_batch.Taken:
+        if len(self.queues) > 1:  # rq's own dequeue, one task at a time
+            return rq_batch.Taken([], [])
         try:
-            name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued: today's path
-        except DeserializationError:
-            name = "(not JSON)"
-        if name not in tasks.RUNNABLE:
-            log.warning("task %s names %s, not a jobjournal task: refused", job.id, name)
-            _refuse(job)  # rq records the failure and its reason as for any task
-            return super().perform_job(job, queue, execution)
-        job.func_name = name
-        with lend(self._tools):
-            return super().perform_job(job, queue, execution)
+            return rq_batch.take(self.queues[0], self.serializer)
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError):
+            return rq_batch.Taken([], [])  # rq's wait, next, retries until Redis answers
+
+    def execute_job(self, taken: rq_batch.Taken, queue):
+        """Start the tasks taken, run them and end each (rq's execute_job, for several)."""
+        try:
+            batch = rq_batch.start(self, queue, taken)
+            replies = self._replies(batch)
+            for job in batch.jobs:
+                if isinstance(replies[job.id], Exception):
+                    rq_batch.failed(self, batch, job, "".join(traceback.format_exception(replies[job.id])))
+        finally:
+            self._holding = False
+
+    def _replies(self, batch: rq_batch.Batch) -> dict[str, dict | Exception]:
+        """Each task's return value, or the exception that fails it; those that returned are ended."""
+        requests = {job.id: _request_of(job) for job in batch.jobs}
+        valid = {job_id: request for job_id, request in requests.items() if isinstance(request, ingest.Request)}
+        try:
+            replies = self._ingested(batch, valid)
+        except Exception as err:  # noqa: BLE001 - a Redis error: these tasks fail, the worker goes on
+            log.warning("%d ingest tasks failed: %s", len(valid), err)
+            replies = dict.fromkeys(valid, err)
+        return {**requests, **replies}
+
+    def _ingested(self, batch: rq_batch.Batch, requests: dict[str, ingest.Request]) -> dict[str, dict | Exception]:
+        """Run the requests, write their jobs to the inbox and end the tasks that returned."""
+        submission = ingest.gather(self._tools, list(requests.values()))
+        together = ingest.sent_with_results(self._tools, self.connection)
+        if not together:
+            ingest.send(self._tools, submission)
+        replies = dict(zip(requests, submission.replies, strict=True))
+        with self.connection.pipeline() as pipe:
+            if together:
+                ingest.send(self._tools, submission, pipe)
+            returned = {job_id: reply for job_id, reply in replies.items() if not isinstance(reply, Exception)}
+            rq_batch.finished(self, batch, returned, pipe)
+            rq_batch.commit(pipe)
+        return replies
 
 
-REFUSE = "jobjournal.manager.rq_worker.refuse"
-
-
-def _refuse(job) -> None:
-    """Make the task run `refuse`, with nothing of what it held (which may not even decode)."""
-    job.func_name = REFUSE
-    job.instance, job.args, job.kwargs = None, (), {}
-
-
-def refuse(*args, **kwargs):
-    """What a task naming another function than jobjournal's runs instead: nothing."""
-    raise PermissionError("not a jobjournal task: this worker runs jobjournal.manager.ingest.ingest only")
+def _request_of(job) -> ingest.Request | Exception:
+    """The task's request; or the exception that fails it: it names another function than
+    jobjournal's ingest (never called) or is not JSON, or its arguments are not ingest's."""
+    try:
+        name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued: today's path
+    except DeserializationError:
+        name = "(not JSON)"
+    if name not in tasks.RUNNABLE:
+        log.warning("task %s names %s, not a jobjournal task: refused", job.id, name)
+        return PermissionError(NOT_OURS)
+    try:
+        return ingest.Request(*job.args, **job.kwargs)
+    except TypeError as err:
+        return err

@@ -1,8 +1,8 @@
 """What an rq task of jobjournal works with: the settings, the store, and an id generator.
 
 rq calls a task with its own arguments only, and gives it the connection of the queue it came from
-(rq's Redis). A long-lived `jobjournal worker` (manager/rq_worker.py) lends every task it runs the
-tools it made once; on a plain `rq worker`, each task makes its own from the environment.
+(rq's Redis). A long-lived `jobjournal worker` (manager/rq_worker.py) makes its tools once and runs
+every task with them; on a plain `rq worker`, each task makes its own from the environment.
 
 The store (manager inbox, job ids) and rq's Redis are the same server unless the store is elsewhere
 (a Redis Cluster, on which rq cannot run: settings `redis_url` and `queue_redis_url`).
@@ -10,9 +10,6 @@ The store (manager inbox, job ids) and rq's Redis are the same server unless the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import NamedTuple
 
 from jobjournal.common import identity, inbox
@@ -31,20 +28,6 @@ class WorkerTools(NamedTuple):
     """The key this worker seals submissions with (common/identity.py)."""
 
 
-_lent: ContextVar[WorkerTools | None] = ContextVar("jobjournal_task_tools", default=None)
-
-
-@contextmanager
-def lend(tools: WorkerTools) -> Iterator[None]:
-    """Tasks run inside use `tools`, instead of reading the settings from the environment, connecting
-    to the store and taking a generator number from Redis (a round trip) for each task."""
-    token = _lent.set(tools)
-    try:
-        yield
-    finally:
-        _lent.reset(token)
-
-
 def worker_tools(settings: Settings, queues, renew_s: float = 1.0) -> WorkerTools:
     """The tools of a worker whose rq connection is `queues`."""
     store = store_for(settings, queues)
@@ -56,9 +39,9 @@ def worker_tools(settings: Settings, queues, renew_s: float = 1.0) -> WorkerTool
 
 
 def task_tools(queues) -> WorkerTools:
-    """A task's tools: those its worker lends, or (on a plain rq worker) the environment's settings,
-    and a generator number per task."""
-    return _lent.get() or worker_tools(load_settings(), queues, renew_s=0)
+    """The tools of a task on a plain rq worker: the environment's settings, and a generator
+    number per task."""
+    return worker_tools(load_settings(), queues, renew_s=0)
 
 
 def store_for(settings: Settings, queues):

@@ -107,6 +107,8 @@ def test_ingest_also_runs_on_rqs_own_worker_command(redis, redis_url, worker_cla
     subprocess.run([*command, keys.INGEST_QUEUE], cwd=ROOT, check=True, timeout=60, capture_output=True)
     ids = task.latest_result(timeout=30).return_value["ids"]
     assert len(ids) == 2 and redis.xlen(keys.manager_inbox()) == 1
+    task.refresh()
+    assert task.get_status() == "finished" and task.args == []  # the worker that answered removed them
 
 
 def test_a_suspended_worker_takes_no_task_until_resumed(redis, ingest_worker):

@@ -5,6 +5,7 @@ import re
 
 import msgspec
 import pytest
+import redis as redis_lib
 
 from jobjournal.common import keys, tasks
 from jobjournal.common.errors import InvalidJobspec, RequestFailed
@@ -61,6 +62,19 @@ def test_submitting_with_no_worker_fails_clearly_and_leaves_no_submission(redis)
     with pytest.raises(RequestFailed, match="no ingest worker answered within 1s"):
         client.submit(redis, [make_jobspec(command=["true"])], timeout=1)
     assert len(tasks.ingest_queue(redis)) == 0
+
+
+def test_an_enqueue_redis_refuses_fails_at_once_with_its_reason_and_queues_nothing(redis, redis_url):
+    user = "jj-test-no-rq"  # may write jobjournal's keys, not rq's
+    redis.acl_setuser(user, enabled=True, passwords=["+pw"], keys=["jj:*"], commands=["+@all"], reset=True)
+    refused = redis_lib.Redis.from_url(redis_url, username=user, password="pw")
+    try:
+        with pytest.raises(redis_lib.exceptions.NoPermissionError):  # not a wait for an answer
+            client.submit(refused, [make_jobspec(command=["true"])], timeout=30)
+    finally:
+        refused.close()
+        redis.acl_deluser(user)
+    assert len(tasks.ingest_queue(redis)) == 0 and not redis.keys("rq:job:*")
 
 
 def test_the_cli_submits_copies_and_prints_one_short_id_per_line(redis, start_manager, ingest_worker, cli):
