@@ -16,7 +16,10 @@ each command as the job's userid (job_process.RunAs), as Flux runs a guest's job
 The executor must then be root (with CAP_SETUID, CAP_SETGID and CAP_KILL), and the uids proved
 ones, JOBJOURNAL_IDENTITY=acl (`check_run_as`: else it does not start). A job of uid 0 ends with
 an `exec` exception (unless exec_allow_root) instead of running with the executor's rights, as
-does one whose owner may not enter its working directory or run its command.
+does one whose uid has no passwd entry, or whose owner may not enter its working directory or run
+its command. In owner mode a job's start is reported once its command runs (the start helper's
+report pipe closes on exec: job_process.JobProcess.ran), and a failure to run it when its process
+ends; the loop never waits on a job's process or pipes, which the owner may stop.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ BEAT_EVERY = 1.0
 
 class Refused(JobJournalError):
     """A dispatch that is genuine but cannot run (its reason goes to the manager)."""
+
+
+def _cannot_run(command: str, run_as: RunAs | None, why) -> str:
+    who = f" as uid {run_as.uid}" if run_as else ""
+    return f"cannot run {command}{who}: {why}"
 
 
 SWITCHING_CAPABILITIES = {"CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7}
@@ -116,6 +124,8 @@ class Executor:
         self.max_output = settings.output_max_bytes
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.running: dict[int, JobProcess] = {}
+        self._starting: set[int] = set()
+        """Jobs whose start is not reported yet: their command is not yet known to run."""
         self._selector = selectors.DefaultSelector()
         self._key: bytes | None = None
         self._beats, self._claims = Throttle(BEAT_EVERY), Throttle(CLAIM_IDLE_MS / 2000)
@@ -206,12 +216,14 @@ class Executor:
         try:
             process = JobProcess(job_id, spec, environment, Capture(key, self.max_output), run_as=run_as)
         except (OSError, ValueError, subprocess.SubprocessError) as err:
-            who = f" as uid {userid}" if run_as else ""
-            raise Refused(f"cannot run {spec.command[0]}{who}: {err}") from err
+            raise Refused(_cannot_run(spec.command[0], run_as, err)) from err
         self.running[job_id] = process
-        for pipe in process.pipes:
+        for pipe in process.watched():
             self._selector.register(pipe, selectors.EVENT_READ, process)
-        self._report(messages.ExecStarted(id=job_id))
+        if process.ran:
+            self._report(messages.ExecStarted(id=job_id))
+        else:
+            self._starting.add(job_id)
 
     def _run_as(self, userid: int | None) -> RunAs:
         """Who a job of `userid` runs as, in owner mode; Refused for root, unless allowed."""
@@ -220,7 +232,11 @@ class Executor:
         if userid == 0 and not self.allow_root:
             raise Refused("a job of uid 0 (root) is not run as root: refused (JOBJOURNAL_EXEC_ALLOW_ROOT=1 on the "
                           "executor allows it)")
-        return RunAs.of(userid)
+        try:
+            return RunAs.of(userid)
+        except KeyError:
+            raise Refused(f"uid {userid} has no passwd entry on this executor's host, so no group of its own to run "
+                          "with: refused (a job runs only as a user the host knows)") from None
 
     def _job(self, part: Partition, job_id: int) -> tuple[Jobspec, dict[str, str], int | None]:
         """The job's jobspec, environment and userid from its keys, if it is allocated and not finished."""
@@ -253,6 +269,10 @@ class Executor:
         if not self.running:
             return
         processes = list(self.running.values())
+        for process in processes:
+            if process.job_id in self._starting and process.ran:
+                self._report(messages.ExecStarted(id=process.job_id))
+                self._starting.discard(process.job_id)
         beating = self._alive.due()
         with self.queues.pipeline(transaction=False) as pipe:
             for process in processes:
@@ -273,13 +293,32 @@ class Executor:
         for process in ended:
             del self.running[process.job_id]
             process.reap()
-            self._report_end(process.job_id, status=process.wait_status(), timeout=process.timed_out)
+            self._report_ended(process)
+
+    def _report_ended(self, process: JobProcess) -> None:
+        """Report the end of a job whose process ended: its wait status once its command ran, else
+        (owner mode) why it did not run, which the start helper said on its report pipe."""
+        status, timeout = process.wait_status(), process.timed_out
+        starting = process.job_id in self._starting
+        self._starting.discard(process.job_id)
+        if process.failure is not None:
+            self._report_end(process.job_id, timeout=timeout,
+                             error=_cannot_run(process.command, process.run_as, process.failure))
+        elif not process.ran:  # the helper was killed before the exec: by the job's end, or by its owner
+            code = process.process.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            self._report_end(process.job_id, status=status, timeout=timeout, error=_cannot_run(
+                process.command, process.run_as, f"its process ended before the command ran ({how})"))
+        else:
+            if starting:
+                self._report(messages.ExecStarted(id=process.job_id))
+            self._report_end(process.job_id, status=status, timeout=timeout)
 
     def _store_output(self, processes: list[JobProcess], ended: list[JobProcess]) -> None:
         """Store what the jobs wrote; for those that ended, the end of their output too (before their
         end is reported, so a reader of an inactive job's output finds all of it)."""
         for process in ended:
-            for pipe in list(process.pipes):
+            for pipe in process.watched():
                 self._selector.unregister(pipe)
                 process.drain(pipe)
         with self.store.pipeline(transaction=False) as pipe:

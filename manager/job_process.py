@@ -4,11 +4,15 @@ The command runs in a session of its own (so a kill reaches everything it starte
 the environment the job was submitted with, plus JOBJOURNAL_JOB_ID. Its stdout and stderr are read
 by the executor's loop (non-blocking pipes) into a `Capture`, stored every loop turn.
 
-Run as its owner (`RunAs`, setting exec_run_as=owner) the child takes the owner's uid, primary gid
-and groups (setgroups, setregid, setreuid: subprocess's user=, group=, extra_groups=) before it
-changes to the job's working directory and execs, so both are checked with the owner's rights,
-not the executor's (a job without a working directory starts in /). As Flux does, nothing of the
-environment is changed for the owner: HOME, USER and the rest are what the job was submitted with.
+Run as its owner (`RunAs`, setting exec_run_as=owner) the executor starts, as root, the helper
+manager/become.py, which takes the owner's groups, gid and uid, changes to the job's working
+directory with the owner's rights (a job without one starts in /) and execs the command. Popen
+returns once that helper runs, before it changes ids: the executor never waits on a process the
+owner may stop. Whether the command then ran, or why not, the helper writes to a pipe of its own
+(`report`) that the executor's loop reads like the output pipes: the start is known when it
+closes, a failure (the directory or the command refused to the owner) when the process ends. As
+Flux does, nothing of the environment is changed for the owner: HOME, USER and the rest are what
+the job was submitted with. A uid without a passwd entry is not run (no group to give it).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import NamedTuple
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec
 from jobjournal.common.output import Capture
+from jobjournal.manager import become
 
 KILL_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL."""
@@ -36,6 +41,8 @@ DRAIN_S = 1.0
 DRAIN_READS = 64
 """At most this many reads of READ_SIZE from an ended job's pipe: a background process it left
 may keep writing; what it writes after the job's end is not the job's."""
+SAID_MAX = 4096
+"""What is kept of what the start helper reports (it writes a line or two)."""
 
 
 class RunAs(NamedTuple):
@@ -47,12 +54,10 @@ class RunAs(NamedTuple):
 
     @classmethod
     def of(cls, uid: int) -> RunAs:
-        """The uid's primary group and groups from the passwd and group databases; a uid without a
-        passwd entry runs with gid = uid and no other group."""
-        try:
-            entry = pwd.getpwuid(uid)
-        except KeyError:
-            return cls(uid, uid, ())
+        """The uid's primary group and groups from the passwd and group databases; KeyError for a uid
+        without a passwd entry (it has no group of its own: a gid made up for it, gid = uid say,
+        may be a system group, as Flux's IMP knows when it refuses such a uid)."""
+        entry = pwd.getpwuid(uid)
         return cls(uid, entry.pw_gid, tuple(os.getgrouplist(entry.pw_name, entry.pw_gid)))
 
 
@@ -67,21 +72,37 @@ class JobProcess:
         self.timed_out = False
         self._killed_at: float | None = None
         self._exited_at: float | None = None
+        self.command = spec.command[0]
+        self.cwd = str(spec.cwd) or "/"
+        self.run_as = run_as
+        self.report = None
+        """Owner mode: the pipe on which the start helper reports (manager/become.py), until its end."""
+        self._said = b""
+        self.ran = run_as is None
+        """The command is known to run (Popen returns once it does, except in owner mode)."""
+        self.failure: str | None = None
+        """Owner mode, once `report` is at its end: why the command could not run (None: nothing kept it)."""
         env = {**environment, "JOBJOURNAL_JOB_ID": f58(job_id)}
-        options = dict(env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        options = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        start_new_session=True)
         if run_as is None:  # OSError for a command that cannot run
-            self.process = subprocess.Popen(list(spec.command), cwd=str(spec.cwd) or None,
+            self.process = subprocess.Popen(list(spec.command), cwd=str(spec.cwd) or None, env=env,
                                             preexec_fn=_die_with_parent(os.getpid()), **options)
         else:
-            self.process = _popen_as(run_as, list(spec.command), str(spec.cwd) or "/", options)
+            self.process, self.report = _popen_as(run_as, list(spec.command), self.cwd, env, options)
         self.pipes = {self.process.stdout: "stdout", self.process.stderr: "stderr"}
         for pipe in self.pipes:
             os.set_blocking(pipe.fileno(), False)
 
+    def watched(self) -> list:
+        """The pipes the executor's loop watches: the output pipes and, until its end, `report`."""
+        return [*self.pipes, *([self.report] if self.report is not None else [])]
+
     def read(self, pipe) -> bool:
         """Read what `pipe` has; False once it is at its end (the caller stops watching it and
         closes it)."""
+        if pipe is self.report:
+            return self._hear()
         try:
             data = os.read(pipe.fileno(), READ_SIZE)
         except BlockingIOError:
@@ -90,13 +111,43 @@ class JobProcess:
             self.capture.add(self.pipes[pipe], data)
         return bool(data)
 
+    def _hear(self) -> bool:
+        """Read what the start helper wrote to `report`; False at its end, which is known then: the
+        helper exec'd the command (`ran`), or says why it could not (`failure`), or ended before."""
+        try:
+            data = os.read(self.report.fileno(), SAID_MAX)
+        except BlockingIOError:
+            return True
+        if data:
+            self._said = (self._said + data)[:SAID_MAX]
+            return True
+        self._settle()
+        return False
+
+    def _settle(self) -> None:
+        self.failure = become.failure(self._said, self.command, self.cwd)
+        self.ran = self.failure is None and become.RAN in self._said
+
     def close(self, pipe) -> None:
         pipe.close()
-        del self.pipes[pipe]
+        if pipe is self.report:
+            self.report = None
+        else:
+            del self.pipes[pipe]
 
     def drain(self, pipe) -> None:
         """Read what `pipe` still holds, then close it: the command has ended, and what it wrote
         before it ended belongs to its output even if the executor was slow to read it."""
+        if pipe is self.report:  # at its end with the helper's (nothing else holds it)
+            with contextlib.suppress(BlockingIOError):
+                for _ in range(DRAIN_READS):
+                    data = os.read(pipe.fileno(), SAID_MAX)
+                    if not data:
+                        break
+                    self._said = (self._said + data)[:SAID_MAX]
+            self._settle()
+            self.close(pipe)
+            return
         for _ in range(DRAIN_READS):
             try:
                 data = os.read(pipe.fileno(), READ_SIZE)
@@ -146,40 +197,36 @@ class JobProcess:
         return -code if code < 0 else code << 8
 
 
-def _popen_as(run_as: RunAs, command: list[str], cwd: str, options: dict) -> subprocess.Popen:
-    """Start `command` as `run_as`, in `cwd` entered with the owner's rights (an OSError naming it
-    when the owner may not enter it; an OSError from exec when the owner may not run the command)."""
-    report, reported = os.pipe()  # the child writes there the errno of a failed chdir
-    die = _die_with_parent(os.getpid())
-
-    def prepare() -> None:  # in the child, once it is the owner (subprocess changes ids before this)
-        try:
-            os.chdir(cwd)
-        except OSError as err:
-            os.write(reported, str(err.errno).encode())
-            raise
-        die()
-
+def _popen_as(run_as: RunAs, command: list[str], cwd: str, env: dict[str, str], options: dict):
+    """Start `command` as `run_as` in `cwd` through the root helper (manager/become.py): the process
+    and the pipe (non-blocking) on which the helper reports. Popen returns once the helper runs, as
+    root; the job's environment reaches it in a memfd, never as its own. OSError or ValueError when
+    the helper cannot start (or the environment cannot be passed)."""
+    environment = become.encode_environment(env)
+    report, reported = os.pipe()
+    given = os.memfd_create("jobjournal-environment", os.MFD_CLOEXEC)
     try:
-        return subprocess.Popen(command, user=run_as.uid, group=run_as.gid, extra_groups=list(run_as.groups),
-                                preexec_fn=prepare, **options)
-    except subprocess.SubprocessError as err:
-        os.close(reported)
-        reported = -1
-        code = os.read(report, 32)
-        if code.isdigit():
-            raise OSError(int(code), os.strerror(int(code)), cwd) from err
+        written = 0
+        while written < len(environment):
+            written += os.write(given, environment[written:])
+        os.lseek(given, 0, os.SEEK_SET)
+        args = become.argv(os.getpid(), reported, given, run_as.uid, run_as.gid, run_as.groups, cwd, command)
+        process = subprocess.Popen(args, env={}, cwd="/", pass_fds=(reported, given), **options)
+    except BaseException:
+        os.close(report)
         raise
     finally:
-        os.close(report)
-        if reported >= 0:
-            os.close(reported)
+        os.close(reported)
+        os.close(given)
+    os.set_blocking(report, False)
+    return process, os.fdopen(report, "rb", buffering=0)
 
 
 def _die_with_parent(parent: int):
-    """What the child runs before exec (Linux), once it has its ids (a change of ids clears it): SIGKILL
-    when the executor dies, so that no command outlives the executor that watches it (the manager
-    then ends the job with an exec exception); at once if the executor died before that."""
+    """What the child runs before exec (Linux; in owner mode the helper does the same once it has
+    its ids, as a change of ids clears it): SIGKILL when the executor dies, so that no command
+    outlives the executor that watches it (the manager then ends the job with an exec exception);
+    at once if the executor died before that."""
 
     def die() -> None:
         if sys.platform.startswith("linux"):

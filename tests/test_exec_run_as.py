@@ -8,9 +8,11 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,10 +23,13 @@ from jobjournal.common import events as ev
 from jobjournal.common import keys
 from jobjournal.common.connection import connect_url
 from jobjournal.common.errors import JobJournalError, RedisUnavailable
-from jobjournal.common.ids import parse_job_id
+from jobjournal.common.ids import f58, parse_job_id
+from jobjournal.common.jobspec import make_jobspec
+from jobjournal.common.output import Capture
 from jobjournal.common.settings import Settings
-from jobjournal.manager import client
+from jobjournal.manager import client, exec_dispatch
 from jobjournal.manager.executor import check_run_as, missing_capabilities
+from jobjournal.manager.job_process import JobProcess, RunAs
 from tests.conftest import ROOT
 from tests.helpers import eventlog, names, part_of, process_log, submit, wait_for, wait_inactive
 
@@ -98,11 +103,10 @@ def _status(redis, job_id) -> int:
 
 @as_root
 def test_with_run_as_owner_a_job_runs_as_its_owner_with_the_owners_groups(redis, owner_executor):
-    with_entry, without_entry = _user_uid(), _free_uid()
+    with_entry = _user_uid()
     ids = "id -u; id -g; id -G; pwd; grep -E '^Cap(Prm|Eff|Amb):' /proc/self/status"
     [known] = submit(redis, userid=with_entry, command=["sh", "-c", ids])
-    [unknown] = submit(redis, userid=without_entry, command=["sh", "-c", ids], cwd="/")
-    wait_inactive(redis, [known, unknown])
+    wait_inactive(redis, [known])
     entry = pwd.getpwuid(with_entry)
     groups = sorted(set(os.getgrouplist(entry.pw_name, entry.pw_gid)))
     lines = _output(redis, known)["stdout"].splitlines()
@@ -110,8 +114,36 @@ def test_with_run_as_owner_a_job_runs_as_its_owner_with_the_owners_groups(redis,
     assert lines[3] == "/"  # no working directory given: / (not the executor's)
     no_capabilities = [f"Cap{kind}:\t0000000000000000" for kind in ("Prm", "Eff", "Amb")]
     assert lines[4:] == no_capabilities  # none of root's: it cannot become anyone else
-    assert _output(redis, unknown)["stdout"].splitlines() == [str(without_entry)] * 3 + ["/"] + no_capabilities
-    assert _status(redis, known) == 0 and _status(redis, unknown) == 0  # reported to the manager as ever
+    assert _status(redis, known) == 0  # reported to the manager as ever
+
+
+@as_root
+def test_a_job_of_a_uid_without_a_passwd_entry_is_refused_in_owner_mode(redis, owner_executor, shared_dir):
+    # it has no group of its own: gid = uid might be a system group's (as Flux's IMP, refused)
+    ran = shared_dir / "ran"
+    without_entry = _free_uid()
+    [job_id] = submit(redis, userid=without_entry, command=["touch", str(ran)], cwd="/")
+    wait_inactive(redis, [job_id])
+    exception = _exception(redis, job_id)
+    assert exception.type == "exec" and f"uid {without_entry} has no passwd entry" in exception.note
+    assert "start" not in names(redis, job_id) and not ran.exists()
+
+
+@as_root
+def test_a_job_run_as_its_owner_gets_exactly_its_environment_and_none_of_it_acts_as_root(redis, owner_executor,
+                                                                                        shared_dir):
+    # the root helper that starts it does not run with the job's environment: no LD_PRELOAD,
+    # PYTHONPATH of the owner's acts on it, and it adds nothing (Python's locale coercion, say)
+    (shared_dir / "sitecustomize.py").write_text(f"open({str(shared_dir / 'imported')!r}, 'w')\n")
+    environment = {"LD_PRELOAD": str(shared_dir / "no-such.so"), "PYTHONPATH": str(shared_dir),
+                   "PYTHONSTARTUP": str(shared_dir / "sitecustomize.py"), "PATH": "/usr/bin:/bin", "A": "b=c"}
+    [job_id] = submit(redis, command=["env"], environment=environment)
+    wait_inactive(redis, [job_id])
+    output = _output(redis, job_id)
+    expected = {**environment, "JOBJOURNAL_JOB_ID": f58(job_id)}
+    assert sorted(output["stdout"].splitlines()) == sorted(f"{name}={value}" for name, value in expected.items())
+    assert output["stderr"].count("LD_PRELOAD cannot be preloaded") == 1  # env's own, not the helper's
+    assert not (shared_dir / "imported").exists() and _status(redis, job_id) == 0
 
 
 @as_root
@@ -177,7 +209,7 @@ def test_a_job_whose_owner_may_not_enter_its_directory_or_run_its_command_ends_s
     exception = _exception(redis, not_theirs)
     assert exception.type == "exec" and f"cannot run {script} as uid 1000" in exception.note
     assert "Permission denied" in exception.note
-    assert "finish" not in names(redis, in_private) + names(redis, not_theirs)
+    assert not {"start", "finish"} & {*names(redis, in_private), *names(redis, not_theirs)}
 
 
 @as_root
@@ -187,6 +219,24 @@ def test_canceling_a_job_run_as_its_owner_kills_it(redis, owner_executor):
     assert client.cancel(redis, [job_id], userid=1000) == {}
     wait_inactive(redis, [job_id])
     assert _exception(redis, job_id).type == "cancel" and _status(redis, job_id) == 15  # SIGTERM
+
+
+@as_root
+def test_a_job_run_as_its_owner_dies_with_its_executor(redis, owner_executor):
+    # the helper asks for it once it has the owner's uid (a change of ids clears PR_SET_PDEATHSIG)
+    [job_id] = submit(redis, command=["sh", "-c", "echo $$; exec sleep 30"])
+    wait_for(lambda: "start" in names(redis, job_id) and _output(redis, job_id)["stdout"])
+    pid = int(_output(redis, job_id)["stdout"])
+    os.killpg(owner_executor.pid, signal.SIGKILL)
+    wait_for(lambda: _gone(pid), what="the command to die with its executor")
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (it may linger as a zombie until its new parent reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @as_root
@@ -264,3 +314,101 @@ def test_submit_leaves_out_a_redis_url_with_a_password_unless_a_rule_names_it(re
 def test_an_executor_refuses_to_run_jobs_as_their_owners_when_uids_are_only_stated():
     with pytest.raises(JobJournalError, match="needs JOBJOURNAL_IDENTITY=acl"):
         check_run_as(Settings(exec_run_as="owner"), euid=0, status="CapEff:\t00000000000000e0\n")
+
+
+def _running_uids() -> set[int]:
+    """The real uids of the processes running now."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text()
+            found.add(int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]))
+    return found
+
+
+@pytest.fixture
+def idle_uids():
+    """Two uids with passwd entries (not root) that run no process now: everything of theirs is
+    killed after the test (a job that stops its owner's processes leaves them stopped)."""
+    busy = _running_uids()
+    entries = sorted((entry.pw_uid for entry in pwd.getpwall() if entry.pw_uid not in busy and entry.pw_uid != 0),
+                     key=lambda uid: (uid not in (1000, 65534), uid))
+    if len(entries) < 2:
+        pytest.skip("fewer than two users with passwd entries and no process running")
+    uids = entries[:2]
+    yield uids
+    for uid in uids:
+        subprocess.run(["pkill", "-KILL", "-u", str(uid)], check=False)
+    wait_for(lambda: not set(uids) & _running_uids(), what="the test users' processes to be gone")
+
+
+def _beat(redis) -> float:
+    [raw] = redis.hvals(keys.exec_executors())
+    return msgspec.json.decode(raw)["beat"]
+
+
+@as_root
+def test_a_job_that_stops_its_owners_processes_does_not_freeze_the_executor(redis, owner_executor, idle_uids):
+    # the owner may stop whatever runs with their uid (kill -STOP -1): the executor waits on
+    # nothing of theirs, so other jobs run and end, time limits and cancels still act
+    alice, bob = idle_uids
+    [stopper] = submit(redis, userid=alice, command=["sh", "-c", "while :; do kill -STOP -1 2>/dev/null; done"])
+    wait_for(lambda: "start" in names(redis, stopper), what="the stopper to start")
+    # alice's: stopped by it, as their start helper or once running; their time limit ends them
+    alices = submit(redis, 3, userid=alice, command=["sleep", "30"], duration=1)
+    [bobs_long] = submit(redis, userid=bob, command=["sleep", "30"], duration=1)
+    [bobs] = submit(redis, userid=bob, command=["true"])
+    beat = _beat(redis)
+    wait_inactive(redis, [*alices, bobs_long, bobs])
+    assert _status(redis, bobs) == 0
+    assert [_exception(redis, job_id).type for job_id in [bobs_long, *alices]] == ["timeout"] * 4
+    wait_for(lambda: _beat(redis) > beat + 1, what="the executor to beat on")
+    assert len(exec_dispatch.live_executors(redis)) == 1  # as `jobjournal status` counts them
+    assert client.cancel(redis, [stopper], userid=alice) == {}
+    wait_inactive(redis, [stopper])
+    assert _exception(redis, stopper).type == "cancel"
+    [after] = submit(redis, userid=alice, command=["true"])  # the stopper is gone: alice's jobs run again
+    wait_inactive(redis, [after])
+    assert _status(redis, after) == 0
+
+
+def _end(process: JobProcess, timeout: float = 10) -> None:
+    """Run the executor's part for one process until it is done: read its pipes, then drain them."""
+    deadline = time.monotonic() + timeout
+    while not process.done:
+        assert time.monotonic() < deadline, "the process did not end"
+        for pipe in process.watched():
+            if not process.read(pipe):
+                process.close(pipe)
+        time.sleep(0.01)
+    for pipe in process.watched():
+        process.drain(pipe)
+
+
+@as_root
+def test_a_start_helper_stopped_before_the_exec_never_holds_the_executor_and_is_not_taken_for_a_start(shared_dir):
+    # Popen returns while the helper is still root; stopped later (by its owner, once it has their
+    # uid), nothing the executor does waits on it, and killed it is known not to have run the command
+    ran = shared_dir / "ran"
+    spec = make_jobspec(command=["touch", str(ran)])
+    process = JobProcess(1, spec, {"PATH": "/usr/bin:/bin"}, Capture("k", 1000), run_as=RunAs.of(_user_uid()))
+    os.kill(process.process.pid, signal.SIGSTOP)  # it takes some 10 ms to reach the exec
+    started = time.monotonic()
+    assert not process.done and all(process.read(pipe) for pipe in process.watched())  # nothing yet, no wait
+    assert time.monotonic() - started < 0.5 and not process.ran
+    process.reap()  # the executor's kill of the job's session, as root
+    _end(process)
+    assert not process.ran and process.failure is None and process.process.returncode == -signal.SIGKILL
+    assert not ran.exists()
+
+
+@as_root
+def test_a_start_helper_reports_why_the_command_could_not_run(shared_dir):
+    process = JobProcess(1, make_jobspec(command=["no-such-command-here"], cwd=str(shared_dir)), {},
+                         Capture("k", 1000), run_as=RunAs.of(_user_uid()))
+    _end(process)
+    assert not process.ran and process.failure == "[Errno 2] No such file or directory: 'no-such-command-here'"
+    process = JobProcess(2, make_jobspec(command=["sh", "-c", "exit 3"], cwd=str(shared_dir)), {},
+                         Capture("k", 1000), run_as=RunAs.of(_user_uid()))
+    _end(process)
+    assert process.ran and process.failure is None and process.wait_status() == 3 << 8
