@@ -80,10 +80,17 @@ def decode(fields: dict[bytes, bytes], max_bytes: int | None = None) -> messages
     return messages.decode_request(data)
 
 
+JOB_ROOM = 128
+"""Bytes of a submission around each job's jobspec: its id, uid, time, keys and punctuation."""
+ENVELOPE_ROOM = 65536
+"""Bytes of a request around its jobs: its tag, reply list, user, proof, seal."""
+
+
 def entry_limit(max_request_bytes: int) -> int:
     """The longest inbox request the manager decodes: a submission of max_request_bytes of
-    jobspecs, with room for each of its messages.MAX_IDS jobs' id, uid, time and seal."""
-    return max_request_bytes + messages.MAX_IDS * 128 + 65536
+    jobspecs (every service must have the same JOBJOURNAL_MAX_REQUEST_BYTES), with room for each
+    of its messages.MAX_IDS jobs and for its envelope."""
+    return max_request_bytes + messages.MAX_IDS * JOB_ROOM + ENVELOPE_ROOM
 
 
 def trim(redis, cursor: str) -> None:

@@ -90,7 +90,7 @@ class JournalRequest(Request, tag="journal"):
     allow: Annotated[list[Name], Meta(max_length=64)] = []
     deny: Annotated[list[Name], Meta(max_length=64)] = []
     reply_version: int = 1
-    partitions: Annotated[list[int], Meta(max_length=MAX_IDS)] = []
+    partitions: Annotated[list[int], Meta(max_length=1024)] = []  # layout.MAX_PARTITIONS
     """Indexes of the partitions wanted; [] for all."""
 
 

@@ -103,6 +103,14 @@ def pool_for(client, key: str | None = None):
     return client.connection_pool
 
 
+def taken_transaction(pipe) -> list[tuple]:
+    """The commands queued in `pipe` (a redis-py pipeline others' code wrote into, rq's say) as one
+    MULTI ... EXEC, to send packed; the pipeline is emptied."""
+    commands = [("MULTI",), *(args for args, _ in pipe.command_stack), ("EXEC",)]
+    pipe.reset()
+    return commands
+
+
 def execute_packed(client: redis.Redis, commands: list[bytes], key: str | None = None) -> list:
     """Run commands made with `pack` in one write; their replies, in order.
 

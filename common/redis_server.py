@@ -119,10 +119,13 @@ class EmbeddedRedis:
         if what:
             raise JobJournalError(f"embedded Redis home {self.home} is {what}: use a directory of your own "
                                   "(JOBJOURNAL_HOME)")
-        os.chmod(self.home, 0o700)
-        for entry in os.scandir(self.home):
-            if entry.is_file(follow_symlinks=False):
-                os.chmod(entry.path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode) & 0o700)
+        try:
+            os.chmod(self.home, 0o700)
+            for entry in os.scandir(self.home):
+                if entry.is_file(follow_symlinks=False):
+                    os.chmod(entry.path, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode) & 0o700)
+        except OSError as err:
+            raise JobJournalError(f"embedded Redis home {self.home}: cannot make it its owner's alone: {err}") from err
 
     def _config_args(self) -> list[str]:
         config = dict(SERVER_CONFIG)

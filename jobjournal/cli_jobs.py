@@ -36,8 +36,8 @@ from jobjournal.manager import client
               help="Environment rule, in order (repeatable): NAME=VALUE sets, -PATTERN removes, PATTERN copies "
                    "the submitter's matching variables. The job starts from a copy of this environment "
                    "(--env=-* for none) without jobjournal's Redis credentials (a JOBJOURNAL_*_URL holding a "
-                   "password, JOBJOURNAL_*PASSWORD*, *SECRET*, *TOKEN*, REDISCLI_AUTH): --env NAME, the exact "
-                   "name, puts one back on purpose.")
+                   "password, a JOBJOURNAL_* name with PASSWORD, SECRET or TOKEN, REDISCLI_AUTH): --env NAME, "
+                   "the exact name, puts one back on purpose.")
 @click.option("--env-remove", multiple=True, metavar="PATTERN",
               help="Remove the variables matching PATTERN (a glob), after the --env rules.")
 @click.option("--cc", default=1, type=click.IntRange(1, 10000), help="Submit N copies in one request.")

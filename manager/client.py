@@ -17,7 +17,7 @@ from jobjournal.common.errors import InvalidJobspec, NoSuchJob, Queued, RequestF
 from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
 from jobjournal.common.layout import read_layout
-from jobjournal.common.packed import pack, pairs
+from jobjournal.common.packed import pack, pairs, taken_transaction
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -76,8 +76,7 @@ def _enqueued_and_answered(queues, pipe, task, timeout: float):
     none came within `timeout`. An error reply of the enqueue raises at once (nothing was queued)."""
     from rq.results import Result
 
-    transaction = [("MULTI",), *(args for args, _ in pipe.command_stack), ("EXEC",)]
-    pipe.reset()
+    transaction = taken_transaction(pipe)
     wait = ("XREAD", "BLOCK", max(1, math.ceil(timeout)) * 1000, "STREAMS", Result.get_key(task.id), "0-0")
     reply = _after_transaction(queues, transaction, wait)
     if reply is None:

@@ -234,9 +234,9 @@ class Executor:
                           "executor allows it)")
         try:
             return RunAs.of(userid)
-        except KeyError:
+        except KeyError as err:
             raise Refused(f"uid {userid} has no passwd entry on this executor's host, so no group of its own to run "
-                          "with: refused (a job runs only as a user the host knows)") from None
+                          "with: refused (a job runs only as a user the host knows)") from err
 
     def _job(self, part: Partition, job_id: int) -> tuple[Jobspec, dict[str, str], int | None]:
         """The job's jobspec, environment and userid from its keys, if it is allocated and not finished."""
@@ -250,7 +250,7 @@ class Executor:
         jobspec, _ = ev.eventlog_attachments(fields for _, fields in entries)
         submit = next((fields for _, fields in entries if fields.get(b"name") == b"submit"), None)
         try:
-            userid = ev.decode_entry(submit).userid if submit is not None else None
+            userid = ev.decode_entry(submit).userid if submit is not None and self.as_owner else None
             return decode_jobspec(jobspec), decode_environment(environment) if environment else {}, userid
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError, JobJournalError) as err:
             raise Refused(f"the job's jobspec, environment or submit event does not decode: {err}") from err

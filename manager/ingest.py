@@ -21,7 +21,7 @@ from jobjournal.common.ids import IdGenerator, RenewedGenerators, f58, generator
 from jobjournal.common.jobspec import Jobspec, parse_jobspec
 from jobjournal.manager.task_tools import WorkerTools, task_tools
 
-MAX_JOBS_PER_REQUEST = 10000
+MAX_JOBS_PER_REQUEST = messages.MAX_IDS
 """Also the most jobs of one inbox entry."""
 
 
@@ -110,7 +110,7 @@ def _entries(seal_key: bytes, requests: list[Request], jobs: dict[int, list[mess
     groups: list[tuple[list[messages.NewJob], list[int]]] = []
     size = 0
     for index, request_jobs in jobs.items():
-        request_size = sum(len(document) for document in requests[index].jobspecs)
+        request_size = request_bytes(requests[index].jobspecs)
         if not groups or len(groups[-1][0]) + len(request_jobs) > MAX_JOBS_PER_REQUEST or \
                 size + request_size > limits.max_request_bytes:
             groups.append(([], []))
@@ -237,9 +237,14 @@ def _charge(redis, userid: int, count: int, limit: int) -> None:
         raise RateLimited(f"rate limit: user {userid} may submit {limit} jobs per second")
 
 
+def request_bytes(jobspecs: list[bytes | str]) -> int:
+    """The bytes of a request's jobspecs as the inbox will hold them (UTF-8: a character may be 4)."""
+    return sum(len(document.encode() if isinstance(document, str) else document) for document in jobspecs)
+
+
 def check_request_size(jobspecs: list[bytes | str], limit: int) -> None:
     """InvalidJobspec if the jobspecs of one request hold more than `limit` bytes in all."""
-    total = sum(len(document) for document in jobspecs)
+    total = request_bytes(jobspecs)
     if total > limit:
         raise InvalidJobspec(
             f"the request holds {total:,} bytes of jobspecs ({len(jobspecs)} of {total // len(jobspecs):,} bytes); "

@@ -35,7 +35,6 @@ from jobjournal.manager import become
 KILL_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL."""
 READ_SIZE = 65536
-PR_SET_PDEATHSIG = 1
 DRAIN_S = 1.0
 """Seconds the output of an exited command is still read (a background child may hold it open)."""
 DRAIN_READS = 64
@@ -100,29 +99,25 @@ class JobProcess:
 
     def read(self, pipe) -> bool:
         """Read what `pipe` has; False once it is at its end (the caller stops watching it and
-        closes it)."""
-        if pipe is self.report:
-            return self._hear()
-        try:
-            data = os.read(pipe.fileno(), READ_SIZE)
-        except BlockingIOError:
-            return True
-        if data:
-            self.capture.add(self.pipes[pipe], data)
-        return bool(data)
+        closes it). At the end of `report` what the helper said is known: it exec'd the command
+        (`ran`), or says why it could not (`failure`), or ended before."""
+        data = self._take(pipe)
+        if data == b"" and pipe is self.report:
+            self._settle()
+        return data != b""
 
-    def _hear(self) -> bool:
-        """Read what the start helper wrote to `report`; False at its end, which is known then: the
-        helper exec'd the command (`ran`), or says why it could not (`failure`), or ended before."""
+    def _take(self, pipe) -> bytes | None:
+        """What `pipe` holds now, kept (as output, or as what the helper said): b"" at its end,
+        None when it has nothing yet."""
         try:
-            data = os.read(self.report.fileno(), SAID_MAX)
+            data = os.read(pipe.fileno(), SAID_MAX if pipe is self.report else READ_SIZE)
         except BlockingIOError:
-            return True
-        if data:
+            return None
+        if data and pipe is self.report:
             self._said = (self._said + data)[:SAID_MAX]
-            return True
-        self._settle()
-        return False
+        elif data:
+            self.capture.add(self.pipes[pipe], data)
+        return data
 
     def _settle(self) -> None:
         self.failure = become.failure(self._said, self.command, self.cwd)
@@ -138,24 +133,11 @@ class JobProcess:
     def drain(self, pipe) -> None:
         """Read what `pipe` still holds, then close it: the command has ended, and what it wrote
         before it ended belongs to its output even if the executor was slow to read it."""
-        if pipe is self.report:  # at its end with the helper's (nothing else holds it)
-            with contextlib.suppress(BlockingIOError):
-                for _ in range(DRAIN_READS):
-                    data = os.read(pipe.fileno(), SAID_MAX)
-                    if not data:
-                        break
-                    self._said = (self._said + data)[:SAID_MAX]
-            self._settle()
-            self.close(pipe)
-            return
         for _ in range(DRAIN_READS):
-            try:
-                data = os.read(pipe.fileno(), READ_SIZE)
-            except BlockingIOError:
+            if not self._take(pipe):
                 break
-            if not data:
-                break
-            self.capture.add(self.pipes[pipe], data)
+        if pipe is self.report:  # at its end with the helper's (nothing else holds it)
+            self._settle()
         self.close(pipe)
 
     @property
@@ -204,7 +186,12 @@ def _popen_as(run_as: RunAs, command: list[str], cwd: str, env: dict[str, str], 
     the helper cannot start (or the environment cannot be passed)."""
     environment = become.encode_environment(env)
     report, reported = os.pipe()
-    given = os.memfd_create("jobjournal-environment", os.MFD_CLOEXEC)
+    try:
+        given = os.memfd_create("jobjournal-environment", os.MFD_CLOEXEC)
+    except BaseException:
+        os.close(report)
+        os.close(reported)
+        raise
     try:
         written = 0
         while written < len(environment):
@@ -230,7 +217,7 @@ def _die_with_parent(parent: int):
 
     def die() -> None:
         if sys.platform.startswith("linux"):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            ctypes.CDLL(None, use_errno=True).prctl(become.PR_SET_PDEATHSIG, signal.SIGKILL)
             if os.getppid() != parent:
                 os.kill(os.getpid(), signal.SIGKILL)
 

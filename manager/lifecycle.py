@@ -121,22 +121,24 @@ class Lifecycle:
     def _restore_running(self, job: Job, previous_backend: str) -> None:
         previous = _backend_name(previous_backend) if previous_backend else ""
         moved = bool(previous) and previous != self.backend.name
-        runs_elsewhere = moved and not self._withdrawn_from(job, previous)
+        # first, whatever the pool: the previous backend must not go on running it (or start it)
+        runs_elsewhere = moved and not self._take_from_previous_backend(job, previous)
         if not self.pool.holds(job.allocation):
             note = (f"its resources are not in the pool any more ({self.pool.size} nodes of "
                     f"{self.pool.cores_per_node} cores)")
         elif runs_elsewhere:
-            note = f"started by the {previous_backend} exec backend, which this manager does not run"
+            note = f"taken or started by the {previous_backend} exec backend, which this manager does not run"
         else:
             self.backend.restore(job)
             return
         self.post(job, ev.Exception_(timestamp=self.now(), type="exec", severity=0, note=note))
         self.backend.restore(job)  # in CLEANUP now: a backend watches its command end, starts nothing
 
-    def _withdrawn_from(self, job: Job, previous: str) -> bool:
-        """Whether the job is out of the previous exec backend's hands: it never started there, and
-        (the process backend) no executor can take its dispatch any more. Otherwise its executor, if
-        any, is asked to kill the command, which this manager's backend cannot reach."""
+    def _take_from_previous_backend(self, job: Job, previous: str) -> bool:
+        """Take the job out of the previous exec backend's hands: True when it never started there
+        (the process backend: its dispatch is marked taken, so no executor can take it any more);
+        False when it may run there, and its executor, if any, is asked to kill the command (which
+        this manager's backend cannot reach)."""
         if previous != "process":
             return not job.started  # the simulator ran in the manager that stopped
         if not job.started and exec_dispatch.claim_job(self.queues, job.id, WITHDRAWN):

@@ -32,7 +32,7 @@ from rq.queue import Queue
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
-from jobjournal.common.packed import execute_packed, pack
+from jobjournal.common.packed import execute_packed, pack, taken_transaction
 
 log = logging.getLogger("jobjournal.worker")
 
@@ -130,9 +130,7 @@ def commit(pipe) -> None:
     MULTI/EXEC, packed with hiredis and sent in one write: redis-py's own execute packs and parses
     each command in Python, most of a batch's cost. The first error reply raises, as with
     redis-py's (one refused as it was queued, out of memory say, and Redis ran none of them)."""
-    commands = [pack(("MULTI",)), *(pack(args) for args, _ in pipe.command_stack), pack(("EXEC",))]
-    pipe.reset()
-    [*_, executed] = execute_packed(pipe, commands)
+    [*_, executed] = execute_packed(pipe, [pack(command) for command in taken_transaction(pipe)])
     for reply in executed:
         if isinstance(reply, Exception):
             raise reply

@@ -199,6 +199,14 @@ def test_a_request_past_the_byte_limit_is_refused_with_the_limit_named_and_nothi
     assert redis.xlen(keys.manager_inbox()) == 0 and tasks.ingest_queue(redis).count == 0
 
 
+def test_the_byte_limit_counts_bytes_not_characters(redis, spawn):
+    spawn("worker", env={"JOBJOURNAL_MAX_REQUEST_BYTES": "50000"})
+    wide = make_jobspec(command=["true"], environment={"WIDE": "\u00e9" * 15_000})  # 15,000 characters, 30,000 bytes
+    with pytest.raises(InvalidJobspec, match="the limit is 50,000"):
+        client.submit(redis, [wide] * 2)
+    assert redis.xlen(keys.manager_inbox()) == 0
+
+
 def test_with_submit_on_disk_a_submission_is_acknowledged_once_in_the_aof_or_the_worker_says_why_it_cannot(redis):
     from jobjournal.common import inbox
     from jobjournal.common.errors import JobJournalError
