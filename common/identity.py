@@ -18,7 +18,6 @@ states is believed: every local user who can reach Redis is trusted (docs/guaran
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 
 import msgspec
@@ -28,7 +27,7 @@ from jobjournal.common.errors import JobJournalError
 
 PROOF_TTL = 86400
 """Seconds a proof lasts: a request queued while no manager runs is still proved when one starts."""
-USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+USER_NAME = messages.USER_NAME
 ROLES = frozenset({"default", "admin", "manager", "worker", "executor", "submitter", "lister", "reader"})
 """The users deploy/users.acl ships: not names for people."""
 DEFAULT_USER = "default"
@@ -104,13 +103,15 @@ def sealed_by_ingest(key: bytes, submission: messages.SubmitJobs) -> bool:
 
 
 def person_rules(user: str, redis7: bool) -> list[str]:
-    """The ACL rules of a person's user: submit (rq), send requests (inbox) with proofs of its own,
-    read their replies; on Redis 7, also read (only) the layout, the manager lease, the views, the
-    eventlogs and the outputs, for `jobs`, `job wait` and `job output`."""
+    """The ACL rules of a person's user: submit and send requests (rq: an ingest worker forwards
+    them to the inbox) with proofs of its own, read its own replies; on Redis 7, also read (only)
+    the layout, the manager lease, the views, the eventlogs and the outputs, for `jobs`, `job wait`
+    and `job output`."""
     if not USER_NAME.fullmatch(user):
         raise JobJournalError(f"{user!r} is not a user name (letters, digits, '_', '.', '-')")
-    inbox = "%W~jj:manager:inbox" if redis7 else "~jj:manager:inbox"  # 7: sends, cannot read others'
-    rules = ["~rq:*", inbox, "~jj:reply:*", f"~jj:proof:{{{user}}}:*"]
+    # no inbox: a person's requests go through an ingest worker (manager/forward.py), as a write on
+    # the stream would also let it trim others' requests away
+    rules = ["~rq:*", f"~jj:reply:{{{user}}}:*", f"~jj:proof:{{{user}}}:*"]
     if redis7:  # Redis 6.2 cannot make a pattern read-only: there, a person reads nothing of the store's
         rules += [f"%R~{pattern}" for pattern in (
             "jj:layout", "jj:manager:lease", "jj:view:*", "jj:{*}:view:*", "jj:job:*:eventlog",

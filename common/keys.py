@@ -55,9 +55,10 @@ def dead_letters() -> str:
     return f"{PREFIX}:deadletter"
 
 
-def reply(request_id: str) -> str:
-    """List: the manager's answer to one request."""
-    return f"{PREFIX}:reply:{request_id}"
+def reply(request_id: str, user: str = "") -> str:
+    """List: the manager's answer to one request; under the sending ACL user's name when it has one
+    (`jj:reply:{alice}:<id>`: a person may read and write its own replies alone)."""
+    return f"{PREFIX}:reply:{{{user}}}:{request_id}" if user else f"{PREFIX}:reply:{request_id}"
 
 
 def id_generator() -> str:

@@ -5,6 +5,7 @@ An inbox entry has one field, `msg`: the request as JSON with a `request` tag.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -13,6 +14,8 @@ from msgspec import Meta
 from jobjournal.common.errors import CorruptEntry
 from jobjournal.common.jobspec import Jobspec
 
+USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""What an ACL user's name may be (it goes into key names: proofs, replies)."""
 Name = Annotated[str, Meta(max_length=256)]
 """A name, token or reply list of a request."""
 
@@ -136,18 +139,27 @@ def encode(message: Request | Reply) -> bytes:
 
 class _ReplyTo(msgspec.Struct):
     reply_to: str = ""
+    user: str = ""
 
 
 _reply_to_decoder = msgspec.json.Decoder(_ReplyTo)
 
 
-def reply_to_of(data: bytes) -> str:
-    """The reply list a request that does not decode still names ("" if none can be read)."""
+def reply_to_of(data: bytes) -> tuple[str, str]:
+    """(reply list, user) a request that does not decode still names (("", "") if none can be read;
+    the user "" unless it is a user name)."""
     try:
-        reply_to = _reply_to_decoder.decode(data).reply_to
+        found = _reply_to_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return ""
-    return reply_to if len(reply_to) <= 64 and reply_to.isalnum() else ""
+        return "", ""
+    reply_to = found.reply_to if len(found.reply_to) <= 64 and found.reply_to.isalnum() else ""
+    return reply_to, reply_user(found.user)
+
+
+def reply_user(user: str) -> str:
+    """The user whose name a reply list goes under: `user` if it is a user name, else "" (the
+    shared names; a forged name can only put a reply where its sender cannot read it)."""
+    return user if USER_NAME.fullmatch(user) else ""
 
 
 def decode_request(data: bytes) -> AnyRequest:

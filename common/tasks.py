@@ -6,7 +6,8 @@ the paths an older jobjournal (before it installed under `jobjournal.`) enqueued
 
 Tasks are stored as JSON (rq's JSONSerializer), never pickled: a worker that unpickled what
 anyone with write access to the queue put there would run their code. A worker runs `INGEST`
-alone; any other function named in a task fails without being called (manager/rq_worker.py).
+and `FORWARD` alone; any other function named in a task fails without being called
+(manager/rq_worker.py).
 Jobs' commands do not go through rq: executors run them (manager/executor.py).
 """
 
@@ -14,6 +15,9 @@ from jobjournal.common import keys
 
 INGEST = "jobjournal.manager.ingest.ingest"
 """Validate a submission, give its jobs ids, hand them to the manager's inbox."""
+FORWARD = "jobjournal.manager.forward.forward"
+"""Write a person's request (cancel, urgency, raise, purge) to the manager's inbox, which people
+may not write with ACLs on (manager/forward.py)."""
 WORKER_CLASS = "jobjournal.manager.rq_worker.LeanWorker"
 """The worker class, for rq's own command: `rq worker -w jobjournal.manager.rq_worker.LeanWorker
 -S rq.serializers.JSONSerializer`."""
@@ -23,7 +27,7 @@ PREVIOUS = {
 }
 """Task paths of jobjournal 0.1 (top-level `manager` package) -> today's."""
 
-RUNNABLE = frozenset({INGEST})
+RUNNABLE = frozenset({INGEST, FORWARD})
 
 
 def current_path(func_name: str) -> str:

@@ -97,7 +97,8 @@ def cancel(app: App, ids, message, every, user, dry_run) -> None:
         if dry_run or not ids:
             click.echo(f"{'would cancel' if dry_run else 'canceled'} {len(ids)} jobs")
             return
-    errors = client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout)
+    errors = client.cancel(app.redis, list(ids), note=message, timeout=app.settings.request_timeout,
+                           queues=app.queue_redis)
     if every:  # a job that ended between the listing and the cancel is no error of --all's
         errors = {job_id: error for job_id, error in errors.items() if error != "job is inactive"}
         click.echo(f"canceled {len(ids) - len(errors)} jobs")
@@ -138,7 +139,7 @@ class UrgencyType(click.ParamType):
 @pass_app
 def urgency(app: App, job_id, value) -> None:
     """Set a pending job's urgency: 0-31, or hold (0), default (16), expedite (31)."""
-    _report(client.set_urgency(app.redis, job_id, value, timeout=app.settings.request_timeout))
+    _report(client.set_urgency(app.redis, job_id, value, timeout=app.settings.request_timeout, queues=app.queue_redis))
 
 
 @click.command("raise")
@@ -151,7 +152,7 @@ def urgency(app: App, job_id, value) -> None:
 def raise_(app: App, ids, type_, severity, message) -> None:
     """Raise an exception on jobs (severity 0 ends them)."""
     errors = client.raise_exception(
-        app.redis, list(ids), type_, severity, message, timeout=app.settings.request_timeout
+        app.redis, list(ids), type_, severity, message, timeout=app.settings.request_timeout, queues=app.queue_redis
     )
     _report(errors)
 
@@ -170,7 +171,8 @@ def purge(app: App, ids, age_limit, num_limit, force) -> None:
     if ids and (age_limit is not None or num_limit is not None):
         raise click.UsageError("give job IDs or limits (--age-limit, --num-limit), not both")
     with progress.purging(app.redis, len(ids) or None) if force else contextlib.nullcontext():
-        errors, data = client.purge(app.redis, ids, age_limit, num_limit, force, timeout=app.settings.request_timeout)
+        errors, data = client.purge(app.redis, ids, age_limit, num_limit, force, timeout=app.settings.request_timeout,
+                                    queues=app.queue_redis)
     inactive = data.get("inactive")
     if force:
         remaining = "" if inactive is None else f", {inactive} remaining"

@@ -18,6 +18,7 @@ from jobjournal.common.ids import f58
 from jobjournal.common.jobspec import Jobspec, encode
 from jobjournal.common.layout import read_layout
 from jobjournal.common.packed import pack, pairs, taken_transaction
+from jobjournal.manager import forward
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -118,17 +119,23 @@ def _reply(connection):
 NO_MANAGER = "no manager is running: {what} in the inbox until `jobjournal manager` starts"
 
 
-def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT) -> messages.Reply:
+def request(redis, message: messages.Request, timeout: float = DEFAULT_TIMEOUT, queues=None) -> messages.Reply:
     """Send a request to the manager and wait for its reply; Queued at once when no manager runs
-    (the request stays in the inbox and takes effect when one starts)."""
+    (the request stays in the inbox and takes effect when one starts). Logged in as an ACL user,
+    the request goes through an ingest worker (manager/forward.py; on `queues`, rq's Redis, if it is
+    not the store), and the reply comes under that user's name."""
     message.reply_to = uuid.uuid4().hex
     message.user, message.proof = identity.prove(redis, identity.request_body(message))
-    inbox.send(redis, message)
+    if message.user:
+        forward.enqueue(redis if queues is None else queues, message)
+    else:
+        inbox.send(redis, message)
     if not manager_running(redis):
         raise Queued(NO_MANAGER.format(what="the request waits"))
-    answer = redis.blpop([keys.reply(message.reply_to)], timeout=timeout)
+    answer = redis.blpop([keys.reply(message.reply_to, message.user)], timeout=timeout)
     if answer is None:
-        raise RequestFailed(f"the manager did not answer within {timeout:g}s; the request is in its inbox and may "
+        where = "the ingest queue (is `jobjournal worker` running?) or the inbox" if message.user else "its inbox"
+        raise RequestFailed(f"the manager did not answer within {timeout:g}s; the request is in {where} and may "
                             "still take effect")
     reply = messages.decode_reply(answer[1])
     if reply.error:
@@ -144,24 +151,26 @@ def manager_running(redis) -> bool:
         return True
 
 
-def cancel(redis, job_ids: list[int], note: str = "", userid: int | None = None, timeout=DEFAULT_TIMEOUT):
+def cancel(redis, job_ids: list[int], note: str = "", userid: int | None = None, timeout=DEFAULT_TIMEOUT,
+           queues=None):
     """Cancel jobs (messages.MAX_IDS a request); returns {job id: error} for those that could not be canceled."""
     _check_note(note)
     errors: dict[int, str] = {}
     for ids in _in_requests(job_ids):
-        errors |= _errors(request(redis, messages.Cancel(ids=ids, userid=_uid(userid), note=note), timeout))
+        errors |= _errors(request(redis, messages.Cancel(ids=ids, userid=_uid(userid), note=note), timeout, queues))
     return errors
 
 
-def set_urgency(redis, job_id: int, urgency: int, userid: int | None = None, timeout=DEFAULT_TIMEOUT):
+def set_urgency(redis, job_id: int, urgency: int, userid: int | None = None, timeout=DEFAULT_TIMEOUT, queues=None):
     if not 0 <= urgency <= 31:
         raise RequestFailed(f"urgency {urgency} is out of range 0-31")
     message = messages.SetUrgency(id=job_id, urgency=urgency, userid=_uid(userid))
-    return _errors(request(redis, message, timeout))
+    return _errors(request(redis, message, timeout, queues))
 
 
 def raise_exception(
-    redis, job_ids: list[int], type: str, severity: int = 0, note: str = "", userid=None, timeout=DEFAULT_TIMEOUT
+    redis, job_ids: list[int], type: str, severity: int = 0, note: str = "", userid=None, timeout=DEFAULT_TIMEOUT,
+    queues=None,
 ):
     if not type or any(char.isspace() for char in type) or len(type) > 64:
         raise RequestFailed(f"exception type {type[:70]!r} must be one word of at most 64 characters")
@@ -171,21 +180,22 @@ def raise_exception(
     errors: dict[int, str] = {}
     for ids in _in_requests(job_ids):
         message = messages.RaiseException(ids=ids, userid=_uid(userid), type=type, severity=severity, note=note)
-        errors |= _errors(request(redis, message, timeout))
+        errors |= _errors(request(redis, message, timeout, queues))
     return errors
 
 
-def purge(redis, job_ids=(), age_limit=None, num_limit=None, force=False, timeout=DEFAULT_TIMEOUT):
+def purge(redis, job_ids=(), age_limit=None, num_limit=None, force=False, timeout=DEFAULT_TIMEOUT, queues=None):
     """Purge inactive jobs; returns (errors by id, {"purged": n, "would_purge": n}). More than
     messages.MAX_IDS ids go in several requests (their counts added up; `inactive` is the last one's)."""
     if not job_ids:
-        reply = request(redis, messages.Purge(age_limit=age_limit, num_limit=num_limit, force=force), timeout)
+        reply = request(redis, messages.Purge(age_limit=age_limit, num_limit=num_limit, force=force), timeout,
+                        queues)
         return _errors(reply), reply.data
     errors: dict[int, str] = {}
     counts: dict = {}
     for ids in _in_requests(list(job_ids)):
         message = messages.Purge(ids=ids, age_limit=age_limit, num_limit=num_limit, force=force)
-        reply = request(redis, message, timeout)
+        reply = request(redis, message, timeout, queues)
         errors |= _errors(reply)
         data = reply.data or {}
         counts = {**data, **{key: counts.get(key, 0) + data.get(key, 0) for key in ("purged", "would_purge")}}

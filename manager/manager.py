@@ -115,6 +115,7 @@ class Manager:
         self.journal_requests: list[messages.JournalRequest] = []
         self.handler = RequestHandler(self.redis, self.layout, self.life, self.purge, self.journal_requests.append)
         self.replies: list[tuple[str, messages.Reply]] = []
+        """(reply list key, reply) to send with the next flush."""
         self.inbox_cursor = "0-0"
         self._cursor_moved = False
         self._purges = Throttle(PURGE_EVERY, self.clock)
@@ -208,9 +209,9 @@ class Manager:
             request = inbox.decode(fields, inbox.entry_limit(self.settings.max_request_bytes))
         except CorruptEntry as err:
             self.dead_letter(entry_id, fields, str(err))
-            reply_to = messages.reply_to_of(fields.get(inbox.FIELD, b""))
+            reply_to, user = messages.reply_to_of(fields.get(inbox.FIELD, b""))
             if reply_to:  # its sender is waiting: it hears why at once, not after its timeout
-                self.replies.append((reply_to, messages.Reply(error=f"request refused: {err}")))
+                self.replies.append((keys.reply(reply_to, user), messages.Reply(error=f"request refused: {err}")))
             return
         self._submissions_in_inbox |= isinstance(request, messages.SubmitJobs)
         try:
@@ -218,13 +219,13 @@ class Manager:
         except NotAuthenticated as err:
             self.dead_letter(entry_id, fields, str(err))
             if request.reply_to:
-                self.replies.append((request.reply_to, messages.Reply(error=str(err))))
+                self.replies.append((_reply_key(request), messages.Reply(error=str(err))))
             return
         if isinstance(request, messages.Purge | messages.JournalRequest):
             self.poster.cursor_everywhere()  # their effects bypass the poster: no partition may replay them
         reply = self.handler.handle(request, entry_id)
         if request.reply_to and reply is not None:
-            self.replies.append((request.reply_to, reply))
+            self.replies.append((_reply_key(request), reply))
 
     def _as_sender(self, request: messages.AnyRequest) -> messages.AnyRequest:
         """With identity=acl, a request that acts for a user, with the uid its proof establishes
@@ -268,9 +269,9 @@ class Manager:
         if not self.replies:
             return
         pipe = self.redis.pipeline(transaction=False)
-        for reply_to, reply in self.replies:
-            pipe.rpush(keys.reply(reply_to), messages.encode(reply))
-            pipe.expire(keys.reply(reply_to), REPLY_TTL)
+        for key, reply in self.replies:
+            pipe.rpush(key, messages.encode(reply))
+            pipe.expire(key, REPLY_TTL)
         pipe.execute()
         self.replies = []
         self.faults.reached("manager.answered")
@@ -392,3 +393,8 @@ class Manager:
 
     def dead_letter(self, entry_id: str, fields: dict, reason: str) -> None:
         set_aside(self.redis, keys.manager_inbox(), entry_id, reason, fields)
+
+
+def _reply_key(request: messages.Request) -> str:
+    """Where the request's sender waits: under its ACL user's name when it states one."""
+    return keys.reply(request.reply_to, messages.reply_user(request.user))

@@ -43,14 +43,14 @@ from rq.serializers import JSONSerializer
 from jobjournal.common import tasks
 from jobjournal.common.settings import Settings, load_settings
 from jobjournal.common.throttle import Throttle
-from jobjournal.manager import ingest, rq_batch
+from jobjournal.manager import forward, ingest, rq_batch
 from jobjournal.manager.task_tools import worker_tools
 
 log = logging.getLogger("jobjournal.worker")
 
 BOOKKEEPING_EVERY_S = 1.0
 """The most often the worker renews its keys' TTLs and checks for suspension."""
-NOT_OURS = "not a jobjournal task: this worker runs jobjournal.manager.ingest.ingest only"
+NOT_OURS = "not a jobjournal task: this worker runs jobjournal.manager.ingest.ingest and .forward.forward only"
 
 
 class LeanWorker(SimpleWorker):
@@ -135,12 +135,22 @@ class LeanWorker(SimpleWorker):
         """Each task's return value, or the exception that fails it; those that returned are ended."""
         requests = {job.id: _request_of(job) for job in batch.jobs}
         valid = {job_id: request for job_id, request in requests.items() if isinstance(request, ingest.Request)}
+        forwards = {job_id: request for job_id, request in requests.items() if isinstance(request, forward.Forward)}
         try:
-            replies = self._ingested(batch, valid)
+            replies = self._ingested(batch, valid) if valid else {}
+            replies |= self._forwarded(batch, forwards) if forwards else {}
         except Exception as err:  # noqa: BLE001 - a Redis error: these tasks fail, the worker goes on
-            log.warning("%d ingest tasks failed: %s", len(valid), err)
-            replies = dict.fromkeys(valid, err)
+            log.warning("%d ingest tasks failed: %s", len(valid) + len(forwards), err)
+            replies = dict.fromkeys([*valid, *forwards], err)
         return {**requests, **replies}
+
+    def _forwarded(self, batch: rq_batch.Batch, forwards: dict[str, forward.Forward]) -> dict[str, dict]:
+        """Write the people's requests to the inbox (manager/forward.py) and end their tasks."""
+        replies = {job_id: forward.sent(self._tools.store, request.message) for job_id, request in forwards.items()}
+        with self.connection.pipeline() as pipe:
+            rq_batch.finished(self, batch, replies, pipe)
+            rq_batch.commit(pipe)
+        return replies
 
     def _ingested(self, batch: rq_batch.Batch, requests: dict[str, ingest.Request]) -> dict[str, dict | Exception]:
         """Run the requests, write their jobs to the inbox and end the tasks that returned."""
@@ -158,9 +168,9 @@ class LeanWorker(SimpleWorker):
         return replies
 
 
-def _request_of(job) -> ingest.Request | Exception:
+def _request_of(job) -> ingest.Request | forward.Forward | Exception:
     """The task's request; or the exception that fails it: it names another function than
-    jobjournal's ingest (never called) or is not JSON, or its arguments are not ingest's."""
+    jobjournal's ingest or forward (never called) or is not JSON, or its arguments are not theirs."""
     try:
         name = tasks.current_path(job.func_name)  # a task an older jobjournal enqueued: today's path
     except DeserializationError:
@@ -169,6 +179,8 @@ def _request_of(job) -> ingest.Request | Exception:
         log.warning("task %s names %s, not a jobjournal task: refused", job.id, name)
         return PermissionError(NOT_OURS)
     try:
+        if name == tasks.FORWARD:
+            return forward.Forward(*job.args, **job.kwargs)
         return ingest.Request(*job.args, **job.kwargs)
     except TypeError as err:
         return err

@@ -87,7 +87,12 @@ def test_a_reader_can_only_read_the_view_eventlogs_and_outputs(login, part):
 def test_a_submitter_can_only_enqueue_send_requests_and_prove_as_itself(login):
     submitter = login("submitter")
     tasks.ingest_queue(submitter).enqueue(tasks.INGEST, ["{}"], 1000)
-    submitter.xadd(keys.manager_inbox(), {"msg": b"{}"})
+    tasks.ingest_queue(submitter).enqueue(tasks.FORWARD, "{}")  # its requests go through an ingest worker
+    _refused(lambda: submitter.xadd(keys.manager_inbox(), {"msg": b"{}"}))  # nor may it trim others' away
+    _refused(lambda: submitter.xtrim(keys.manager_inbox(), maxlen=0))
+    submitter.rpush(keys.reply("r", "submitter"), "x")
+    _refused(lambda: submitter.lpop(keys.reply("r", "someone-else")))
+    _refused(lambda: submitter.lpop(keys.reply("r")))
     submitter.set(keys.proof("submitter", "n"), "digest")
     _refused(lambda: submitter.set(keys.proof("someone-else", "n"), "digest"))
     _refused(lambda: submitter.get(LEGACY.view_current()))

@@ -15,7 +15,7 @@ from jobjournal.common import identity, inbox, keys, messages
 from jobjournal.common.ids import f58, parse_job_id
 from jobjournal.common.jobspec import make_jobspec
 from jobjournal.common.redis_server import bundled_binary
-from jobjournal.manager import client
+from jobjournal.manager import client, forward
 from tests.conftest import ROOT
 from tests.helpers import eventlog, names, wait_for
 
@@ -121,9 +121,13 @@ def test_people_act_on_their_own_jobs_alone_whatever_uid_they_claim(acl_server, 
     with pytest.raises(redis_lib.exceptions.NoPermissionError):
         bob.set(keys.proof("alice", "forged"), "x")  # bob cannot prove as alice
     forged = messages.Cancel(ids=[running_id], userid=1000, user="alice", proof="forged", reply_to="r1")
-    inbox.send(bob, forged)
-    wait_for(lambda: admin.exists(keys.reply("r1")), what="the manager to answer the forged request")
-    assert b"not authenticated" in admin.lpop(keys.reply("r1"))
+    with pytest.raises(redis_lib.exceptions.NoPermissionError):
+        inbox.send(bob, forged)  # people may not write the inbox (nor trim others' requests away)
+    with pytest.raises(redis_lib.exceptions.NoPermissionError):
+        bob.xtrim(keys.manager_inbox(), maxlen=0)
+    forward.enqueue(bob, forged)  # through an ingest worker, as every person's request goes
+    wait_for(lambda: admin.exists(keys.reply("r1", "alice")), what="the manager to answer the forged request")
+    assert b"not authenticated" in admin.lpop(keys.reply("r1", "alice"))
     assert names(admin, running_id)[-1] == "start"
 
     assert as_("alice", "urgency", f58(held_id), "default").returncode == 0

@@ -84,9 +84,10 @@ def test_with_identity_acl_a_proved_request_acts_once(redis, start_manager):
     request = messages.SetUrgency(id=job_id, urgency=16, userid=0, reply_to="first")
     request.user, request.proof = identity.prove(_AsUser(redis, "alice"), identity.request_body(request))
     inbox.send(redis, request)
-    assert messages.decode_reply(redis.blpop([keys.reply("first")], timeout=20)[1]).errors == {}
+    assert messages.decode_reply(redis.blpop([keys.reply("first", "alice")], timeout=20)[1]).errors == {}
     inbox.send(redis, msgspec.structs.replace(request, reply_to="again"))  # a copy, with a reply list of its own
-    assert "not authenticated" in messages.decode_reply(redis.blpop([keys.reply("again")], timeout=20)[1]).error
+    again = redis.blpop([keys.reply("again", "alice")], timeout=20)[1]
+    assert "not authenticated" in messages.decode_reply(again).error
     assert len(redis.xrange(keys.dead_letters())) == 1  # set aside, with its reason
 
 

@@ -36,10 +36,12 @@ def people(redis):
 
 
 @pytest.fixture
-def held(redis, settings, start_manager, start_lister, people):
-    """A manager (identity=acl) and lister; a held job of alice's and one of bob's: ids."""
+def held(redis, settings, start_manager, start_lister, people, spawn):
+    """A manager (identity=acl), lister and ingest worker (people's requests go through it); a held
+    job of alice's and one of bob's: ids."""
     start_manager(identity="acl")
     start_lister()
+    spawn("worker", env={"JOBJOURNAL_IDENTITY": "acl"})
     [alices] = submit(redis, 1, urgency=0, userid=1000)
     [bobs] = submit(redis, 1, urgency=0, userid=1001)
     wait_for(lambda: names(redis, bobs)[-1:] == ["priority"], what="bob's job to be held")
