@@ -5,6 +5,7 @@ manager and lister, Starlette's test client."""
 
 import base64
 
+import msgspec
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,10 +17,8 @@ from tests.helpers import eventlog, names, submit, wait_caught_up, wait_for
 
 PASSWORD = "s3cret-of-alice"
 
-
 def _basic(user: str, password: str) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
 
 @pytest.fixture
 def people(redis):
@@ -34,7 +33,6 @@ def people(redis):
     for name in ("alice", "bob", "carol"):
         redis.execute_command("ACL", "DELUSER", name)
 
-
 @pytest.fixture
 def held(redis, settings, start_manager, start_lister, people, spawn):
     """A manager (identity=acl), lister and ingest worker (people's requests go through it); a held
@@ -48,16 +46,13 @@ def held(redis, settings, start_manager, start_lister, people, spawn):
     wait_caught_up(redis)
     return {"alice": alices, "bob": bobs}
 
-
 def _client(redis, settings, actions: bool = True) -> TestClient:
     return TestClient(make_app(redis, settings, actions=actions), base_url="http://testserver")
-
 
 def _post_form_as_alice(web, job: str, action: str, data: dict):
     """Post a job page's form as alice; the answer must send her back to the job's page."""
     answer = web.post(f"/jobs/{job}/{action}", data=data, headers=_basic("alice", PASSWORD), follow_redirects=False)
     assert answer.status_code == 303 and answer.headers["location"] == f"/jobs/{job}"
-
 
 def test_the_web_view_is_read_only_unless_started_with_actions(redis, settings, held):
     with _client(redis, settings, actions=False) as web:
@@ -66,8 +61,10 @@ def test_the_web_view_is_read_only_unless_started_with_actions(redis, settings, 
         assert "Cancel the job" not in web.get(f"/jobs/{f58(held['alice'])}").text
     assert names(redis, held["alice"])[-1] == "priority"
 
-
-def test_a_person_cancels_their_own_job_logged_in_as_their_acl_user(redis, settings, held):
+@pytest.mark.parametrize("queues", ["the store", "named apart"])
+def test_a_person_cancels_their_own_job_logged_in_as_their_acl_user(redis, settings, held, redis_url, queues):
+    if queues == "named apart":  # rq's Redis named on its own (it is another server beside a cluster store)
+        settings = msgspec.structs.replace(settings, queue_redis_url=redis_url)
     with _client(redis, settings) as web:
         assert "Cancel the job" in web.get(f"/jobs/{f58(held['alice'])}").text
         answer = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", json={"note": "not needed"},
@@ -77,13 +74,11 @@ def test_a_person_cancels_their_own_job_logged_in_as_their_acl_user(redis, setti
     wait_for(lambda: names(redis, held["alice"])[-1:] == ["clean"], what="alice's job to end")
     assert "exception" in names(redis, held["alice"])
 
-
 def test_a_person_may_not_cancel_another_persons_job(redis, settings, held):
     with _client(redis, settings) as web:
         answer = web.post(f"/api/v1/jobs/{f58(held['bob'])}/cancel", headers=_basic("alice", PASSWORD))
     assert answer.status_code == 403 and "not the job's owner" in answer.json()["error"]
     assert names(redis, held["bob"])[-1] == "priority"
-
 
 def test_the_urgency_form_sets_it_and_comes_back_to_the_job_page(redis, settings, held):
     job = f58(held["alice"])
@@ -92,7 +87,6 @@ def test_the_urgency_form_sets_it_and_comes_back_to_the_job_page(redis, settings
     wait_for(lambda: "alloc" in names(redis, held["alice"]) or names(redis, held["alice"])[-1] == "urgency",
              what="the urgency event")
     assert "urgency" in names(redis, held["alice"])
-
 
 @pytest.mark.parametrize(("headers", "status", "says"), [
     ({}, 401, "log in as your Redis ACL user"),
@@ -110,7 +104,6 @@ def test_an_action_without_a_valid_login_from_this_site_changes_nothing(redis, s
         assert answer.headers["www-authenticate"].startswith("Basic ")
     assert names(redis, held["alice"])[-1] == "priority"
 
-
 @pytest.mark.parametrize(("body", "says"), [
     ({"urgency": 32}, "urgency must be a whole number from 0 to 31"),
     ({"urgency": "high"}, "urgency must be a whole number from 0 to 31"),
@@ -122,14 +115,12 @@ def test_a_bad_action_body_gets_a_400_with_its_reason(redis, settings, held, bod
         answer = web.post(f"/api/v1/jobs/{f58(held['alice'])}/urgency", json=body, headers=_basic("alice", PASSWORD))
     assert answer.status_code == 400 and says in answer.json()["error"], answer.text
 
-
 def test_an_action_on_a_bad_or_unknown_job_id_says_why(redis, settings, held):
     with _client(redis, settings) as web:
         bad = web.post("/api/v1/jobs/not-an-id/cancel", headers=_basic("alice", PASSWORD))
         unknown = web.post("/api/v1/jobs/123456789/cancel", headers=_basic("alice", PASSWORD))
     assert bad.status_code == 400 and "invalid job id" in bad.json()["error"]
     assert unknown.status_code in (403, 409) and unknown.json()["error"], unknown.text
-
 
 def test_credentials_in_the_stores_url_never_stand_in_for_the_persons_own(redis, settings, held, redis_url):
     """redis-py lets a URL's user and password win over the ones given apart: a web view whose
@@ -149,7 +140,6 @@ def test_credentials_in_the_stores_url_never_stand_in_for_the_persons_own(redis,
     finally:
         redis.execute_command("ACL", "DELUSER", "webview")
 
-
 def test_after_a_failed_login_the_next_try_for_that_user_waits_a_second(redis, settings, held):
     with _client(redis, settings) as web:
         assert web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel",
@@ -160,13 +150,11 @@ def test_after_a_failed_login_the_next_try_for_that_user_waits_a_second(redis, s
         assert bob.status_code == 200  # another user is not held back
     assert names(redis, held["alice"])[-1] == "priority"
 
-
 def test_a_body_over_4_kib_is_refused_before_it_is_read(redis, settings, held):
     with _client(redis, settings) as web:
         answer = web.post(f"/api/v1/jobs/{f58(held['alice'])}/cancel", content=b"x" * 5000,
                           headers=_basic("alice", PASSWORD))
     assert answer.status_code == 413 and "at most 4096 bytes" in answer.json()["error"]
-
 
 def test_the_cancel_form_cancels_with_its_note_and_comes_back_to_the_job_page(redis, settings, held):
     job = f58(held["alice"])

@@ -35,26 +35,26 @@ MAX_BODY = 4096
 async def cancel_api(request: Request) -> Response:
     checked = _checked(request)
     body = await _json_body(request)
-    return await _answer_json(request, checked, lambda redis, uid, job_id: _cancel(redis, uid, job_id,
+    return await _answer_json(request, checked, lambda login, uid, job_id: _cancel(login, uid, job_id,
                                                                                    body.get("note", "")))
 
 
 async def urgency_api(request: Request) -> Response:
     checked = _checked(request)
     urgency = (await _json_body(request)).get("urgency")
-    return await _answer_json(request, checked, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id, urgency))
+    return await _answer_json(request, checked, lambda login, uid, job_id: _set_urgency(login, uid, job_id, urgency))
 
 
 async def cancel_form(request: Request) -> Response:
     checked = _checked(request)
     note = (await _form_body(request)).get("note", "")
-    return await _answer_form(request, checked, lambda redis, uid, job_id: _cancel(redis, uid, job_id, note))
+    return await _answer_form(request, checked, lambda login, uid, job_id: _cancel(login, uid, job_id, note))
 
 
 async def urgency_form(request: Request) -> Response:
     checked = _checked(request)
     urgency = _as_int((await _form_body(request)).get("urgency"))
-    return await _answer_form(request, checked, lambda redis, uid, job_id: _set_urgency(redis, uid, job_id,
+    return await _answer_form(request, checked, lambda login, uid, job_id: _set_urgency(login, uid, job_id,
                                                                                         urgency))
 
 
@@ -67,18 +67,19 @@ def refused(request: Request, err: ActionRefused) -> Response:
 
 
 # -- what each action does, as the person logged in
-def _cancel(redis, uid: int, job_id: int, note) -> str:
+def _cancel(login, uid: int, job_id: int, note) -> str:
     if not isinstance(note, str) or len(note) > 1024:
         raise ActionRefused(400, "note must be a text of at most 1024 characters")
-    errors = client.cancel(redis, [job_id], note=note, userid=uid, timeout=ACTION_TIMEOUT)
+    errors = client.cancel(login.store, [job_id], note=note, userid=uid, timeout=ACTION_TIMEOUT, queues=login.queues)
     _refuse_if(errors.get(job_id))
     return f"job {f58(job_id)} canceled"
 
 
-def _set_urgency(redis, uid: int, job_id: int, urgency) -> str:
+def _set_urgency(login, uid: int, job_id: int, urgency) -> str:
     if not isinstance(urgency, int) or isinstance(urgency, bool) or not 0 <= urgency <= 31:
         raise ActionRefused(400, "urgency must be a whole number from 0 to 31")
-    _refuse_if(client.set_urgency(redis, job_id, urgency, userid=uid, timeout=ACTION_TIMEOUT).get(job_id))
+    errors = client.set_urgency(login.store, job_id, urgency, userid=uid, timeout=ACTION_TIMEOUT, queues=login.queues)
+    _refuse_if(errors.get(job_id))
     return f"job {f58(job_id)}: urgency {urgency}"
 
 
@@ -118,12 +119,12 @@ def _checked(request: Request) -> tuple[int, str, str]:
 
 
 def _as_person(state, job_id: int, user: str, password: str, act) -> str:
-    with state.logins.logged_in(state.settings, user, password) as redis:
+    with state.logins.logged_in(state.settings, user, password) as login:
         uid = state.redis.hget(keys.users(), user)  # the server's own client: a person may not read jj:users
         if uid is None:
             raise ActionRefused(403, f"user {user} has no uid: `jobjournal user add {user} --uid UID` maps it")
         try:
-            return act(redis, int(uid), job_id)
+            return act(login, int(uid), job_id)
         except RequestFailed as err:
             raise ActionRefused(409, str(err)) from err
 

@@ -10,6 +10,7 @@ import binascii
 import contextlib
 import threading
 import time
+from typing import NamedTuple
 
 from starlette.requests import Request
 
@@ -40,6 +41,13 @@ def credentials(request: Request) -> tuple[str, str]:
     return user, password
 
 
+class Login(NamedTuple):
+    """A person's clients: of the store, and of rq's Redis (their requests go through rq)."""
+
+    store: object
+    queues: object
+
+
 class LoginGuard:
     """When each user's last failed login was (one per app, in its state)."""
 
@@ -50,10 +58,20 @@ class LoginGuard:
 
     @contextlib.contextmanager
     def logged_in(self, settings, user: str, password: str):
-        """A client of the store logged in as `user`, closed after; ActionRefused if Redis refuses."""
+        """Login(store, queues): clients logged in as `user` (rq's Redis the store's unless
+        JOBJOURNAL_QUEUE_REDIS_URL names another), closed after; ActionRefused if Redis refuses."""
         self._wait_out(user)
+        with self._client(settings, redis_url(settings, start=False), user, password) as store:
+            if not settings.queue_redis_url:
+                yield Login(store, store)
+                return
+            with self._client(settings, settings.queue_redis_url, user, password) as queues:
+                yield Login(store, queues)
+
+    @contextlib.contextmanager
+    def _client(self, settings, url: str, user: str, password: str):
         try:
-            redis = connect_url(redis_url(settings, start=False), login=(user, password))
+            redis = connect_url(url, login=(user, password))
         except LoginRefused as err:
             self._note_failure(user)
             raise ActionRefused(401, f"Redis refused the login of {user}: log in as your Redis ACL user",
