@@ -39,12 +39,24 @@ def forward(message: str) -> dict:
 
     from jobjournal.manager.task_tools import task_tools
 
-    return sent(task_tools(get_current_job().connection).store, message)
+    [reply] = sent(task_tools(get_current_job().connection).store, [message])
+    return reply
 
 
-def sent(store, message: str) -> dict:
-    """Write the request to the inbox if a person may send it: {"sent": True}, else {"error": why}
-    (nothing written)."""
+def sent(store, sent_messages: list[str]) -> list[dict]:
+    """Write the requests a person may send to the inbox, in one round trip; each one's reply:
+    {"sent": True}, or {"error": why} (that one not written)."""
+    checked = [_checked(message) for message in sent_messages]
+    with store.pipeline(transaction=False) as pipe:
+        for request in checked:
+            if not isinstance(request, dict):
+                inbox.send(pipe, request)
+        pipe.execute()
+    return [request if isinstance(request, dict) else {"sent": True} for request in checked]
+
+
+def _checked(message: str) -> messages.Request | dict:
+    """The request, if a person may send it; else {"error": why}."""
     data = message.encode()
     if len(data) > MAX_BYTES:
         return {"error": f"a request of {len(data):,} bytes: the limit is {MAX_BYTES:,}"}
@@ -54,5 +66,4 @@ def sent(store, message: str) -> dict:
         return {"error": str(err)}
     if not isinstance(request, FORWARDED):
         return {"error": f"a {request.__struct_config__.tag} request is not a person's to send"}
-    inbox.send(store, request)
-    return {"sent": True}
+    return request

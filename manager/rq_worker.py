@@ -146,7 +146,8 @@ class LeanWorker(SimpleWorker):
 
     def _forwarded(self, batch: rq_batch.Batch, forwards: dict[str, forward.Forward]) -> dict[str, dict]:
         """Write the people's requests to the inbox (manager/forward.py) and end their tasks."""
-        replies = {job_id: forward.sent(self._tools.store, request.message) for job_id, request in forwards.items()}
+        sent = forward.sent(self._tools.store, [request.message for request in forwards.values()])
+        replies = dict(zip(forwards, sent, strict=True))
         with self.connection.pipeline() as pipe:
             rq_batch.finished(self, batch, replies, pipe)
             rq_batch.commit(pipe)
