@@ -61,15 +61,15 @@ class LoginGuard:
         """Login(store, queues): clients logged in as `user` (rq's Redis the store's unless
         JOBJOURNAL_QUEUE_REDIS_URL names another), closed after; ActionRefused if Redis refuses."""
         self._wait_out(user)
-        with self._client(settings, redis_url(settings, start=False), user, password) as store:
+        with self._client(redis_url(settings, start=False), user, password) as store:
             if not settings.queue_redis_url:
                 yield Login(store, store)
                 return
-            with self._client(settings, settings.queue_redis_url, user, password) as queues:
+            with self._client(settings.queue_redis_url, user, password) as queues:
                 yield Login(store, queues)
 
     @contextlib.contextmanager
-    def _client(self, settings, url: str, user: str, password: str):
+    def _client(self, url: str, user: str, password: str):
         try:
             redis = connect_url(url, login=(user, password))
         except LoginRefused as err:
