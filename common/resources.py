@@ -114,13 +114,13 @@ def make_R(allocation: dict[int, list[int]], starttime: float, duration: float) 
     by_cores: dict[str, list[int]] = {}
     for rank, cores in sorted(allocation.items()):
         by_cores.setdefault(encode_idset(cores), []).append(rank)
-    r_lite = [
+    r_lite = [  # by_cores' rank lists are sorted, and in the order of their first ranks
         RLite(rank=encode_idset(ranks), children={"core": cores}) for cores, ranks in by_cores.items()
     ]
     ranks = sorted(allocation)
     return R(
         execution=Execution(
-            R_lite=sorted(r_lite, key=lambda entry: decode_idset(entry.rank)[0]),
+            R_lite=r_lite,
             nodelist=[hostlist([f"node{rank}" for rank in ranks])],
             starttime=starttime,
             expiration=starttime + duration if duration else 0.0,

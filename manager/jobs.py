@@ -30,16 +30,20 @@ class Job:
     freed: bool = False
     killing: bool = False
     fatal: ev.Exception_ | None = None
+    held: dict[int, list[int]] | None = None
+    """The cores R names, by rank: the scheduler's allocation, or R decoded once (after a restart)."""
 
     @property
     def allocation(self) -> dict[int, list[int]] | None:
         if self.R is None:
             return None
-        return {
-            rank: decode_idset(entry.children.get("core", ""))
-            for entry in self.R.execution.R_lite
-            for rank in decode_idset(entry.rank)
-        }
+        if self.held is None:
+            self.held = {
+                rank: decode_idset(entry.children.get("core", ""))
+                for entry in self.R.execution.R_lite
+                for rank in decode_idset(entry.rank)
+            }
+        return self.held
 
     def apply(self, event: ev.Event) -> None:
         """Move the job by one event (the same code for live posting and for restore)."""

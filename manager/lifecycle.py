@@ -265,7 +265,7 @@ class Lifecycle:
             if allocation is None:
                 break
             self.pending.pop_first()
-            job.R = make_R(allocation, now, job.jobspec.duration)
+            job.R, job.held = make_R(allocation, now, job.jobspec.duration), allocation
             self.post(job, ev.Alloc(timestamp=now), public=_encode(job.R))
             self.backend.start(job, now)
             self._worked()

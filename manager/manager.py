@@ -263,6 +263,7 @@ class Manager:
         log.error("job %d set aside: %s", job_id, why)
         self.dead_letter("", {b"job": str(job_id).encode()}, f"job set aside: {why}")
         self.history.forget([job_id])
+        self.poster.forget(job_id)
         self.life.forget(job_id)
 
     def _send_replies(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left
 
 from jobjournal.common.jobspec import Jobspec
 
@@ -14,9 +15,11 @@ class Pool:
         self.cores_per_node = cores_per_node
         self.free: list[list[int]] = [list(range(cores_per_node)) for _ in range(nodes)]
         self.free_cores = nodes * cores_per_node
-        self._first = 0
-        """No rank below this one has a free core: first fit starts here, not at rank 0 (with
-        tens of thousands of jobs running, scanning full nodes was most of the manager's time)."""
+        self._open: list[int] = list(range(nodes))
+        """A heap of ranks, holding every rank with a free core (and some that have none left, dropped
+        when they come to the top): first fit starts at its lowest, not at rank 0 (with tens of
+        thousands of jobs running, scanning full nodes was most of the manager's time), and a job
+        that takes the last core of a rank does not scan the full ranks after it either."""
 
     @property
     def size(self) -> int:
@@ -55,9 +58,22 @@ class Pool:
             allocation[rank] = self.free[rank][:ncores]
             del self.free[rank][:ncores]
             self.free_cores -= ncores
-        while self._first < len(self.free) and not self.free[self._first]:
-            self._first += 1
         return allocation
+
+    def _first(self) -> int:
+        """The lowest rank with a free core (the pool's size when none has)."""
+        heap, free = self._open, self.free
+        while heap and not free[heap[0]]:
+            heapq.heappop(heap)
+        return heap[0] if heap else len(free)
+
+    def _reopen(self, rank: int) -> None:
+        """A rank that had no free core has one again."""
+        if len(self._open) > 2 * len(self.free):  # ranks emptied and refilled deep in the heap, many times
+            self._open = [index for index, cores in enumerate(self.free) if cores]
+            heapq.heapify(self._open)
+        else:
+            heapq.heappush(self._open, rank)
 
     def holds(self, allocation: dict[int, list[int]]) -> bool:
         """Whether every rank and core of the allocation is in this pool (a restarted manager's pool
@@ -71,10 +87,15 @@ class Pool:
     def release(self, allocation: dict[int, list[int]]) -> None:
         """Free an allocation's cores (those of it outside the pool are ignored)."""
         for rank, cores in self._within(allocation).items():
-            before = len(self.free[rank])
-            self.free[rank] = sorted(set(self.free[rank]).union(cores))
-            self.free_cores += len(self.free[rank]) - before
-            self._first = min(self._first, rank)
+            free = self.free[rank]
+            was_full = not free
+            for core in cores:  # into its place in the sorted free list, once (a few cores: no re-sort)
+                index = bisect_left(free, core)
+                if index == len(free) or free[index] != core:
+                    free.insert(index, core)
+                    self.free_cores += 1
+            if was_full and free:
+                self._reopen(rank)
 
     def claim(self, allocation: dict[int, list[int]]) -> None:
         """Mark an allocation made before a restart as in use (what of it is in the pool)."""
@@ -91,7 +112,7 @@ class Pool:
         if spec.nodes:
             share, extra = divmod(spec.ntasks, spec.nodes)
             needs = [(share + (i < extra)) * cpt for i in range(spec.nodes)]
-            ranks = [rank for rank in range(self._first, len(self.free)) if len(self.free[rank]) >= needs[-1]]
+            ranks = [rank for rank in range(self._first(), len(self.free)) if len(self.free[rank]) >= needs[-1]]
             chosen: dict[int, int] = {}
             for need in needs:
                 rank = next((r for r in ranks if r not in chosen and len(self.free[r]) >= need), None)
@@ -101,7 +122,7 @@ class Pool:
             return chosen
         counts: dict[int, int] = {}
         left = spec.ntasks
-        for rank in range(self._first, len(self.free)):
+        for rank in range(self._first(), len(self.free)):
             fit = min(len(self.free[rank]) // cpt, left)
             if fit:
                 counts[rank] = fit * cpt

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobjournal.common.jobspec import make_jobspec
 from jobjournal.common.resources import decode_idset, encode_idset, make_R
@@ -331,3 +333,49 @@ def test_free_cores_follow_claims_after_a_restart():
     pool.claim({0: [0, 1, 2, 3], 1: [0]})
     assert pool.free_cores == 3
     assert pool.allocate(make_jobspec(command=["x"], ntasks=3)) == {1: [1, 2, 3]}
+
+
+def _first_fit_by_scanning(free: list[list[int]], ntasks: int, cores_per_task: int) -> dict[int, list[int]] | None:
+    """The oracle: first fit as its definition says, every rank from 0, no index kept."""
+    counts, left = {}, ntasks
+    for rank, cores in enumerate(free):
+        fit = min(len(cores) // cores_per_task, left)
+        if fit:
+            counts[rank], left = fit * cores_per_task, left - fit
+        if not left:
+            return {rank: free[rank][:count] for rank, count in counts.items()}
+    return None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 5), st.integers(1, 3)), max_size=60))
+def test_allocations_and_releases_in_any_order_agree_with_a_first_fit_scan_from_rank_0(steps):
+    pool = Pool(nodes=4, cores_per_node=6)
+    oracle = [list(range(6)) for _ in range(4)]
+    held: list[dict[int, list[int]]] = []
+    for allocate, ntasks, cores_per_task in steps:
+        if allocate or not held:
+            expected = _first_fit_by_scanning(oracle, ntasks, cores_per_task)
+            got = pool.allocate(spec(ntasks=ntasks, cores_per_task=cores_per_task))
+            assert got == expected
+            if got is not None:
+                held.append(got)
+                for rank, cores in got.items():
+                    oracle[rank] = [core for core in oracle[rank] if core not in cores]
+        else:
+            released = held.pop(ntasks % len(held))
+            pool.release(released)
+            for rank, cores in released.items():
+                oracle[rank] = sorted(oracle[rank] + cores)
+        assert pool.free == oracle and pool.free_cores == sum(map(len, oracle))
+
+
+def test_a_rank_emptied_and_refilled_many_times_keeps_the_first_fit_index_bounded():
+    pool = Pool(nodes=3, cores_per_node=1)
+    one = spec(ntasks=1)
+    pool.allocate(one)  # rank 0 stays full: rank 2 is never at the index's top
+    for _ in range(50):
+        assert pool.allocate(one) == {1: [0]} and pool.allocate(one) == {2: [0]}
+        pool.release({2: [0]})
+        pool.release({1: [0]})
+    assert len(pool._open) <= 2 * 3 + 1
