@@ -12,6 +12,7 @@ from jobjournal import jobs_format
 from jobjournal.cli_services import (
     _setup_logging,
     _stop_on_signals,
+    collect_garbage_seldom,
     metrics_options,
     patient_redis,
     serve_metrics_if_asked,
@@ -39,6 +40,7 @@ def lister(app: App, verbose, metrics_port, metrics_host) -> None:
     stop = _stop_on_signals()
     worker = ListerWorker(patient_redis(app, stop), settings)
     serve_metrics_if_asked(settings, ListerCollector(worker))
+    collect_garbage_seldom()
     worker.run(stop)
 
 
