@@ -71,7 +71,6 @@ class EventPoster:
         """Jobs post_events.lua set aside (their own keys are wrong: none of their events was
         written), with why, until the caller takes them (`take_set_aside`)."""
         self._cursor_everywhere = Throttle(0 if layout.size == 1 else CURSOR_EVERY, clock)
-        self._last_timestamp, self._last_text = 0.0, "0.0"
         self._places: dict[int, tuple[Partition, str, str]] = {}
         """Each active job's partition, eventlog key and environment key, found at its first event
         (a job never moves) and dropped with its last: hashing the id and naming its keys at every
@@ -91,7 +90,7 @@ class EventPoster:
         """Queue an event; `public` is the redacted jobspec (submit) or R (alloc); `final`: the
         job is inactive with this event."""
         name, context = events.event_name(event), events.event_context(event)
-        timestamp = self._timestamp(event.timestamp)
+        timestamp = repr(event.timestamp)
         part, eventlog, environment = self._places.get(job_id) or self._place(job_id)
         if final:
             del self._places[job_id]
@@ -103,13 +102,6 @@ class EventPoster:
         self._count += 1
         self.frees_queued = self.frees_queued or name == "free"
         self.history.record(job_id, name, timestamp, context, public, final)
-
-    def _timestamp(self, timestamp: float) -> str:
-        """The timestamp as text: the shortest repr that reads back as the same float. The events of
-        one settle round share one, so the last one's text is kept (repr of a float is not cheap)."""
-        if timestamp != self._last_timestamp:
-            self._last_timestamp, self._last_text = timestamp, repr(timestamp)
-        return self._last_text
 
     def _place(self, job_id: int) -> tuple[Partition, str, str]:
         part = self.layout.partition_of(job_id)
